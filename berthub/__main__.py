@@ -1,0 +1,7 @@
+"""`python -m berthub ...` (what torchrun launches) is the `berthub` command."""
+
+import sys
+
+from berthub.cli import main
+
+sys.exit(main())

@@ -1,0 +1,1 @@
+"""One module per command group of the `berthub` CLI; each exposes `register(subparsers)`."""
