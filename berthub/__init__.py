@@ -1,0 +1,39 @@
+"""berthub: get, train, convert and share Google BERT models in PyTorch.
+
+The pytorch-pretrained-BERT 0.6 names are all here; everything else lives in its module.
+"""
+
+from berthub.config import BertConfig
+from berthub.errors import BerthubError
+from berthub.modeling import BertModel
+from berthub.pretrained import BertPreTrainedModel
+from berthub.task_models import (
+    BertForMaskedLM,
+    BertForMultipleChoice,
+    BertForNextSentencePrediction,
+    BertForPreTraining,
+    BertForQuestionAnswering,
+    BertForSequenceClassification,
+    BertForTask,
+    BertForTokenClassification,
+)
+
+PreTrainedBertModel = BertPreTrainedModel  # the 0.6 name
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "BertConfig",
+    "BerthubError",
+    "BertModel",
+    "BertPreTrainedModel",
+    "PreTrainedBertModel",
+    "BertForPreTraining",
+    "BertForMaskedLM",
+    "BertForNextSentencePrediction",
+    "BertForSequenceClassification",
+    "BertForMultipleChoice",
+    "BertForTokenClassification",
+    "BertForQuestionAnswering",
+    "BertForTask",
+]

@@ -1,0 +1,168 @@
+"""BertConfig: the hyper-parameters of a BERT encoder.
+
+Reads Google's `bert_config.json` and Hugging Face's `config.json` (same field names) and writes
+`config.json` that transformers also reads. Validation runs on construction and lists every bad
+field at once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from berthub.errors import ConfigError
+
+ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "tanh")
+
+# Keys of HF config.json that describe transformers' runtime, not the architecture: accepted, dropped.
+_IGNORED_KEYS = {
+    "_name_or_path", "architectures", "model_type", "transformers_version", "gradient_checkpointing",
+    "use_cache", "position_embedding_type", "classifier_dropout", "torch_dtype", "dtype", "directionality",
+    "pooler_fc_size", "pooler_num_attention_heads", "pooler_num_fc_layers", "pooler_size_per_head",
+    "pooler_type", "output_past", "is_decoder", "add_cross_attention", "tie_word_embeddings",
+    "bos_token_id", "eos_token_id", "problem_type", "id2label", "label2id", "num_labels",
+}
+
+
+@dataclass
+class BertConfig:
+    """Architecture of a BERT encoder (defaults: BERT-base).
+
+    `head` / `head_options` name the task head a saved model carries so `from_pretrained` can
+    rebuild it (`None` for a bare encoder). Unknown keys in a config file are kept in `extra`
+    and written back, so nothing a user or another library put there is lost.
+    """
+
+    vocab_size: int = 30522
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    hidden_dropout_prob: float = 0.1
+    attention_probs_dropout_prob: float = 0.1
+    max_position_embeddings: int = 512
+    type_vocab_size: int = 2
+    initializer_range: float = 0.02
+    layer_norm_eps: float = 1e-12
+    pad_token_id: int = 0
+    head: str | None = None
+    head_options: dict[str, Any] = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    def __post_init__(self) -> None:
+        problems = _problems(self)
+        if problems:
+            raise ConfigError("Invalid BertConfig:\n  - " + "\n  - ".join(problems))
+
+    @property
+    def head_size(self) -> int:
+        """Size of one attention head: hidden_size / num_attention_heads."""
+        return self.hidden_size // self.num_attention_heads
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> BertConfig:
+        """Build from a Google `bert_config.json` or HF `config.json` dictionary."""
+        known = {f.name for f in dataclasses.fields(cls)} - {"extra", "head", "head_options"}
+        kwargs = {k: v for k, v in values.items() if k in known}
+        kwargs["head"] = values.get("berthub_head")
+        kwargs["head_options"] = dict(values.get("berthub_head_options") or {})
+        skip = known | {"berthub_head", "berthub_head_options"}
+        kwargs["extra"] = {k: v for k, v in values.items() if k not in skip}
+        return cls(**kwargs)
+
+    @classmethod
+    def from_json_file(cls, path: str | Path) -> BertConfig:
+        """Read a config file; the error names the file when it is missing or not JSON."""
+        path = Path(path)
+        try:
+            values = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"Config file {path} does not exist.") from None
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"Config file {path} is not valid JSON: {error}") from None
+        if not isinstance(values, dict):
+            raise ConfigError(f"Config file {path} must hold a JSON object, not {type(values).__name__}.")
+        try:
+            return cls.from_dict(values)
+        except ConfigError as error:
+            raise ConfigError(f"{path}: {error}") from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The HF-compatible dictionary written to config.json."""
+        values = {k: v for k, v in self.extra.items() if k not in _RUNTIME_KEYS}
+        values["model_type"] = "bert"
+        for f in dataclasses.fields(self):
+            if f.name not in ("head", "head_options", "extra"):
+                values[f.name] = getattr(self, f.name)
+        if self.head is not None:
+            values["berthub_head"] = self.head
+            values["berthub_head_options"] = dict(self.head_options)
+        return values
+
+    def to_json_file(self, path: str | Path) -> None:
+        """Write config.json atomically."""
+        write_text_atomic(Path(path), json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+
+    def replace(self, **changes: Any) -> BertConfig:
+        """A copy with some fields changed (validated again)."""
+        return dataclasses.replace(self, **changes)
+
+
+_RUNTIME_KEYS = {"transformers_version", "_name_or_path", "torch_dtype", "dtype"}
+
+
+def _problems(config: BertConfig) -> list[str]:
+    problems = []
+    positive_ints = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
+                     "intermediate_size", "max_position_embeddings", "type_vocab_size")
+    for name in positive_ints:
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+            problems.append(f"{name} must be a positive integer, got {value!r}")
+    for name in ("hidden_dropout_prob", "attention_probs_dropout_prob"):
+        value = getattr(config, name)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 <= value < 1:
+            problems.append(f"{name} must be a number in [0, 1), got {value!r}")
+    for name in ("initializer_range", "layer_norm_eps"):
+        value = getattr(config, name)
+        if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+            problems.append(f"{name} must be a positive number, got {value!r}")
+    if config.hidden_act not in ACTIVATIONS:
+        problems.append(f"hidden_act must be one of {', '.join(ACTIVATIONS)}, got {config.hidden_act!r}")
+    heads_ok = isinstance(config.hidden_size, int) and isinstance(config.num_attention_heads, int)
+    if heads_ok and config.num_attention_heads > 0 and config.hidden_size % config.num_attention_heads:
+        problems.append(f"hidden_size ({config.hidden_size}) must be divisible by "
+                        f"num_attention_heads ({config.num_attention_heads})")
+    if not isinstance(config.pad_token_id, int) or isinstance(config.pad_token_id, bool):
+        problems.append(f"pad_token_id must be an integer, got {config.pad_token_id!r}")
+    if config.head is not None and not isinstance(config.head, str):
+        problems.append(f"berthub_head must be a head name (string), got {config.head!r}")
+    if not isinstance(config.head_options, dict):
+        problems.append(f"berthub_head_options must be a JSON object, got {config.head_options!r}")
+    return problems
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write `text` to `path` through a temporary file and a rename, so readers never see half a file."""
+    write_bytes_atomic(path, text.encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write `data` to `path` through a temporary file in the same folder, fsync, then rename."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

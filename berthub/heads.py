@@ -1,0 +1,273 @@
+"""Task heads, and the BertFor* models that compose one head on a BertModel.
+
+A head is a small nn.Module built from `(config, **options)`:
+  - `attribute`: the name it is stored under in the composed model, chosen so parameter names
+    match Google's / transformers' checkpoints (`classifier.weight`, `qa_outputs.bias`, `cls.predictions.*`);
+  - `targets`: the batch keys its loss reads (e.g. ("labels",));
+  - `forward(encoded: Encoded)` -> logits (a tensor or a tuple of tensors);
+  - `loss(logits, targets: dict, encoded, reduction="mean")` -> scalar; with reduction="sum" the
+    sum of per-item losses, and `loss_count(targets, encoded)` the number of items in that sum, so a
+    trainer can normalise by the real count over an accumulated batch;
+  - `options()` -> the keyword options that rebuild it (saved in config.json).
+Heads are registered by name in the `berthub.heads` entry-point group; BertForTask composes any of them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from berthub.config import BertConfig
+from berthub.errors import InputError
+from berthub.modeling import ACT2FN, BertModel, Encoded
+from berthub.pretrained import init_parameter
+
+IGNORE_INDEX = -100
+
+
+def _ignore_negative(labels: Tensor) -> Tensor:
+    # pytorch-pretrained-BERT used -1 for "no label", transformers -100: accept any negative.
+    return labels.masked_fill(labels < 0, IGNORE_INDEX)
+
+
+def _cross_entropy(logits: Tensor, labels: Tensor, reduction: str) -> Tensor:
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), _ignore_negative(labels).reshape(-1),
+                           ignore_index=IGNORE_INDEX, reduction=reduction)
+
+
+class _Head(nn.Module):
+    """Shared plumbing of the built-in heads (not a required base class for plugin heads)."""
+
+    attribute: ClassVar[str] = "head"
+    targets: ClassVar[tuple[str, ...]] = ("labels",)
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.config = config
+
+    def _init(self) -> None:
+        for module in self.modules():
+            for name, param in module.named_parameters(recurse=False):
+                init_parameter(module, name, param, self.config.initializer_range)
+
+    def options(self) -> dict[str, Any]:
+        return {}
+
+    def loss_count(self, targets: dict[str, Tensor], encoded: Encoded) -> Tensor:
+        return torch.tensor(targets[self.targets[0]].shape[0])
+
+
+class _Linear(_Head):
+    """A head whose parameters are one Linear layer stored directly as `<attribute>.weight/.bias`."""
+
+    def __init__(self, config: BertConfig, out_features: int) -> None:
+        super().__init__(config)
+        self.dropout = nn.Dropout(config.hidden_dropout_prob)
+        self.weight = nn.Parameter(torch.empty(out_features, config.hidden_size))
+        self.bias = nn.Parameter(torch.empty(out_features))
+        self._init()
+
+    def project(self, hidden: Tensor) -> Tensor:
+        return F.linear(self.dropout(hidden), self.weight, self.bias)
+
+
+class SequenceClassificationHead(_Linear):
+    """Pooled output -> [B, num_labels] logits; cross-entropy, or MSE regression when num_labels == 1."""
+
+    attribute = "classifier"
+
+    def __init__(self, config: BertConfig, num_labels: int = 2) -> None:
+        if not isinstance(num_labels, int) or num_labels < 1:
+            raise InputError(f"num_labels must be a positive integer, got {num_labels!r}.")
+        super().__init__(config, num_labels)
+        self.num_labels = num_labels
+
+    def forward(self, encoded: Encoded) -> Tensor:
+        return self.project(encoded.pooled_output)
+
+    def loss(self, logits: Tensor, targets: dict[str, Tensor], encoded: Encoded, reduction: str = "mean") -> Tensor:
+        labels = targets["labels"]
+        if self.num_labels == 1:
+            return F.mse_loss(logits.squeeze(-1).float(), labels.float(), reduction=reduction)
+        return _cross_entropy(logits, labels, reduction)
+
+    def options(self) -> dict[str, Any]:
+        return {"num_labels": self.num_labels}
+
+
+class MultipleChoiceHead(_Linear):
+    """Pooled output of each [choice] -> one score; [B, num_choices] logits; cross-entropy over choices."""
+
+    attribute = "classifier"
+
+    def __init__(self, config: BertConfig, num_choices: int = 2) -> None:
+        super().__init__(config, 1)
+        self.num_choices = num_choices
+
+    def forward(self, encoded: Encoded) -> Tensor:
+        choices = encoded.num_choices or self.num_choices
+        return self.project(encoded.pooled_output).view(-1, choices)
+
+    def loss(self, logits: Tensor, targets: dict[str, Tensor], encoded: Encoded, reduction: str = "mean") -> Tensor:
+        return _cross_entropy(logits, targets["labels"], reduction)
+
+    def options(self) -> dict[str, Any]:
+        return {"num_choices": self.num_choices}
+
+
+class TokenClassificationHead(_Linear):
+    """Every token -> [B, T, num_labels] logits; loss over labelled (>= 0) real tokens only."""
+
+    attribute = "classifier"
+
+    def __init__(self, config: BertConfig, num_labels: int = 2) -> None:
+        super().__init__(config, num_labels)
+        self.num_labels = num_labels
+
+    def forward(self, encoded: Encoded) -> Tensor:
+        return self.project(encoded.sequence_output)
+
+    def _labels(self, targets: dict[str, Tensor], encoded: Encoded) -> Tensor:
+        labels = _ignore_negative(targets["labels"])
+        if encoded.attention_mask is not None:
+            labels = labels.masked_fill(encoded.attention_mask == 0, IGNORE_INDEX)
+        return labels
+
+    def loss(self, logits: Tensor, targets: dict[str, Tensor], encoded: Encoded, reduction: str = "mean") -> Tensor:
+        return _cross_entropy(logits, self._labels(targets, encoded), reduction)
+
+    def loss_count(self, targets: dict[str, Tensor], encoded: Encoded) -> Tensor:
+        return (self._labels(targets, encoded) != IGNORE_INDEX).sum()
+
+    def options(self) -> dict[str, Any]:
+        return {"num_labels": self.num_labels}
+
+
+class QuestionAnsweringHead(_Linear):
+    """Every token -> (start_logits [B, T], end_logits [B, T]).
+
+    Loss: mean of start and end cross-entropies; positions outside the sequence are clamped to
+    T and ignored, as Google's run_squad does.
+    """
+
+    attribute = "qa_outputs"
+    targets = ("start_positions", "end_positions")
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config, 2)
+        self.dropout = nn.Identity()  # Google's SQuAD head applies no extra dropout
+
+    def forward(self, encoded: Encoded) -> tuple[Tensor, Tensor]:
+        start, end = self.project(encoded.sequence_output).split(1, dim=-1)
+        return start.squeeze(-1), end.squeeze(-1)
+
+    def loss(self, logits: tuple[Tensor, Tensor], targets: dict[str, Tensor], encoded: Encoded,
+             reduction: str = "mean") -> Tensor:
+        start_logits, end_logits = logits
+        length = start_logits.shape[1]
+        total = 0.0
+        for side, positions in zip((start_logits, end_logits), (targets["start_positions"], targets["end_positions"]), strict=True):
+            positions = positions.reshape(-1).clamp(0, length)
+            total = total + F.cross_entropy(side.float(), positions, ignore_index=length, reduction=reduction)
+        return total / 2
+
+
+class _PredictionTransform(nn.Module):
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
+        self.act = ACT2FN[config.hidden_act]
+        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
+
+    def forward(self, hidden: Tensor) -> Tensor:
+        return self.LayerNorm(self.act(self.dense(hidden)))
+
+
+class _LMPrediction(nn.Module):
+    """transform -> decoder tied to the word embeddings + an output bias: [B, T, vocab_size] scores."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        self.transform = _PredictionTransform(config)
+        self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
+        self.bias = nn.Parameter(torch.empty(config.vocab_size))
+
+    def forward(self, hidden: Tensor) -> Tensor:
+        return self.decoder(self.transform(hidden)) + self.bias
+
+
+class _PreTrainingParts(_Head):
+    """Masked-LM and/or next-sentence parts stored under `cls` as in Google's checkpoint."""
+
+    attribute = "cls"
+
+    def __init__(self, config: BertConfig, mlm: bool, nsp: bool) -> None:
+        super().__init__(config)
+        if mlm:
+            self.predictions = _LMPrediction(config)
+        if nsp:
+            self.seq_relationship = nn.Linear(config.hidden_size, 2)
+        self._init()
+
+    def tie_weights(self, bert: BertModel) -> None:
+        if hasattr(self, "predictions"):
+            self.predictions.decoder.weight = bert.embeddings.word_embeddings.weight
+
+    def _mlm_loss(self, scores: Tensor, targets: dict[str, Tensor], reduction: str) -> Tensor:
+        return _cross_entropy(scores, targets["masked_lm_labels"], reduction)
+
+    def _nsp_loss(self, scores: Tensor, targets: dict[str, Tensor], reduction: str) -> Tensor:
+        return _cross_entropy(scores, targets["next_sentence_label"], reduction)
+
+
+class PreTrainingHead(_PreTrainingParts):
+    """(prediction_scores [B, T, V], seq_relationship_score [B, 2]); loss = mean MLM loss + mean NSP loss."""
+
+    targets = ("masked_lm_labels", "next_sentence_label")
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config, mlm=True, nsp=True)
+
+    def forward(self, encoded: Encoded) -> tuple[Tensor, Tensor]:
+        return self.predictions(encoded.sequence_output), self.seq_relationship(encoded.pooled_output)
+
+    def loss(self, logits, targets, encoded, reduction: str = "mean") -> Tensor:
+        if reduction != "mean":
+            raise InputError("The pre-training loss is a sum of two means; only reduction='mean' is defined.")
+        return self._mlm_loss(logits[0], targets, "mean") + self._nsp_loss(logits[1], targets, "mean")
+
+
+class MaskedLMHead(_PreTrainingParts):
+    """prediction_scores [B, T, V]; loss over masked positions (labels >= 0)."""
+
+    targets = ("masked_lm_labels",)
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config, mlm=True, nsp=False)
+
+    def forward(self, encoded: Encoded) -> Tensor:
+        return self.predictions(encoded.sequence_output)
+
+    def loss(self, logits, targets, encoded, reduction: str = "mean") -> Tensor:
+        return self._mlm_loss(logits, targets, reduction)
+
+    def loss_count(self, targets: dict[str, Tensor], encoded: Encoded) -> Tensor:
+        return (targets["masked_lm_labels"] >= 0).sum()
+
+
+class NextSentenceHead(_PreTrainingParts):
+    """seq_relationship_score [B, 2] (0 = B follows A)."""
+
+    targets = ("next_sentence_label",)
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config, mlm=False, nsp=True)
+
+    def forward(self, encoded: Encoded) -> Tensor:
+        return self.seq_relationship(encoded.pooled_output)
+
+    def loss(self, logits, targets, encoded, reduction: str = "mean") -> Tensor:
+        return self._nsp_loss(logits, targets, reduction)

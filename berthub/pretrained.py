@@ -1,0 +1,262 @@
+"""from_pretrained / save_pretrained: moving weights between files and berthub models.
+
+A saved directory is config.json + model.safetensors with transformers' tensor names, so it is
+also a transformers BERT checkpoint. Loading builds the model on the meta device and assigns the
+file's tensors into it, so the weights are never held twice and never randomly initialised first;
+only weights the file lacks (a new task head) are materialised and get Google's initialisation.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from berthub.config import BertConfig
+from berthub.errors import WeightsError
+
+logger = logging.getLogger("berthub")
+
+SAFETENSORS_NAME = "model.safetensors"
+PYTORCH_NAME = "pytorch_model.bin"
+CONFIG_NAMES = ("config.json", "bert_config.json")
+_ENCODER_PREFIXES = ("embeddings.", "encoder.", "pooler.")
+# Keys that are derived state in other libraries' files, never weights.
+_DERIVED_KEYS = re.compile(r"(^|\.)position_ids$|^cls\.predictions\.decoder\.(weight|bias)$")
+
+
+@dataclass
+class LoadReport:
+    """What `from_pretrained` did with the file's tensors: every key is named."""
+
+    source: str
+    missing: list[str] = field(default_factory=list)  # in the model, not in the file: freshly initialised
+    unexpected: list[str] = field(default_factory=list)  # in the file, not used by the model
+    renamed: int = 0  # legacy names (gamma/beta, missing or extra `bert.` prefix) mapped
+
+
+class BertPreTrainedModel(nn.Module):
+    """Base of every berthub model: holds the config, initialises, loads and saves weights."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__()
+        if not isinstance(config, BertConfig):
+            raise TypeError(f"{type(self).__name__} needs a BertConfig, got {type(config).__name__}.")
+        self.config = config
+        self.load_report: LoadReport | None = None
+
+    # -- initialisation -------------------------------------------------------------------------
+    def init_weights(self) -> None:
+        """Google's initialisation: truncated normal(0, initializer_range) weights, zero biases, unit LayerNorm."""
+        for module in self.modules():
+            for name, param in module.named_parameters(recurse=False):
+                init_parameter(module, name, param, self.config.initializer_range)
+        self.tie_weights()
+
+    def tie_weights(self) -> None:
+        """Point output embeddings at the input embeddings (heads that decode to the vocabulary)."""
+
+    # -- saving ---------------------------------------------------------------------------------
+    def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
+        """Write config.json + model.safetensors into `save_directory` (created; files replaced atomically)."""
+        from safetensors.torch import save_file
+
+        directory = Path(save_directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = self.config.to_dict()
+        config["architectures"] = [self._architecture_name()]
+        config.update(self._extra_config())
+        tensors = {k: v.detach().contiguous() for k, v in self._state_to_save().items()}
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".model.", suffix=".safetensors.tmp")
+        os.close(fd)
+        try:
+            save_file(tensors, tmp, metadata={"format": "pt"})
+            os.replace(tmp, directory / SAFETENSORS_NAME)
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+        BertConfig.from_dict(config).to_json_file(directory / "config.json")
+        return directory
+
+    def _architecture_name(self) -> str:
+        return type(self).__name__
+
+    def _extra_config(self) -> dict[str, Any]:
+        return {}
+
+    def _state_to_save(self) -> dict[str, Tensor]:
+        """State dict without tied duplicates (safetensors stores every tensor once)."""
+        state, seen = {}, set()
+        for key, tensor in self.state_dict().items():
+            if tensor.data_ptr() in seen and tensor.numel():
+                continue
+            seen.add(tensor.data_ptr())
+            state[key] = tensor
+        return state
+
+    # -- loading --------------------------------------------------------------------------------
+    @classmethod
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str | os.PathLike,
+        *inputs: Any,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike | None = None,
+        local_files_only: bool = False,
+        token: str | None = None,
+        dtype: torch.dtype | None = None,
+        from_tf: bool = False,
+        state_dict: dict[str, Tensor] | None = None,
+        **overrides: Any,
+    ):
+        """Load a model from a registry name, hub repo id, local directory or archive URL.
+
+        `overrides` that are BertConfig fields change the config (e.g. `hidden_dropout_prob=0.0`);
+        the others go to the model's constructor (e.g. `num_labels=3`). `dtype` casts the weights
+        (e.g. torch.bfloat16). The model is returned in eval mode with `model.load_report` set.
+        """
+        from berthub import hub
+
+        resolved = hub.resolve_model(
+            pretrained_model_name_or_path, revision=revision, cache_dir=cache_dir,
+            local_files_only=local_files_only, token=token,
+        )
+        directory = Path(resolved.directory)
+        if from_tf:
+            directory = _convert_tf(directory)
+        config = _read_config(directory)
+        config_changes = {k: overrides.pop(k) for k in list(overrides) if k in _config_fields()}
+        if config_changes:
+            config = config.replace(**config_changes)
+        with torch.device("meta"):
+            model = cls(config, *inputs, **overrides)
+        if state_dict is None:
+            state_dict = read_weights(directory)
+        model.load_report = load_into(model, state_dict, dtype=dtype, source=str(pretrained_model_name_or_path))
+        return model.eval()
+
+
+def _config_fields() -> set[str]:
+    import dataclasses
+
+    return {f.name for f in dataclasses.fields(BertConfig)} - {"extra"}
+
+
+def _read_config(directory: Path) -> BertConfig:
+    for name in CONFIG_NAMES:
+        if (directory / name).is_file():
+            return BertConfig.from_json_file(directory / name)
+    raise WeightsError(f"{directory} has no config.json (or Google's bert_config.json); it is not a model directory.")
+
+
+def _convert_tf(directory: Path) -> Path:
+    from berthub import plugins
+
+    converter = plugins.load("converters", "tf")
+    target = Path(tempfile.mkdtemp(prefix="berthub-from-tf-"))
+    shutil.rmtree(target)
+    return Path(converter.convert_directory(directory, target))
+
+
+def read_weights(directory: Path) -> dict[str, Tensor]:
+    """Tensors of model.safetensors (preferred) or pytorch_model.bin (weights_only, mapped to CPU)."""
+    safetensors_path, pytorch_path = directory / SAFETENSORS_NAME, directory / PYTORCH_NAME
+    if safetensors_path.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(safetensors_path), framework="pt", device="cpu") as handle:
+            return {key: handle.get_tensor(key) for key in handle.keys()}
+    if pytorch_path.is_file():
+        try:
+            return torch.load(pytorch_path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # files in the pre-1.6 format cannot be memory-mapped
+            return torch.load(pytorch_path, map_location="cpu", weights_only=True)
+    raise WeightsError(
+        f"{directory} has no {SAFETENSORS_NAME} or {PYTORCH_NAME}. If it holds a TensorFlow checkpoint, "
+        "pass from_tf=True (needs the berthub-tf converter plugin)."
+    )
+
+
+def load_into(model: nn.Module, state_dict: dict[str, Tensor], *, dtype: torch.dtype | None, source: str) -> LoadReport:
+    """Assign `state_dict` into a (meta-device) model; initialise what is missing; report every key."""
+    expected = dict(model.state_dict(keep_vars=True))
+    renamed, report = _rename(state_dict, set(expected)), LoadReport(source)
+    report.renamed = sum(1 for old, new in renamed.items() if old != new)
+    assign: dict[str, Tensor] = {}
+    for old, new in renamed.items():
+        if new not in expected:
+            if not _DERIVED_KEYS.search(old):
+                report.unexpected.append(old)
+            continue
+        tensor = state_dict[old]
+        if tuple(tensor.shape) != tuple(expected[new].shape):
+            raise WeightsError(
+                f"Weight '{old}' in {source} has shape {tuple(tensor.shape)} but the model expects "
+                f"{tuple(expected[new].shape)} for '{new}'. Check the config (e.g. num_labels) matches the checkpoint."
+            )
+        target_dtype = dtype if (dtype is not None and tensor.is_floating_point()) else None
+        assign[new] = tensor.to(target_dtype) if target_dtype else tensor
+    model.load_state_dict(assign, strict=False, assign=True)
+    report.missing = _materialise_missing(model, dtype or torch.float32)
+    if hasattr(model, "tie_weights"):
+        model.tie_weights()
+    _log(report)
+    return report
+
+
+def _rename(state_dict: dict[str, Tensor], expected: set[str]) -> dict[str, str]:
+    """Map each file key to the model's name: gamma/beta -> weight/bias, add or drop the `bert.` prefix."""
+    model_has_prefix = any(k.startswith("bert.") for k in expected)
+    mapping = {}
+    for key in state_dict:
+        new = re.sub(r"\.gamma$", ".weight", re.sub(r"\.beta$", ".bias", key))
+        if model_has_prefix and new.startswith(_ENCODER_PREFIXES):
+            new = "bert." + new
+        elif not model_has_prefix and new.startswith("bert."):
+            new = new[len("bert."):]
+        mapping[key] = new
+    return mapping
+
+
+def _materialise_missing(model: nn.Module, dtype: torch.dtype) -> list[str]:
+    missing = []
+    init_range = getattr(getattr(model, "config", None), "initializer_range", 0.02)
+    for module_name, module in model.named_modules():
+        for name, param in list(module.named_parameters(recurse=False)):
+            if not param.is_meta:
+                continue
+            fresh = nn.Parameter(torch.empty(param.shape, dtype=dtype), requires_grad=param.requires_grad)
+            init_parameter(module, name, fresh, init_range)
+            setattr(module, name, fresh)
+            missing.append(f"{module_name}.{name}" if module_name else name)
+    return missing
+
+
+def init_parameter(module: nn.Module, name: str, param: Tensor, init_range: float) -> None:
+    """Google's init for one parameter: LayerNorm 1/0, biases 0, everything else truncated normal."""
+    if param.is_meta:
+        return
+    with torch.no_grad():
+        if isinstance(module, nn.LayerNorm):
+            param.fill_(1.0 if name == "weight" else 0.0)
+        elif name.endswith("bias"):
+            param.zero_()
+        else:
+            nn.init.trunc_normal_(param, std=init_range, a=-2 * init_range, b=2 * init_range)
+
+
+def _log(report: LoadReport) -> None:
+    if report.missing:
+        logger.warning(
+            "Weights not in %s were newly initialised (train them before use): %s",
+            report.source, ", ".join(report.missing),
+        )
+    if report.unexpected:
+        logger.warning("Weights in %s not used by this model: %s", report.source, ", ".join(report.unexpected))

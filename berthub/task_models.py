@@ -1,0 +1,194 @@
+"""BertForTask (BertModel + any registered head) and the eight pytorch-pretrained-BERT 0.6 classes.
+
+Composition, not inheritance: a BertFor* model is `bert` (a BertModel) plus one head stored
+under the head's `attribute`. The 0.6 classes only fix the head and keep 0.6's forward signatures
+and return rules (the loss when targets are given, else the logits).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from torch import Tensor, nn
+
+from berthub.config import BertConfig
+from berthub.errors import ConfigError
+from berthub.modeling import BertModel, Encoded
+from berthub.pretrained import BertPreTrainedModel
+
+# The transformers class that reads the same checkpoint, written to config.json's "architectures".
+_TRANSFORMERS_CLASS = {
+    "pretraining": "BertForPreTraining",
+    "masked-lm": "BertForMaskedLM",
+    "next-sentence": "BertForNextSentencePrediction",
+    "sequence-classification": "BertForSequenceClassification",
+    "token-classification": "BertForTokenClassification",
+    "multiple-choice": "BertForMultipleChoice",
+    "question-answering": "BertForQuestionAnswering",
+}
+
+
+def head_class(name: str) -> type[nn.Module]:
+    """The head class registered as `name` in the `berthub.heads` entry-point group."""
+    from berthub import plugins
+
+    return plugins.load("heads", name)
+
+
+class BertForTask(BertPreTrainedModel):
+    """BertModel + the head registered as `head`, built with `head_options`.
+
+    model(input_ids, token_type_ids=None, attention_mask=None, **targets)
+      -> the head's loss when every target it needs is given, else its logits.
+    The head name and options are saved in config.json, so `BertForTask.from_pretrained(dir)`
+    rebuilds the same model without naming the head again.
+    """
+
+    def __init__(self, config: BertConfig, head: str | None = None, **head_options: Any) -> None:
+        name = head or config.head
+        if name is None:
+            raise ConfigError(
+                "BertForTask needs a head: pass head='sequence-classification' (or any name listed by "
+                "`berthub plugins`), or load a directory saved with one."
+            )
+        options = {**(config.head_options if name == config.head else {}), **head_options}
+        head_module = head_class(name)(config, **options)
+        config = config.replace(head=name, head_options=head_module.options())
+        super().__init__(config)
+        self.bert = BertModel(config)
+        self.head_name, self._head_attribute = name, head_module.attribute
+        self.add_module(head_module.attribute, head_module)
+        self.tie_weights()
+
+    @property
+    def head(self) -> nn.Module:
+        return getattr(self, self._head_attribute)
+
+    def tie_weights(self) -> None:
+        head = getattr(self, "_head_attribute", None) and self.head
+        if head is not None and hasattr(head, "tie_weights"):
+            head.tie_weights(self.bert)
+
+    def forward(self, input_ids: Tensor, token_type_ids: Tensor | None = None,
+                attention_mask: Tensor | None = None, **targets: Tensor | None):
+        encoded = self.bert.encode(input_ids, token_type_ids, attention_mask)
+        logits = self.head(encoded)
+        given = {k: v for k, v in targets.items() if v is not None}
+        if given and all(name in given for name in self.head.targets):
+            return self.head.loss(logits, given, encoded)
+        return logits
+
+    def encode_and_score(self, batch: dict[str, Tensor]) -> tuple[Any, Encoded]:
+        """Logits and encoder outputs for a batch dict (as trainers build them)."""
+        encoded = self.bert.encode(batch["input_ids"], batch.get("token_type_ids"), batch.get("attention_mask"))
+        return self.head(encoded), encoded
+
+    def _architecture_name(self) -> str:
+        return _TRANSFORMERS_CLASS.get(self.head_name, "BertModel")
+
+    def _extra_config(self) -> dict[str, Any]:
+        labels = self.config.head_options.get("num_labels")
+        return {"id2label": {str(i): f"LABEL_{i}" for i in range(labels)}} if labels else {}
+
+
+class _Fixed(BertForTask):
+    """A BertForTask whose head is fixed by the class (the pytorch-pretrained-BERT 0.6 classes)."""
+
+    HEAD = ""
+
+    def __init__(self, config: BertConfig, **head_options: Any) -> None:
+        if config.head not in (None, self.HEAD):
+            config = config.replace(head=None, head_options={})
+        super().__init__(config, self.HEAD, **head_options)
+
+
+class BertForPreTraining(_Fixed):
+    """-> (prediction_scores [B, T, V], seq_relationship_score [B, 2]), or the loss given both label sets."""
+
+    HEAD = "pretraining"
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, masked_lm_labels=None,
+                next_sentence_label=None):
+        return super().forward(input_ids, token_type_ids, attention_mask, masked_lm_labels=masked_lm_labels,
+                               next_sentence_label=next_sentence_label)
+
+
+class BertForMaskedLM(_Fixed):
+    """-> prediction_scores [B, T, V], or the masked-LM loss given masked_lm_labels (-1/-100 = not masked)."""
+
+    HEAD = "masked-lm"
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, masked_lm_labels=None):
+        return super().forward(input_ids, token_type_ids, attention_mask, masked_lm_labels=masked_lm_labels)
+
+
+class BertForNextSentencePrediction(_Fixed):
+    """-> seq_relationship_score [B, 2], or the loss given next_sentence_label."""
+
+    HEAD = "next-sentence"
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, next_sentence_label=None):
+        return super().forward(input_ids, token_type_ids, attention_mask, next_sentence_label=next_sentence_label)
+
+
+class BertForSequenceClassification(_Fixed):
+    """-> logits [B, num_labels], or the loss given labels [B]."""
+
+    HEAD = "sequence-classification"
+
+    def __init__(self, config: BertConfig, num_labels: int | None = None) -> None:
+        super().__init__(config, **_given(num_labels=num_labels))
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, labels=None):
+        return super().forward(input_ids, token_type_ids, attention_mask, labels=labels)
+
+
+class BertForMultipleChoice(_Fixed):
+    """input_ids [B, C, T] -> logits [B, C], or the loss given labels [B]."""
+
+    HEAD = "multiple-choice"
+
+    def __init__(self, config: BertConfig, num_choices: int | None = None) -> None:
+        super().__init__(config, **_given(num_choices=num_choices))
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, labels=None):
+        return super().forward(input_ids, token_type_ids, attention_mask, labels=labels)
+
+
+class BertForTokenClassification(_Fixed):
+    """-> logits [B, T, num_labels], or the loss given labels [B, T] (negative = ignored)."""
+
+    HEAD = "token-classification"
+
+    def __init__(self, config: BertConfig, num_labels: int | None = None) -> None:
+        super().__init__(config, **_given(num_labels=num_labels))
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, labels=None):
+        return super().forward(input_ids, token_type_ids, attention_mask, labels=labels)
+
+
+class BertForQuestionAnswering(_Fixed):
+    """-> (start_logits [B, T], end_logits [B, T]), or the loss given start_positions and end_positions [B]."""
+
+    HEAD = "question-answering"
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config)
+
+    def forward(self, input_ids, token_type_ids=None, attention_mask=None, start_positions=None,
+                end_positions=None):
+        return super().forward(input_ids, token_type_ids, attention_mask, start_positions=start_positions,
+                               end_positions=end_positions)
+
+
+def _given(**options: Any) -> dict[str, Any]:
+    return {k: v for k, v in options.items() if v is not None}
