@@ -168,11 +168,11 @@ class QuestionAnsweringHead(_Linear):
              reduction: str = "mean") -> Tensor:
         start_logits, end_logits = logits
         length = start_logits.shape[1]
-        total = 0.0
-        for side, positions in zip((start_logits, end_logits), (targets["start_positions"], targets["end_positions"]), strict=True):
-            positions = positions.reshape(-1).clamp(0, length)
-            total = total + F.cross_entropy(side.float(), positions, ignore_index=length, reduction=reduction)
-        return total / 2
+        losses = []
+        for side, key in ((start_logits, "start_positions"), (end_logits, "end_positions")):
+            positions = targets[key].reshape(-1).clamp(0, length)
+            losses.append(F.cross_entropy(side.float(), positions, ignore_index=length, reduction=reduction))
+        return (losses[0] + losses[1]) / 2
 
 
 class _PredictionTransform(nn.Module):
