@@ -1,0 +1,356 @@
+"""Plain-URL downloads into the cache: pytorch-pretrained-BERT's archives and any direct file URL.
+
+Hub repos go through huggingface_hub (berthub.hub); this module covers what it does not: a URL with
+no hub behind it. Each URL gets one human-readable folder in `<cache>/berthub-urls/`:
+
+    bert-base-uncased.tar.gz--3f9c0e2a1b4d/
+        bert-base-uncased.tar.gz        the verified download (appears only when complete)
+        bert-base-uncased.tar.gz.partial  bytes so far; the next attempt resumes it with Range
+        source.json                     url, sha256, size, etag
+        extracted/                      the archive's files (archives only)
+
+A file lock per URL (in `<cache>/.locks/berthub-urls/`) makes concurrent processes download once;
+the others wait and reuse the result. Nothing half-written is ever at a final path: downloads and
+extractions land in temporary names and are renamed into place after verification.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import tarfile
+import time
+import zipfile
+import zlib
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from urllib.parse import unquote, urlsplit
+
+import requests
+from filelock import FileLock
+from tqdm.auto import tqdm
+
+from berthub.errors import AuthError, CorruptDownloadError, NetworkError, NotFoundError
+
+URLS_FOLDER = "berthub-urls"
+SOURCE_FILE = "source.json"
+EXTRACTED_FOLDER = "extracted"
+_CHUNK = 1 << 20
+_STREAM_CHUNK = 1 << 16  # small enough that a dropped connection loses little of what arrived
+
+
+@dataclass(frozen=True)
+class Retry:
+    """How hard to try: `attempts` requests at most, sleeping backoff_s, 2*backoff_s, ... in between."""
+
+    attempts: int = 5
+    backoff_s: float = 0.5
+    max_backoff_s: float = 8.0
+    connect_timeout_s: float = 10.0
+    read_timeout_s: float = 60.0
+
+    def sleep_before(self, attempt: int) -> None:
+        """Wait before retry number `attempt` (1 = first retry)."""
+        time.sleep(min(self.max_backoff_s, self.backoff_s * 2 ** (attempt - 1)))
+
+
+class _Retryable(Exception):
+    """A failure worth another attempt (connection lost, 5xx, 429, short body)."""
+
+
+_RETRYABLE = (
+    _Retryable,
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,  # the connection dropped mid-body
+    requests.exceptions.ContentDecodingError,
+)
+
+
+def url_folder(url: str, cache_dir: Path) -> Path:
+    """The cache folder of `url`: `<cache>/berthub-urls/<file name>--<12 hex of sha256(url)>`."""
+    return Path(cache_dir) / URLS_FOLDER / f"{_file_name(url)}--{hashlib.sha256(url.encode()).hexdigest()[:12]}"
+
+
+def download_url(
+    url: str,
+    *,
+    cache_dir: Path,
+    sha256: str | None = None,
+    local_files_only: bool = False,
+    retry: Retry = Retry(),
+    progress: bool = True,
+) -> Path:
+    """The cached copy of `url`, downloading it first if needed; returns the file's path.
+
+    A cached file is returned without any network call. `sha256` (hex) is checked after download;
+    on mismatch the file is removed and CorruptDownloadError raised. Raises NotFoundError (404, or
+    not cached with local_files_only), AuthError (401/403), NetworkError (unreachable after retries).
+    """
+    folder = url_folder(url, cache_dir)
+    target = folder / _file_name(url)
+    if _is_cached(folder, target, sha256):
+        return target
+    if local_files_only:
+        raise NotFoundError(
+            f"'{url}' is not in the cache ({folder}) and network access is off (offline mode or "
+            "local_files_only). Download it once while online, e.g. `berthub download URL`."
+        )
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(_lock_path(folder)):
+        if not _is_cached(folder, target, sha256):
+            _download(url, target, sha256, retry, progress)
+    return target
+
+
+def download_archive(
+    url: str,
+    *,
+    cache_dir: Path,
+    sha256: str | None = None,
+    local_files_only: bool = False,
+    retry: Retry = Retry(),
+    progress: bool = True,
+) -> Path:
+    """Download an archive (.tar, .tar.gz, .tgz, .zip) at `url` and extract it into the cache once.
+
+    Returns the folder with the archive's files (its single top-level folder if it has one).
+    """
+    archive = download_url(
+        url, cache_dir=cache_dir, sha256=sha256, local_files_only=local_files_only, retry=retry, progress=progress
+    )
+    extracted = archive.parent / EXTRACTED_FOLDER
+    if not extracted.is_dir():
+        with FileLock(_lock_path(archive.parent)):
+            if not extracted.is_dir():
+                _extract_once(url, archive, extracted)
+    return _content_root(extracted)
+
+
+def is_archive(path: Path) -> bool:
+    """Whether `path` is a tar (any compression) or zip file, judged by content, not name."""
+    return tarfile.is_tarfile(path) or zipfile.is_zipfile(path)
+
+
+def extract_archive(archive: Path, destination: Path) -> None:
+    """Extract `archive` into the new folder `destination`, refusing unsafe members.
+
+    Refused (CorruptDownloadError, nothing extracted): absolute paths, paths with `..` that escape
+    `destination`, symlinks, hard links, devices and fifos. Only regular files and folders pass.
+    """
+    destination.mkdir(parents=True)
+    if tarfile.is_tarfile(archive):
+        with tarfile.open(archive) as tar:
+            members = tar.getmembers()
+            for member in members:
+                _check_member(archive, member.name, _tar_kind(member))
+            tar.extractall(destination, members=members, filter="data")
+    elif zipfile.is_zipfile(archive):
+        with zipfile.ZipFile(archive) as zipped:
+            for info in zipped.infolist():
+                is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
+                _check_member(archive, info.filename, "a symlink" if is_link else None)
+            zipped.extractall(destination)
+    else:
+        raise NotFoundError(f"'{archive.name}' is not a tar or zip archive, so it holds no model files to extract.")
+
+
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as file:
+        for chunk in iter(lambda: file.read(_CHUNK), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_source(folder: Path) -> dict:
+    """What `source.json` recorded for a URL folder (url, sha256, size, etag); {} if absent."""
+    try:
+        return json.loads((folder / SOURCE_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _file_name(url: str) -> str:
+    name = unquote(PurePosixPath(urlsplit(url).path).name)
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name).lstrip(".") or "download"
+
+
+def _lock_path(folder: Path) -> Path:
+    lock = folder.parent.parent / ".locks" / URLS_FOLDER / f"{folder.name}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    return lock
+
+
+def _is_cached(folder: Path, target: Path, sha256: str | None) -> bool:
+    if not target.is_file():
+        return False
+    if sha256 is None:
+        return True
+    recorded = read_source(folder).get("sha256") or sha256_of(target)
+    return recorded == sha256.lower()
+
+
+class _Partial:
+    """The `.partial` file being written and the running sha256 of its bytes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.digest = hashlib.sha256()
+        self.size = 0
+        if path.is_file():  # left by an interrupted attempt or process: resume it
+            with open(path, "rb") as file:
+                for chunk in iter(lambda: file.read(_CHUNK), b""):
+                    self.append_hashed(chunk)
+
+    def append_hashed(self, chunk: bytes) -> None:
+        self.digest.update(chunk)
+        self.size += len(chunk)
+
+    def restart(self) -> None:
+        self.path.unlink(missing_ok=True)
+        self.digest, self.size = hashlib.sha256(), 0
+
+
+def _download(url: str, target: Path, sha256: str | None, retry: Retry, progress: bool) -> None:
+    partial = _Partial(target.with_name(target.name + ".partial"))
+    etag, last_error = None, None
+    with requests.Session() as session:  # proxies come from HTTP(S)_PROXY / NO_PROXY
+        for attempt in range(retry.attempts):
+            if attempt:
+                retry.sleep_before(attempt)
+            try:
+                etag = _stream_once(session, url, partial, retry, progress)
+                break
+            except _RETRYABLE as error:
+                last_error = error
+        else:
+            raise NetworkError(
+                f"Could not download '{url}' after {retry.attempts} attempts: {last_error}. Check your "
+                "connection or proxy (HTTPS_PROXY); the bytes so far are kept and the next try resumes them."
+            ) from last_error
+    actual = partial.digest.hexdigest()
+    if sha256 is not None and actual != sha256.lower():
+        partial.restart()
+        raise CorruptDownloadError(
+            f"Download of '{url}' is corrupt: its sha256 is {actual} but {sha256.lower()} was expected. "
+            "The file was removed from the cache; retry, or fix the expected sha256 if the file changed upstream."
+        )
+    source = {"url": url, "sha256": actual, "size": partial.size, "etag": etag}
+    _write_atomic(target.parent / SOURCE_FILE, json.dumps(source, indent=1).encode())
+    os.replace(partial.path, target)
+
+
+def _stream_once(session: requests.Session, url: str, partial: _Partial, retry: Retry, progress: bool) -> str | None:
+    headers = {"Accept-Encoding": "identity"}  # the bytes on disk are the bytes hashed
+    if partial.size:
+        headers["Range"] = f"bytes={partial.size}-"
+    timeout = (retry.connect_timeout_s, retry.read_timeout_s)
+    with session.get(url, headers=headers, stream=True, timeout=timeout) as response:
+        if response.status_code == 416:  # our partial is not a prefix of what the server has now
+            partial.restart()
+            raise _Retryable("the server refused to resume (416); starting again")
+        _raise_for_status(url, response)
+        if response.status_code == 200 and partial.size:  # the server ignored Range: start over
+            partial.restart()
+        length = response.headers.get("Content-Length")
+        total = partial.size + int(length) if length else None
+        with (
+            open(partial.path, "ab") as file,
+            tqdm(
+                total=total,
+                initial=partial.size,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc=partial.path.name.removesuffix(".partial"),
+                disable=not progress,
+                leave=False,
+            ) as bar,
+        ):
+            for chunk in response.iter_content(_STREAM_CHUNK):
+                file.write(chunk)
+                partial.append_hashed(chunk)
+                bar.update(len(chunk))
+        if total is not None and partial.size != total:
+            raise _Retryable(f"connection closed after {partial.size} of {total} bytes")
+        return response.headers.get("ETag")
+
+
+def _raise_for_status(url: str, response: requests.Response) -> None:
+    status = response.status_code
+    if status in (200, 206):
+        return
+    if status == 404:
+        raise NotFoundError(f"No file at '{url}' (HTTP 404). Check the URL.")
+    if status in (401, 403):
+        raise AuthError(
+            f"'{url}' refused access (HTTP {status}): it needs credentials berthub does not send to plain URLs. "
+            "Download it yourself and load the local directory."
+        )
+    if status == 429 or status >= 500:
+        raise _Retryable(f"HTTP {status} from the server")
+    raise NotFoundError(f"Unexpected HTTP {status} for '{url}'; nothing was downloaded.")
+
+
+def _extract_once(url: str, archive: Path, extracted: Path) -> None:
+    temporary = extracted.with_name(f"{EXTRACTED_FOLDER}.partial-{os.getpid()}")
+    shutil.rmtree(temporary, ignore_errors=True)
+    try:
+        extract_archive(archive, temporary)
+    except CorruptDownloadError:
+        shutil.rmtree(archive.parent, ignore_errors=True)  # an unsafe archive does not stay in the cache
+        raise
+    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as error:
+        shutil.rmtree(archive.parent, ignore_errors=True)
+        raise CorruptDownloadError(
+            f"The archive downloaded from '{url}' is damaged ({type(error).__name__}: {error}); it was removed "
+            "from the cache. Retry; if it fails again the file on the server is broken."
+        ) from error
+    except BaseException:
+        shutil.rmtree(temporary, ignore_errors=True)
+        raise
+    os.replace(temporary, extracted)
+
+
+def _check_member(archive: Path, name: str, refused_kind: str | None) -> None:
+    if refused_kind is not None:
+        raise CorruptDownloadError(
+            f"Refusing archive '{archive.name}' from the cache: member '{name}' is {refused_kind}; "
+            "model archives may only hold regular files and folders. The archive was removed."
+        )
+    parts = PurePosixPath(name.replace("\\", "/")).parts
+    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
+        raise CorruptDownloadError(
+            f"Refusing archive '{archive.name}': member '{name}' has an absolute path or '..', so it could be "
+            "written outside the extraction folder. The archive was removed from the cache; do not use it."
+        )
+
+
+def _tar_kind(member: tarfile.TarInfo) -> str | None:
+    if member.isfile() or member.isdir():
+        return None
+    if member.issym():
+        return "a symlink"
+    if member.islnk():
+        return "a hard link"
+    if member.ischr() or member.isblk():
+        return "a device"
+    return "a special file (fifo or unknown type)"
+
+
+def _content_root(extracted: Path) -> Path:
+    children = list(extracted.iterdir())
+    if len(children) == 1 and children[0].is_dir():
+        return children[0]
+    return extracted
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    temporary.write_bytes(data)
+    os.replace(temporary, path)

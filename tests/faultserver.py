@@ -1,0 +1,115 @@
+"""A plain HTTP file server on 127.0.0.1 that misbehaves on purpose, for download tests.
+
+Each path serves a `Route`: its bytes, optionally after some 500 errors, cut off mid-body, slowly,
+or ignoring Range. Every request is logged (method, path, Range header) so tests can count them.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Route:
+    body: bytes
+    failures: int = 0  # answer this many requests with HTTP 500 first
+    status: int = 200  # a fixed error status (404, 401, 403) instead of the body
+    drop_after: int | None = None  # the first full response stops after this many bytes and hangs up
+    seconds_per_chunk: float = 0.0  # slow server: pause after each 64 KiB
+    honour_range: bool = True
+
+
+@dataclass
+class Logged:
+    method: str
+    path: str
+    range: str | None
+
+
+@dataclass
+class FaultServer:
+    routes: dict[str, Route] = field(default_factory=dict)
+    log: list[Logged] = field(default_factory=list)
+    url: str = ""
+
+    def requests_to(self, path: str, method: str = "GET") -> list[Logged]:
+        return [entry for entry in self.log if entry.path == path and entry.method == method]
+
+
+def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
+    lock = threading.Lock()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:  # keep test output quiet
+            pass
+
+        def do_GET(self) -> None:
+            with lock:
+                server.log.append(Logged("GET", self.path, self.headers.get("Range")))
+                route = server.routes.get(self.path)
+                failing = route is not None and route.failures > 0
+                if failing:
+                    route.failures -= 1
+            if route is None or route.status != 200 or failing:
+                status = 404 if route is None else (500 if failing else route.status)
+                self._send_status(status)
+                return
+            self._send_body(route)
+
+        def _send_status(self, status: int) -> None:
+            body = f"status {status}".encode()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _send_body(self, route: Route) -> None:
+            start = 0
+            requested = self.headers.get("Range")
+            if requested and route.honour_range:
+                start = int(requested.removeprefix("bytes=").split("-")[0])
+                self.send_response(206)
+                self.send_header("Content-Range", f"bytes {start}-{len(route.body) - 1}/{len(route.body)}")
+            else:
+                self.send_response(200)
+            payload = route.body[start:]
+            self.send_header("Content-Length", str(len(payload)))
+            self.send_header("ETag", f'"{len(route.body)}"')
+            self.end_headers()
+            if route.drop_after is not None and start == 0:
+                route_drop, route.drop_after = route.drop_after, None
+                self.wfile.write(payload[:route_drop])
+                self.wfile.flush()
+                self.close_connection = True
+                return
+            for offset in range(0, len(payload), 1 << 16):
+                self.wfile.write(payload[offset : offset + (1 << 16)])
+                if route.seconds_per_chunk:
+                    time.sleep(route.seconds_per_chunk)
+
+    return Handler
+
+
+class running:
+    """`with running(FaultServer()) as server:` serves on a free port until the block ends."""
+
+    def __init__(self, server: FaultServer) -> None:
+        self.server = server
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server))
+        self.httpd.daemon_threads = True
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> FaultServer:
+        self.thread.start()
+        self.server.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return self.server
+
+    def __exit__(self, *exc: object) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+        self.thread.join()
