@@ -1,11 +1,26 @@
 """Entry-point groups through which heads, datasets, converters and model names are registered.
 
-(Minimal first version: the plugins issue adds lazy listing, duplicate detection and error reports.)
+| kind         | group                | an entry point names                                           |
+|--------------|----------------------|----------------------------------------------------------------|
+| `heads`      | `berthub.heads`      | a head class built from (config, **options) (see berthub.heads) |
+| `datasets`   | `berthub.datasets`   | a callable building a Task from **options (see berthub.tasks)  |
+| `converters` | `berthub.converters` | a converter (see berthub.pretrained)                           |
+| `models`     | `berthub.models`     | a ModelEntry or a list of them (see berthub.registry)          |
+
+Rules, the same for berthub's own entries and for third-party packages:
+  - Listing (`entries`, `names`, `berthub plugins`) reads installed metadata only and imports nothing.
+  - `load(kind, name)` imports exactly one plugin, on first use, and keeps it for the process.
+  - A plugin that fails to import raises PluginError naming its entry point and distribution, with the
+    original exception chained; every other plugin keeps working.
+  - A name registered by two distributions is an error when that name is loaded, naming both; there is
+    no silent precedence. Uninstall one of them, or the plugin renames its entry. Other names still load.
 """
 
 from __future__ import annotations
 
-from importlib.metadata import entry_points
+import difflib
+from dataclasses import dataclass
+from importlib.metadata import EntryPoint, entry_points
 from typing import Any
 
 from berthub.errors import PluginError
@@ -17,16 +32,104 @@ GROUPS = {
     "models": "berthub.models",
 }
 
+_loaded: dict[tuple[str, str, str], Any] = {}
+
+
+@dataclass(frozen=True)
+class PluginInfo:
+    """One registered entry point, as installed metadata describes it (nothing imported)."""
+
+    kind: str  # "heads", "datasets", "converters" or "models"
+    name: str  # the entry point name, e.g. "sst-2"
+    value: str  # where it points, "module:attribute"
+    distribution: str  # the pip distribution that declares it, e.g. "berthub-glue"
+    version: str
+
+    @property
+    def where(self) -> str:
+        return f"entry point '{self.name} = {self.value}' of {self.distribution} {self.version}"
+
+
+def _group(kind: str) -> str:
+    if kind not in GROUPS:
+        raise PluginError(f"Unknown plugin kind '{kind}'. Kinds: {', '.join(GROUPS)}.")
+    return GROUPS[kind]
+
+
+def _info(kind: str, ep: EntryPoint) -> PluginInfo:
+    dist = getattr(ep, "dist", None)
+    name = dist.metadata["Name"] if dist is not None else "an unknown distribution"
+    version = dist.version if dist is not None else "?"
+    return PluginInfo(kind, ep.name, ep.value, name, version)
+
+
+def entries(kind: str) -> list[PluginInfo]:
+    """Every entry point of one kind, sorted by name then distribution; duplicates appear once each."""
+    found = [_info(kind, ep) for ep in entry_points(group=_group(kind))]
+    return sorted(found, key=lambda p: (p.name, p.distribution))
+
 
 def names(kind: str) -> list[str]:
-    """Registered names in one group (`heads`, `datasets`, `converters`, `models`), without importing them."""
-    return sorted({ep.name for ep in entry_points(group=GROUPS[kind])})
+    """Registered names of one kind (`heads`, `datasets`, `converters`, `models`), without importing them."""
+    return sorted({p.name for p in entries(kind)})
+
+
+def duplicates(kind: str) -> dict[str, list[PluginInfo]]:
+    """Names of one kind registered by more than one distribution -> their entries."""
+    by_name: dict[str, list[PluginInfo]] = {}
+    for info in entries(kind):
+        by_name.setdefault(info.name, []).append(info)
+    return {name: infos for name, infos in by_name.items() if len(infos) > 1}
+
+
+def _find(kind: str, name: str) -> tuple[EntryPoint, PluginInfo]:
+    matches = [ep for ep in entry_points(group=_group(kind)) if ep.name == name]
+    if not matches:
+        known = names(kind)
+        close = difflib.get_close_matches(name, known, n=3)
+        hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+        raise PluginError(f"No {kind[:-1]} named '{name}' is registered.{hint} Registered {kind}: "
+                          f"{', '.join(known) or 'none'}. Install the plugin that provides it; "
+                          "`berthub plugins` lists what is installed.")
+    infos = [_info(kind, ep) for ep in matches]
+    if len(matches) > 1:
+        both = " and ".join(f"{i.distribution} {i.version} ({i.value})" for i in infos)
+        raise PluginError(f"The {kind[:-1]} name '{name}' is registered by {both}. berthub does not pick one: "
+                          f"uninstall one of these distributions (pip uninstall NAME).")
+    return matches[0], infos[0]
+
+
+def describe(kind: str, name: str) -> str:
+    """Where `name` comes from, e.g. "entry point 'sst-2 = berthub_glue.tasks:SST2' of berthub-glue 0.1.0"."""
+    return _find(kind, name)[1].where
 
 
 def load(kind: str, name: str) -> Any:
-    """The object registered as `name` in group `kind`; a clear error lists the known names."""
-    for ep in entry_points(group=GROUPS[kind]):
-        if ep.name == name:
-            return ep.load()
-    known = ", ".join(names(kind)) or "none"
-    raise PluginError(f"No {kind[:-1]} named '{name}' is registered. Registered: {known}. See `berthub plugins`.")
+    """Import and return the object registered as `name` in group `kind` (cached per process).
+
+    Raises PluginError when no distribution registers the name (listing the registered names), when
+    two do (naming both), or when the plugin fails to import (chaining the original exception).
+    """
+    ep, info = _find(kind, name)
+    key = (kind, name, info.value)
+    if key not in _loaded:
+        try:
+            _loaded[key] = ep.load()
+        except Exception as error:
+            raise PluginError(f"The {kind[:-1]} '{name}' ({info.where}) failed to load: "
+                              f"{type(error).__name__}: {error}. Fix or reinstall {info.distribution}, or "
+                              f"uninstall it (pip uninstall {info.distribution}); other plugins are "
+                              "unaffected.") from error
+    return _loaded[key]
+
+
+def check(kind: str) -> dict[str, PluginError | None]:
+    """Load every plugin of one kind: name -> None when it loads, else the PluginError it raised."""
+    report: dict[str, PluginError | None] = {}
+    for name in names(kind):
+        try:
+            load(kind, name)
+            report[name] = None
+        except PluginError as error:
+            report[name] = error
+    return report

@@ -1,0 +1,188 @@
+"""The Task protocol that dataset plugins implement, and the helpers a trainer uses with it.
+
+A task turns files in a data directory into model inputs and turns model outputs back into
+answers and metrics. Tasks register by name in the `berthub.datasets` entry-point group; the
+registered object is a callable (a class, or a function) that builds the task from keyword
+options, e.g. `sst-2 = "berthub_glue.tasks:SST2"`. `get_task("sst-2")` finds and builds it.
+
+The flow a trainer follows:
+
+    task = get_task("sst-2")                                  # options: get_task("squad-v1.1", doc_stride=128)
+    model = BertForTask.from_pretrained(name, head=task.head, **task.head_options())
+    examples = task.read(data_dir, "train")                   # "train" | "dev" | "test"
+    features = task.features(examples, tokenizer, max_seq_length=128)
+    batch = collate(features[i:i + 32])                       # dict of tensors, dynamic padding
+    loss = model(**batch)                                     # targets present -> the head's loss
+    outputs = unbatch(model(**model_inputs(batch)))           # one numpy array (or tuple) per feature
+    task.metrics(examples, features, outputs)                 # {"accuracy": 0.93, ...}; main_metric names the key
+    task.predict(examples, features, outputs)                 # one answer per example (label, span text, tags)
+
+Outputs are in feature order. Token-level arrays may be longer than the feature (padding of its
+batch): tasks only read the first `len(feature.input_ids)` positions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from berthub.errors import NotFoundError, PluginError
+
+IGNORE_INDEX = -100
+MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
+
+Target = int | float | list[int]
+Outputs = np.ndarray | tuple[np.ndarray, ...]
+
+
+@dataclass
+class Feature:
+    """One model input window.
+
+    input_ids / token_type_ids: the unpadded window, [CLS] ... [SEP] included.
+    targets: keys are the head's `targets` (e.g. {"labels": 1}; token tasks {"labels": [-100, 3, ...]}
+      with one entry per input id and -100 where the loss ignores the token; QA
+      {"start_positions": s, "end_positions": e}); empty when the split has no gold answers.
+    example_index: the example it came from (SQuAD makes several windows per example).
+    extra: what post-processing needs (e.g. window token -> original word maps).
+    """
+
+    input_ids: list[int]
+    token_type_ids: list[int]
+    targets: dict[str, Target] = field(default_factory=dict)
+    example_index: int = 0
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@runtime_checkable
+class Task(Protocol):
+    """What a dataset plugin provides.
+
+    name: the registered name ("sst-2"); head: the registered head it trains ("sequence-classification");
+    main_metric: the key of `metrics()` used to pick the best checkpoint ("accuracy");
+    labels: label names in id order ([] for regression and span tasks);
+    splits: split -> file names it reads, relative to the data directory (for docs and errors).
+    """
+
+    name: str
+    head: str
+    main_metric: str
+    labels: list[str]
+    splits: dict[str, list[str]]
+
+    def head_options(self) -> dict[str, Any]:
+        """Keyword options for the head, e.g. {"num_labels": 2}."""
+        ...
+
+    def read(self, data_dir: Path, split: str) -> list[Any]:
+        """The examples of `split`; missing files raise NotFoundError naming them and data_dir."""
+        ...
+
+    def features(self, examples: Sequence[Any], tokenizer: Any, max_seq_length: int) -> list[Feature]:
+        """Model input windows, each at most max_seq_length ids, in example order."""
+        ...
+
+    def predict(self, examples: Sequence[Any], features: Sequence[Feature], outputs: Sequence[Outputs]) -> list[Any]:
+        """One answer per example from the head outputs of every feature (label, score, span text, tags)."""
+        ...
+
+    def metrics(self, examples: Sequence[Any], features: Sequence[Feature],
+                outputs: Sequence[Outputs]) -> dict[str, float]:
+        """The task's official metrics against the gold answers of `examples`."""
+        ...
+
+
+_REQUIRED = ("name", "head", "main_metric", "labels", "splits", "head_options", "read", "features", "predict",
+             "metrics")
+
+
+def task_names() -> list[str]:
+    """Names registered in `berthub.datasets`, without importing any plugin."""
+    from berthub import plugins
+
+    return plugins.names("datasets")
+
+
+def get_task(name: str, **options: Any) -> Task:
+    """Build the task registered as `name` with keyword `options`; errors list the registered names."""
+    from berthub import plugins
+
+    factory: Callable[..., Any] = plugins.load("datasets", name)
+    try:
+        task = factory(**options)
+    except TypeError as error:
+        raise PluginError(f"Task '{name}' could not be built with options {options}: {error}.") from error
+    missing = [attr for attr in _REQUIRED if not hasattr(task, attr)]
+    if missing:
+        where = plugins.describe("datasets", name)
+        raise PluginError(f"Task '{name}' ({where}) is missing {', '.join(missing)} of the Task protocol "
+                          "(see berthub.tasks.Task); fix or uninstall that plugin.")
+    return task
+
+
+def require_files(data_dir: Path | str, task: str, split: str, files: Sequence[str]) -> list[Path]:
+    """The paths of `files` under data_dir; if any is missing, one NotFoundError names them all."""
+    data_dir = Path(data_dir)
+    paths = [data_dir / name for name in files]
+    missing = [str(p.relative_to(data_dir)) for p in paths if not p.is_file()]
+    if missing:
+        raise NotFoundError(f"Task '{task}' split '{split}' needs {', '.join(missing)} in {data_dir}, which "
+                            f"{'does' if data_dir.is_dir() else 'does not'} exist. Pass the folder holding "
+                            "the task's original files (--data-dir).")
+    return paths
+
+
+def collate(features: Sequence[Feature], pad_id: int = 0) -> dict[str, Tensor]:
+    """Stack features into a batch padded to its longest window.
+
+    Returns input_ids / token_type_ids / attention_mask [B, T] (long; padding pad_id / 0 / 0) and one
+    tensor per target: int -> long [B], float -> float32 [B], list -> long [B, T] padded with -100.
+    Every feature must have the same target keys.
+    """
+    if not features:
+        raise ValueError("collate needs at least one feature.")
+    length = max(len(f.input_ids) for f in features)
+    batch = {
+        "input_ids": _pad([f.input_ids for f in features], length, pad_id),
+        "token_type_ids": _pad([f.token_type_ids for f in features], length, 0),
+        "attention_mask": _pad([[1] * len(f.input_ids) for f in features], length, 0),
+    }
+    keys = set(features[0].targets)
+    for f in features:
+        if set(f.targets) != keys:
+            raise ValueError(f"Features disagree on targets: {sorted(keys)} vs {sorted(f.targets)}.")
+    for key in sorted(keys):
+        values = [f.targets[key] for f in features]
+        if isinstance(values[0], list):
+            batch[key] = _pad(values, length, IGNORE_INDEX)
+        elif isinstance(values[0], float):
+            batch[key] = torch.tensor(values, dtype=torch.float32)
+        else:
+            batch[key] = torch.tensor(values, dtype=torch.long)
+    return batch
+
+
+def model_inputs(batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    """Only the encoder inputs of a collated batch (for prediction without a loss)."""
+    return {k: v for k, v in batch.items() if k in MODEL_INPUTS}
+
+
+def unbatch(logits: Tensor | tuple[Tensor, ...]) -> list[Outputs]:
+    """Batch head outputs (a tensor or a tuple of tensors, batch first) -> one numpy item per row."""
+    if isinstance(logits, Tensor):
+        return list(logits.detach().float().cpu().numpy())
+    parts = [list(t.detach().float().cpu().numpy()) for t in logits]
+    return [tuple(row) for row in zip(*parts, strict=True)]
+
+
+def _pad(rows: Sequence[Sequence[int]], length: int, value: int) -> Tensor:
+    out = torch.full((len(rows), length), value, dtype=torch.long)
+    for i, row in enumerate(rows):
+        out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+    return out
