@@ -1,0 +1,62 @@
+"""`berthub plugins`: every entry-point group with its names, distributions and versions."""
+
+from __future__ import annotations
+
+import argparse
+
+from berthub import plugins
+
+_EPILOG = """examples:
+  berthub plugins                  list heads, datasets, converters and models (imports no plugin)
+  berthub plugins --kind datasets  only the datasets group
+  berthub plugins --check          also import each plugin and report the ones that fail (exit 1)
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "plugins",
+        help="list installed heads, datasets, converters and models",
+        description="List every berthub entry-point group with its names, distributions and versions.",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--kind", choices=list(plugins.GROUPS), help="show one group only")
+    parser.add_argument("--check", action="store_true", help="import every plugin and report failures")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    kinds = [args.kind] if args.kind else list(plugins.GROUPS)
+    broken = 0
+    for number, kind in enumerate(kinds):
+        if number:
+            print()
+        broken += _print_group(kind, args.check)
+    if broken:
+        print(f"\n{broken} plugin(s) cannot be used; the messages above say which distribution to fix or uninstall.")
+    return 1 if broken else 0
+
+
+def _print_group(kind: str, check: bool) -> int:
+    """Print one group as a table; with `check`, load each name. Returns how many names are unusable."""
+    infos = plugins.entries(kind)
+    print(f"{plugins.GROUPS[kind]} ({len(infos)})")
+    if not infos:
+        print("  (none installed)")
+        return 0
+    clashes = plugins.duplicates(kind)
+    status = plugins.check(kind) if check else {}
+    width = max(len(i.name) for i in infos)
+    dist_width = max(len(f"{i.distribution} {i.version}") for i in infos)
+    for info in infos:
+        note = ""
+        if info.name in clashes:
+            note = "  DUPLICATE: registered by " + ", ".join(i.distribution for i in clashes[info.name])
+        elif status.get(info.name) is not None:
+            note = f"  BROKEN: {status[info.name]}"
+        elif check:
+            note = "  ok"
+        dist = f"{info.distribution} {info.version}"
+        print(f"  {info.name:<{width}}  {dist:<{dist_width}}  {info.value}{note}")
+    return len(clashes) + sum(1 for name, error in status.items() if error is not None and name not in clashes)
