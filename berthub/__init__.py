@@ -7,6 +7,7 @@ from berthub.config import BertConfig
 from berthub.errors import BerthubError
 from berthub.modeling import BertModel
 from berthub.pretrained import BertPreTrainedModel
+from berthub.registry import list_models
 from berthub.task_models import (
     BertForMaskedLM,
     BertForMultipleChoice,
@@ -36,4 +37,5 @@ __all__ = [
     "BertForTokenClassification",
     "BertForQuestionAnswering",
     "BertForTask",
+    "list_models",
 ]

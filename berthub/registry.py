@@ -16,8 +16,10 @@ Plugin authors: point an entry point of group `berthub.models` at a `ModelEntry`
                           description="6-layer BERT distilled from bert-base-uncased")]
 
 An entry names either a hub repo (`repo_id`, `revision`) or an archive (`url`, optional `sha256`),
-never both. Names contain no "/" (so they never read as repo ids). A name registered twice, by
-berthub or any plugin, is an error naming both sources; so is an entry point that fails to load.
+never both. Names contain no "/" (so they never read as repo ids). Plugin entries get the same
+validation as berthub's own. A name registered twice (by berthub or any plugin) is an error naming
+both sources when that name is used; a plugin that fails to load makes only its own names
+unavailable (the unknown-name error and `berthub models` say why). Other names keep working.
 """
 
 from __future__ import annotations
@@ -26,9 +28,8 @@ import difflib
 import fnmatch
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from importlib.metadata import entry_points
-from typing import Any
+from dataclasses import dataclass, field, replace
+from importlib.metadata import EntryPoint, entry_points
 
 from berthub.errors import ConfigError, NotFoundError, PluginError
 
@@ -101,7 +102,15 @@ BUILTIN_MODELS: tuple[ModelEntry, ...] = (
     ),
 )
 
-_registry: dict[str, ModelEntry] | None = None
+
+@dataclass
+class _Registry:
+    entries: dict[str, ModelEntry] = field(default_factory=dict)
+    conflicts: dict[str, str] = field(default_factory=dict)  # name -> why it cannot be used
+    broken: list[str] = field(default_factory=list)  # plugins that failed to load, why
+
+
+_registry: _Registry | None = None
 
 
 def list_models(pattern: str = "*") -> list[str]:
@@ -110,15 +119,28 @@ def list_models(pattern: str = "*") -> list[str]:
     >>> "bert-base-chinese" in list_models()
     True
     """
-    return sorted(name for name in _entries() if fnmatch.fnmatchcase(name, pattern))
+    return sorted(name for name in _loaded().entries if fnmatch.fnmatchcase(name, pattern))
 
 
 def model_entry(name: str) -> ModelEntry:
-    """The entry registered as `name`; an unknown name raises NotFoundError naming the closest ones."""
-    entries = _entries()
-    if name in entries:
-        return entries[name]
-    raise NotFoundError(unknown_name_message(name, entries))
+    """The entry registered as `name`.
+
+    Raises NotFoundError for an unknown name (naming the closest ones and any plugin that failed to
+    load), PluginError for a name registered twice (naming both sources).
+    """
+    registry = _loaded()
+    if name in registry.conflicts:
+        raise PluginError(registry.conflicts[name])
+    if name in registry.entries:
+        return registry.entries[name]
+    broken = "".join(f" Note: {problem}" for problem in registry.broken)
+    raise NotFoundError(unknown_name_message(name, registry.entries) + broken)
+
+
+def plugin_problems() -> list[str]:
+    """Why some `berthub.models` plugins or names cannot be used (failed loads, duplicate names)."""
+    registry = _loaded()
+    return registry.broken + sorted(registry.conflicts.values())
 
 
 def unknown_name_message(name: str, known: Iterable[str]) -> str:
@@ -135,9 +157,11 @@ def unknown_name_message(name: str, known: Iterable[str]) -> str:
 
 def register(entry: ModelEntry) -> ModelEntry:
     """Add an entry at run time (scripts, benchmarks); plugins use the entry-point group instead."""
-    entries = _entries()
+    registry = _loaded()
     registered = _validated(entry, "berthub.registry.register()", ConfigError)
-    _add(entries, registered)
+    if registered.name in registry.entries or registered.name in registry.conflicts:
+        raise ConfigError(_duplicate_message(registry.entries.get(registered.name, registered), registered))
+    registry.entries[registered.name] = registered
     return registered
 
 
@@ -147,42 +171,40 @@ def reload() -> None:
     _registry = None
 
 
-def _entries() -> dict[str, ModelEntry]:
+def _loaded() -> _Registry:
     global _registry
     if _registry is None:
-        entries: dict[str, ModelEntry] = {}
+        registry = _Registry()
         for entry in BUILTIN_MODELS:
-            _add(entries, _validated(entry, BUILTIN_SOURCE, ConfigError))
-        for source, loaded in _plugin_objects():
-            for entry in _as_entries(loaded, source):
-                _add(entries, _validated(entry, source, PluginError))
-        _registry = entries
+            _add(registry, _validated(entry, BUILTIN_SOURCE, ConfigError))
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            try:
+                for entry in _plugin_entries(ep):
+                    _add(registry, entry)
+            except PluginError as error:
+                registry.broken.append(str(error))
+        _registry = registry
     return _registry
 
 
-def _plugin_objects() -> Iterable[tuple[str, Any]]:
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
-        dist = ep.dist.name if ep.dist is not None else "unknown distribution"
-        source = f"{dist} (entry point '{ep.name}' = {ep.value})"
-        try:
-            loaded = ep.load()
-        except Exception as error:
-            raise PluginError(
-                f"The {ENTRY_POINT_GROUP} plugin {source} failed to load: {type(error).__name__}: {error}. "
-                f"Fix or uninstall '{dist}'."
-            ) from error
-        yield source, loaded
-
-
-def _as_entries(loaded: Any, source: str) -> list[ModelEntry]:
+def _plugin_entries(ep: EntryPoint) -> list[ModelEntry]:
+    dist = ep.dist.name if ep.dist is not None else "an unknown distribution"
+    source = f"{dist} (entry point '{ep.name} = {ep.value}')"
+    try:
+        loaded = ep.load()
+    except Exception as error:
+        raise PluginError(
+            f"the {ENTRY_POINT_GROUP} plugin {source} failed to load ({type(error).__name__}: {error}); "
+            f"its names are unavailable until '{dist}' is fixed or uninstalled."
+        ) from error
     items = list(loaded) if isinstance(loaded, (list, tuple)) else [loaded]
     wrong = [type(item).__name__ for item in items if not isinstance(item, ModelEntry)]
     if wrong or not items:
         raise PluginError(
-            f"The {ENTRY_POINT_GROUP} plugin {source} must point to a berthub.registry.ModelEntry or a "
-            f"non-empty list of them; got {', '.join(wrong) or 'an empty list'}."
+            f"the {ENTRY_POINT_GROUP} plugin {source} must point to a berthub.registry.ModelEntry or a "
+            f"non-empty list of them; it gave {', '.join(wrong) or 'an empty list'}."
         )
-    return items
+    return [_validated(item, source, PluginError) for item in items]
 
 
 def _validated(entry: ModelEntry, source: str, error_class: type[Exception]) -> ModelEntry:
@@ -213,10 +235,17 @@ def _problems(entry: ModelEntry) -> list[str]:
     return problems
 
 
-def _add(entries: dict[str, ModelEntry], entry: ModelEntry) -> None:
-    if entry.name in entries:
-        raise PluginError(
-            f"Model name '{entry.name}' is registered twice: by {entries[entry.name].source} and by "
-            f"{entry.source}. Uninstall one of them or ask its author to rename the entry."
-        )
-    entries[entry.name] = entry
+def _add(registry: _Registry, entry: ModelEntry) -> None:
+    if entry.name in registry.conflicts:
+        registry.conflicts[entry.name] += f" It is also registered by {entry.source}."
+    elif entry.name in registry.entries:
+        registry.conflicts[entry.name] = _duplicate_message(registry.entries.pop(entry.name), entry)
+    else:
+        registry.entries[entry.name] = entry
+
+
+def _duplicate_message(first: ModelEntry, second: ModelEntry) -> str:
+    return (
+        f"Model name '{first.name}' is registered twice: by {first.source} and by {second.source}. "
+        "berthub does not pick one: uninstall one of them or ask its author to rename the entry."
+    )
