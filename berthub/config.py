@@ -19,14 +19,6 @@ from berthub.errors import ConfigError
 
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "tanh")
 
-# Keys of HF config.json that describe transformers' runtime, not the architecture: accepted, dropped.
-_IGNORED_KEYS = {
-    "_name_or_path", "architectures", "model_type", "transformers_version", "gradient_checkpointing",
-    "use_cache", "position_embedding_type", "classifier_dropout", "torch_dtype", "dtype", "directionality",
-    "pooler_fc_size", "pooler_num_attention_heads", "pooler_num_fc_layers", "pooler_size_per_head",
-    "pooler_type", "output_past", "is_decoder", "add_cross_attention", "tie_word_embeddings",
-    "bos_token_id", "eos_token_id", "problem_type", "id2label", "label2id", "num_labels",
-}
 
 
 @dataclass
@@ -72,7 +64,7 @@ class BertConfig:
         kwargs = {k: v for k, v in values.items() if k in known}
         kwargs["head"] = values.get("berthub_head")
         kwargs["head_options"] = dict(values.get("berthub_head_options") or {})
-        skip = known | {"berthub_head", "berthub_head_options"}
+        skip = known | {"berthub_head", "berthub_head_options"} | _RUNTIME_KEYS
         kwargs["extra"] = {k: v for k, v in values.items() if k not in skip}
         return cls(**kwargs)
 
@@ -95,7 +87,7 @@ class BertConfig:
 
     def to_dict(self) -> dict[str, Any]:
         """The HF-compatible dictionary written to config.json."""
-        values = {k: v for k, v in self.extra.items() if k not in _RUNTIME_KEYS}
+        values = dict(self.extra)
         values["model_type"] = "bert"
         for f in dataclasses.fields(self):
             if f.name not in ("head", "head_options", "extra"):
@@ -114,7 +106,8 @@ class BertConfig:
         return dataclasses.replace(self, **changes)
 
 
-_RUNTIME_KEYS = {"transformers_version", "_name_or_path", "torch_dtype", "dtype"}
+# Written afresh on every save (or describing one runtime, not the model): not carried in `extra`.
+_RUNTIME_KEYS = {"transformers_version", "_name_or_path", "torch_dtype", "dtype", "model_type", "architectures"}
 
 
 def _problems(config: BertConfig) -> list[str]:

@@ -8,6 +8,7 @@ only weights the file lacks (a new task head) are materialised and get Google's 
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import re
@@ -20,7 +21,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from berthub.config import BertConfig
+from berthub.config import BertConfig, write_text_atomic
 from berthub.errors import WeightsError
 
 logger = logging.getLogger("berthub")
@@ -82,7 +83,7 @@ class BertPreTrainedModel(nn.Module):
             os.replace(tmp, directory / SAFETENSORS_NAME)
         finally:
             Path(tmp).unlink(missing_ok=True)
-        BertConfig.from_dict(config).to_json_file(directory / "config.json")
+        write_text_atomic(directory / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
         return directory
 
     def _architecture_name(self) -> str:
@@ -190,6 +191,7 @@ def load_into(model: nn.Module, state_dict: dict[str, Tensor], *, dtype: torch.d
     renamed, report = _rename(state_dict, set(expected)), LoadReport(source)
     report.renamed = sum(1 for old, new in renamed.items() if old != new)
     assign: dict[str, Tensor] = {}
+    mismatched = []
     for old, new in renamed.items():
         if new not in expected:
             if not _DERIVED_KEYS.search(old):
@@ -197,15 +199,20 @@ def load_into(model: nn.Module, state_dict: dict[str, Tensor], *, dtype: torch.d
             continue
         tensor = state_dict[old]
         if tuple(tensor.shape) != tuple(expected[new].shape):
-            raise WeightsError(
-                f"Weight '{old}' in {source} has shape {tuple(tensor.shape)} but the model expects "
-                f"{tuple(expected[new].shape)} for '{new}'. Check the config (e.g. num_labels) matches the checkpoint."
-            )
+            mismatched.append(f"'{old}' has shape {tuple(tensor.shape)}, the model expects {tuple(expected[new].shape)}")
+            continue
         target_dtype = dtype if (dtype is not None and tensor.is_floating_point()) else None
         assign[new] = tensor.to(target_dtype) if target_dtype else tensor
+    if mismatched:
+        raise WeightsError(
+            f"Weights in {source} do not fit the model: " + "; ".join(mismatched)
+            + ". Check that the config and options (e.g. num_labels) match the checkpoint."
+        )
     model.load_state_dict(assign, strict=False, assign=True)
+    if hasattr(model, "tie_weights"):  # before materialising, so a tied decoder is not counted as missing
+        model.tie_weights()
     report.missing = _materialise_missing(model, dtype or torch.float32)
-    if hasattr(model, "tie_weights"):
+    if report.missing and hasattr(model, "tie_weights"):  # embeddings themselves may have been new
         model.tie_weights()
     _log(report)
     return report

@@ -88,7 +88,9 @@ class BertForTask(BertPreTrainedModel):
 
     def _extra_config(self) -> dict[str, Any]:
         labels = self.config.head_options.get("num_labels")
-        return {"id2label": {str(i): f"LABEL_{i}" for i in range(labels)}} if labels else {}
+        if not labels or len(self.config.extra.get("id2label") or {}) == labels:
+            return {}  # no labels, or the user's own label names already fit
+        return {"id2label": {str(i): f"LABEL_{i}" for i in range(labels)}}
 
 
 class _Fixed(BertForTask):
