@@ -1,0 +1,104 @@
+"""`berthub serve`: run a hub (Hugging Face hub API + web pages) on a local folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from pathlib import Path
+
+from berthub.errors import ConfigError
+
+EPILOG = """\
+examples:
+  # a hub on this machine; reads are public, writes need the token
+  BERTHUB_SERVER_TOKEN=s3cret berthub serve --root ./hub-data --port 8080
+
+  # reachable from other machines, tokens from a file (one per line, or NAME:TOKEN), 4 workers
+  berthub serve --root /srv/berthub --host 0.0.0.0 --token-file /etc/berthub/tokens --workers 4
+
+  # then, from any machine:
+  HF_HUB_DISABLE_XET=1 HF_TOKEN=s3cret berthub push ./converted my-org/my-bert --endpoint http://HOST:8080
+  HF_ENDPOINT=http://HOST:8080 python -c \
+    'from transformers import AutoModel; AutoModel.from_pretrained("my-org/my-bert")'
+"""
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 1000, "m": 1000**2, "g": 1000**3, "t": 1000**4,
+          "ki": 1024, "mi": 1024**2, "gi": 1024**3, "ti": 1024**4}
+
+
+def parse_size(text: str) -> int:
+    """'500MB', '2GiB', '1000' -> bytes."""
+    match = _SIZE.match(text)
+    unit = (match.group(2) or "").lower().rstrip("b") if match else ""
+    if not match or unit not in _UNITS:
+        raise ConfigError(f"Invalid size '{text}': use a number with an optional unit, like 500MB or 2GiB.")
+    return int(float(match.group(1)) * _UNITS[unit])
+
+
+def read_tokens(token_files: list[str]) -> dict[str, str]:
+    """Tokens from BERTHUB_SERVER_TOKEN (comma separated) and token files (`TOKEN` or `NAME:TOKEN` lines)."""
+    tokens: dict[str, str] = {}
+    for token in os.environ.get("BERTHUB_SERVER_TOKEN", "").split(","):
+        if token.strip():
+            tokens[token.strip()] = "berthub"
+    for token_file in token_files:
+        try:
+            lines = Path(token_file).read_text().splitlines()
+        except OSError as error:
+            raise ConfigError(f"Cannot read --token-file '{token_file}': {error.strerror}.") from None
+        for line in lines:
+            line = line.strip()
+            if line and not line.startswith("#"):
+                name, _, token = line.rpartition(":")
+                tokens[token.strip()] = name.strip() or "berthub"
+    return tokens
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "serve", help="run a hub: HF-compatible API and web pages",
+        description="Serve model repos from --root over the Hugging Face hub HTTP API (huggingface_hub, "
+                    "transformers and berthub read and write it) with web pages to browse them. Reads are "
+                    "public; writes need a token from BERTHUB_SERVER_TOKEN or --token-file.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", required=True, help="folder holding the hub's data (created if missing)")
+    parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8080, help="TCP port (default: 8080)")
+    parser.add_argument("--token-file", action="append", default=[],
+                        help="file of write tokens, one per line (`TOKEN` or `NAME:TOKEN`); repeatable")
+    parser.add_argument("--max-upload-size", default="50GB", help="largest file accepted (default: 50GB)")
+    parser.add_argument("--public-url", help="URL clients reach this hub at, when behind a proxy")
+    parser.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
+    parser.add_argument("--no-access-log", action="store_true", help="do not log every request")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from berthub.server.app import CONFIG_ENV, create_app
+    from berthub.server.http import ServerConfig
+    from berthub.server.storage import Storage
+
+    if args.workers < 1:
+        raise ConfigError(f"--workers must be at least 1, got {args.workers}.")
+    config = ServerConfig(root=Path(args.root).expanduser().resolve(), tokens=read_tokens(args.token_file),
+                          max_upload_size=parse_size(args.max_upload_size), public_url=args.public_url)
+    removed = Storage(config.root).recover()  # before any worker serves: no upload is in flight yet
+    if removed:
+        print(f"berthub serve: removed {removed} interrupted upload(s) from {config.root / 'tmp'}", file=sys.stderr)
+    if not config.tokens:
+        print("berthub serve: no write token (BERTHUB_SERVER_TOKEN or --token-file): this hub is read-only",
+              file=sys.stderr)
+    options = dict(host=args.host, port=args.port, access_log=not args.no_access_log, log_level="info",
+                   timeout_keep_alive=30)
+    if args.workers == 1:
+        uvicorn.run(create_app(config), **options)
+    else:
+        os.environ[CONFIG_ENV] = json.dumps(config.to_json())  # inherited by the worker processes
+        uvicorn.run("berthub.server.app:app_from_env", factory=True, workers=args.workers, **options)
+    return 0

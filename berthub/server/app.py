@@ -1,0 +1,62 @@
+"""The hub server's ASGI app: routes, error handling and the entry points uvicorn starts.
+
+`create_app(config)` builds an app in-process (tests, embedding); `berthub serve` runs it under
+uvicorn. With several workers uvicorn imports `app_from_env`, which reads the same configuration
+from the BERTHUB_SERVER_CONFIG environment variable the command sets.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+
+from berthub.server.errors import HubError
+from berthub.server.http import Hub, ServerConfig, error_response, load_secret
+from berthub.server.routes import api, commits, files, web
+from berthub.server.storage import Storage
+
+CONFIG_ENV = "BERTHUB_SERVER_CONFIG"
+_STATIC = os.path.join(os.path.dirname(__file__), "static")
+
+
+async def _hub_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HubError)
+    if web.wants_html(request):
+        return web.error_page(request, error)
+    return error_response(error)
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    assert isinstance(error, HTTPException)
+    hub_error = HubError(f"{request.method} {request.url.path}: {error.detail}")
+    hub_error.status = error.status_code
+    return await _hub_error(request, hub_error)
+
+
+def create_app(config: ServerConfig) -> Starlette:
+    """The hub as an ASGI app serving `config.root`."""
+    storage = Storage(config.root)
+    app = Starlette(
+        routes=[
+            *api.routes,
+            *commits.routes,
+            *files.routes,
+            Mount("/static", app=StaticFiles(directory=_STATIC), name="static"),
+            *web.routes,  # last: its /{org}/{name} patterns would shadow the others
+        ],
+        exception_handlers={HubError: _hub_error, HTTPException: _http_error},
+    )
+    app.state.hub = Hub(config=config, storage=storage, secret=load_secret(storage.root))
+    return app
+
+
+def app_from_env() -> Starlette:
+    """Factory for uvicorn worker processes (`uvicorn --factory berthub.server.app:app_from_env`)."""
+    return create_app(ServerConfig.from_json(json.loads(os.environ[CONFIG_ENV])))

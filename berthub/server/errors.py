@@ -1,0 +1,65 @@
+"""Errors the hub server answers with: each knows its HTTP status and the hub's `X-Error-Code`.
+
+huggingface_hub turns `X-Error-Code` into its own exception types (RepositoryNotFoundError,
+RevisionNotFoundError, EntryNotFoundError), so clients see the same errors as on the public hub.
+"""
+
+from __future__ import annotations
+
+from berthub.errors import AuthError, BerthubError, InputError, NotFoundError
+
+
+class HubError(BerthubError):
+    """A request the hub refuses; `status` is the HTTP status, `code` the X-Error-Code header."""
+
+    status = 400
+    code: str | None = None
+
+    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.headers = headers or {}
+
+
+class BadRequest(HubError, InputError):
+    """Malformed request: invalid repo id, file path, payload or checksum."""
+
+
+class RepoNotFound(HubError, NotFoundError):
+    status = 404
+    code = "RepoNotFound"
+
+
+class RevisionNotFound(HubError, NotFoundError):
+    status = 404
+    code = "RevisionNotFound"
+
+
+class EntryNotFound(HubError, NotFoundError):
+    status = 404
+    code = "EntryNotFound"
+
+
+class Unauthorized(HubError, AuthError):
+    """No credentials where a write needs them."""
+
+    status = 401
+
+
+class Forbidden(HubError, AuthError):
+    """Credentials given but not valid on this hub."""
+
+    status = 403
+
+
+class Conflict(HubError):
+    status = 409
+
+
+class PreconditionFailed(HubError):
+    """The branch moved since the commit the client based its change on."""
+
+    status = 412
+
+
+class PayloadTooLarge(HubError):
+    status = 413

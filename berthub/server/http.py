@@ -1,0 +1,136 @@
+"""What every route shares: the server's configuration, who is asking, and the hub's error shape.
+
+Reads are public (private repos only for token holders); writes need `Authorization: Bearer <token>`
+with one of the server's tokens. A read that carries a token the server does not know is served as
+anonymous rather than refused, because clients often send a huggingface.co token they have lying
+around (HF_TOKEN) to every endpoint.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from berthub.server.errors import Forbidden, HubError, RepoNotFound, Unauthorized
+from berthub.server.storage import RepoMeta, Storage
+
+DEFAULT_MAX_UPLOAD = 50 * 1000**3  # the public hub's limit per file over plain HTTP
+MAX_COMMIT_PAYLOAD = 256 * 1024**2  # regular files travel base64-encoded inside the commit body
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    """Everything `berthub serve` is started with; also passed to worker processes as JSON."""
+
+    root: Path
+    tokens: dict[str, str] = field(default_factory=dict)  # token -> name recorded as commit author
+    max_upload_size: int = DEFAULT_MAX_UPLOAD
+    public_url: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"root": str(self.root), "tokens": self.tokens, "max_upload_size": self.max_upload_size,
+                "public_url": self.public_url}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ServerConfig:
+        return cls(Path(data["root"]), dict(data["tokens"]), int(data["max_upload_size"]), data["public_url"])
+
+
+@dataclass(frozen=True)
+class Hub:
+    """Per-app state the routes reach through `request.app.state.hub`."""
+
+    config: ServerConfig
+    storage: Storage
+    secret: bytes
+
+
+def hub_of(request: Request) -> Hub:
+    return request.app.state.hub
+
+
+def base_url(request: Request) -> str:
+    """Absolute URL prefix for links handed to clients (LFS upload hrefs, commit urls)."""
+    configured = hub_of(request).config.public_url
+    return (configured or str(request.base_url)).rstrip("/")
+
+
+def _bearer(request: Request) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def _user_for(config: ServerConfig, token: str) -> str | None:
+    found = None
+    for known, user in config.tokens.items():
+        if hmac.compare_digest(known.encode(), token.encode()):  # constant time: no timing oracle
+            found = user
+    return found
+
+
+def writer(request: Request) -> str:
+    """The user a write is made as; 401 without a token, 403 with one the server does not know."""
+    token = _bearer(request)
+    config = hub_of(request).config
+    if token is None:
+        raise Unauthorized(
+            "This hub needs a token for writes: send 'Authorization: Bearer <token>' "
+            "(huggingface_hub: token=... or HF_TOKEN; berthub: BERTHUB_TOKEN)."
+        )
+    user = _user_for(config, token)
+    if user is None:
+        hint = "" if config.tokens else " This server was started without tokens, so it is read-only."
+        raise Forbidden("Invalid credentials in Authorization header: the token is not one of this hub's "
+                        f"write tokens.{hint}")
+    return user
+
+
+def reader(request: Request) -> str | None:
+    """The user behind a read, or None for anonymous (unknown tokens read as anonymous)."""
+    token = _bearer(request)
+    return _user_for(hub_of(request).config, token) if token else None
+
+
+def readable_repo(request: Request, repo_id: str) -> RepoMeta:
+    """The repo if the caller may see it; private repos are 404 to others, as on the public hub."""
+    meta = hub_of(request).storage.repo(repo_id)
+    if meta.private and reader(request) is None:
+        raise RepoNotFound(f"Repository '{repo_id}' not found on this hub (or it is private and the request "
+                           "carried no valid token).")
+    return meta
+
+
+def _header_safe(message: str) -> str:
+    return " ".join(message.encode("ascii", "replace").decode().split())[:1000]
+
+
+def error_response(error: HubError) -> JSONResponse:
+    """The public hub's error shape: {"error": message} plus X-Error-Code / X-Error-Message headers."""
+    headers = {"X-Error-Message": _header_safe(str(error)), **error.headers}
+    if error.code:
+        headers["X-Error-Code"] = error.code
+    return JSONResponse({"error": str(error)}, status_code=error.status, headers=headers)
+
+
+def load_secret(root: Path) -> bytes:
+    """The key that signs LFS upload URLs; created once per root so every worker shares it."""
+    path = root / "secret"
+    if not path.exists():
+        tmp = root / f".secret-{secrets.token_hex(8)}"
+        tmp.write_text(secrets.token_hex(32))
+        os.chmod(tmp, 0o600)
+        try:
+            os.link(tmp, path)  # atomic create-if-absent: concurrent workers agree on one secret
+        except FileExistsError:
+            pass
+        finally:
+            tmp.unlink()
+    return path.read_text().strip().encode()

@@ -1,0 +1,214 @@
+"""JSON API for reading and managing repos: the routes HfApi calls, with the shapes it parses."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from berthub.server.errors import BadRequest, EntryNotFound, RepoNotFound
+from berthub.server.http import base_url, hub_of, readable_repo, reader, writer
+from berthub.server.info import commit_json, model_info_json, split_card, tree_file_json
+from berthub.server.names import validate_path, validate_repo_id
+from berthub.server.storage import Commit
+
+_TRUE = {"1", "true", "True", "yes"}
+
+
+def _repo_id(request: Request) -> str:
+    return validate_repo_id(f"{request.path_params['org']}/{request.path_params['name']}")
+
+
+async def _json_body(request: Request) -> dict[str, Any]:
+    try:
+        data = json.loads(await request.body())
+    except ValueError:
+        raise BadRequest(f"{request.method} {request.url.path} expects a JSON object body.") from None
+    if not isinstance(data, dict):
+        raise BadRequest(f"{request.method} {request.url.path} expects a JSON object body.")
+    return data
+
+
+async def health(request: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def whoami(request: Request) -> Response:
+    user = writer(request)
+    return JSONResponse({"type": "user", "name": user, "fullname": user, "orgs": [],
+                         "auth": {"type": "access_token", "accessToken": {"displayName": user, "role": "write"}}})
+
+
+async def list_models(request: Request) -> Response:
+    """`/api/models?search=&author=&sort=&direction=&limit=&full=&config=`: visible repos."""
+    query = request.query_params
+    storage = hub_of(request).storage
+    signed_in = reader(request) is not None
+    search, author = query.get("search", "").lower(), query.get("author")
+    full, with_config = query.get("full") in _TRUE, query.get("config") in _TRUE
+
+    def collect() -> list[dict[str, Any]]:
+        items = []
+        for meta in storage.list_repos():
+            if (meta.private and not signed_in) or (search and search not in meta.repo_id.lower()):
+                continue
+            if author and meta.repo_id.split("/")[0] != author:
+                continue
+            commit = storage.resolve(meta.repo_id, "main")
+            items.append(model_info_json(storage, meta, commit, siblings=full, with_config=with_config))
+        return items
+
+    items = await run_in_threadpool(collect)
+    sort = query.get("sort", "lastModified")
+    if sort in ("lastModified", "createdAt", "id"):
+        items.sort(key=lambda item: item[sort], reverse=query.get("direction", "-1") == "-1")
+    if query.get("limit", "").isdigit():
+        items = items[: int(query["limit"])]
+    return JSONResponse(items)
+
+
+async def model_info(request: Request) -> Response:
+    repo_id = _repo_id(request)
+    meta = readable_repo(request, repo_id)
+    storage = hub_of(request).storage
+    commit = storage.resolve(repo_id, request.path_params.get("revision", "main"))
+    return JSONResponse(model_info_json(storage, meta, commit, with_config=True))
+
+
+def _listing(commit: Commit, folder: str, recursive: bool) -> list[dict[str, Any]]:
+    """Files and folders under `folder` ('' = root), as `/tree` lists them (folders first)."""
+    prefix = folder.rstrip("/") + "/" if folder else ""
+    folders: dict[str, None] = {}
+    files = []
+    for path, entry in commit.files.items():
+        if not path.startswith(prefix):
+            continue
+        parts = path[len(prefix):].split("/")
+        for depth in range(1, len(parts) if recursive else min(2, len(parts))):
+            folders[prefix + "/".join(parts[:depth])] = None
+        if recursive or len(parts) == 1:
+            files.append(tree_file_json(entry))
+    if prefix and not files and not folders:
+        raise EntryNotFound(f"'{folder}' does not exist at revision {commit.id}.",
+                            headers={"X-Repo-Commit": commit.id})
+    return [{"type": "directory", "oid": commit.id, "path": path} for path in folders] + files
+
+
+async def tree(request: Request) -> Response:
+    repo_id = _repo_id(request)
+    readable_repo(request, repo_id)
+    commit = hub_of(request).storage.resolve(repo_id, request.path_params["revision"])
+    folder = request.path_params.get("path", "")
+    if folder:
+        validate_path(folder)
+    recursive = request.query_params.get("recursive") in _TRUE
+    return JSONResponse(_listing(commit, folder, recursive), headers={"X-Repo-Commit": commit.id})
+
+
+async def paths_info(request: Request) -> Response:
+    repo_id = _repo_id(request)
+    readable_repo(request, repo_id)
+    commit = hub_of(request).storage.resolve(repo_id, request.path_params["revision"])
+    form = await request.form()
+    found = []
+    for path in form.getlist("paths"):
+        if path in commit.files:
+            found.append(tree_file_json(commit.files[path]))
+        elif any(name.startswith(str(path).rstrip("/") + "/") for name in commit.files):
+            found.append({"type": "directory", "oid": commit.id, "path": path})
+    return JSONResponse(found)
+
+
+async def refs(request: Request) -> Response:
+    repo_id = _repo_id(request)
+    readable_repo(request, repo_id)
+    found = hub_of(request).storage.refs(repo_id)
+    as_list = {kind: [{"name": name, "ref": f"refs/{kind}/{name}", "targetCommit": commit}
+                      for name, commit in names.items()] for kind, names in found.items()}
+    body = {"branches": as_list["heads"], "tags": as_list["tags"], "converts": []}
+    if request.query_params.get("include_prs") in _TRUE:
+        body["pullRequests"] = []
+    return JSONResponse(body)
+
+
+async def commits(request: Request) -> Response:
+    repo_id = _repo_id(request)
+    readable_repo(request, repo_id)
+    history = await run_in_threadpool(hub_of(request).storage.history, repo_id, request.path_params["revision"])
+    return JSONResponse([commit_json(commit) for commit in history])
+
+
+async def create_tag(request: Request) -> Response:
+    repo_id = _repo_id(request)
+    writer(request)
+    body = await _json_body(request)
+    commit_id = await run_in_threadpool(hub_of(request).storage.create_tag, repo_id, str(body.get("tag", "")),
+                                        request.path_params["revision"])
+    return JSONResponse({"name": body["tag"], "ref": f"refs/tags/{body['tag']}", "targetCommit": commit_id})
+
+
+def _repo_id_from_body(body: dict[str, Any]) -> str:
+    if body.get("type") not in (None, "model"):
+        raise BadRequest(f"This hub stores model repos only; got repo type '{body.get('type')}'.")
+    if not body.get("organization"):
+        raise BadRequest(f"Invalid repo id '{body.get('name')}': repo ids are namespaced, 'namespace/name' "
+                         "(for example 'google-bert/bert-base-uncased').")
+    return validate_repo_id(f"{body['organization']}/{body.get('name')}")
+
+
+async def create_repo(request: Request) -> Response:
+    user = writer(request)
+    body = await _json_body(request)
+    repo_id = _repo_id_from_body(body)
+    private = body.get("visibility") == "private" or body.get("private") is True
+    await run_in_threadpool(hub_of(request).storage.create_repo, repo_id, private=private, author=user)
+    url = f"{base_url(request)}/{repo_id}"
+    return JSONResponse({"url": url, "name": repo_id, "id": repo_id}, status_code=200)
+
+
+async def delete_repo(request: Request) -> Response:
+    writer(request)
+    repo_id = _repo_id_from_body(await _json_body(request))
+    await run_in_threadpool(hub_of(request).storage.delete_repo, repo_id)
+    return JSONResponse({})
+
+
+async def validate_yaml(request: Request) -> Response:
+    """Checks a README's metadata block the way `create_commit` asks before uploading a card."""
+    body = await _json_body(request)
+    content = str(body.get("content", ""))
+    if content.startswith("---"):
+        metadata, _ = split_card(content)
+        if not metadata and content.split("\n---", 1)[0].strip("-\n "):
+            return JSONResponse({"errors": [{"message": "README.md metadata is not a valid YAML mapping."}],
+                                 "warnings": []}, status_code=400)
+    return JSONResponse({"errors": [], "warnings": []})
+
+
+async def repo_exists_guard(request: Request) -> Response:
+    raise RepoNotFound(f"Repository '{request.path_params['org']}' not found: repo ids are namespaced "
+                       "('namespace/name').")
+
+
+_REPO = "/api/models/{org}/{name}"
+routes = [
+    Route("/api/health", health),
+    Route("/api/whoami-v2", whoami),
+    Route("/api/models", list_models),
+    Route("/api/repos/create", create_repo, methods=["POST"]),
+    Route("/api/repos/delete", delete_repo, methods=["DELETE"]),
+    Route("/api/validate-yaml", validate_yaml, methods=["POST"]),
+    Route(_REPO, model_info),
+    Route(_REPO + "/revision/{revision}", model_info),
+    Route(_REPO + "/tree/{revision}", tree),
+    Route(_REPO + "/tree/{revision}/{path:path}", tree),
+    Route(_REPO + "/paths-info/{revision}", paths_info, methods=["POST"]),
+    Route(_REPO + "/refs", refs),
+    Route(_REPO + "/commits/{revision}", commits),
+    Route(_REPO + "/tag/{revision}", create_tag, methods=["POST"]),
+    Route("/api/models/{org}", repo_exists_guard),
+]

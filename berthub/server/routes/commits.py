@@ -1,0 +1,153 @@
+"""Writing revisions: `preupload` (regular or LFS upload per file) and `commit` (ndjson operations).
+
+A commit names its regular files inline (base64) and its LFS files by sha256; the LFS content must
+have been uploaded before, or the commit is refused. The new commit is built on the branch head
+under the repo's lock, so two clients committing at once both land, one after the other.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from berthub.server.errors import BadRequest, PayloadTooLarge
+from berthub.server.http import MAX_COMMIT_PAYLOAD, base_url, hub_of, writer
+from berthub.server.names import SHA256, validate_path, validate_repo_id
+from berthub.server.storage import AddFile, DeletePath, FileEntry, Operation
+
+# Files that are always stored in LFS, whatever their first bytes look like.
+_LFS_SUFFIXES = (".safetensors", ".bin", ".h5", ".ckpt", ".msgpack", ".onnx", ".pt", ".pth", ".pkl",
+                 ".npz", ".npy", ".tflite", ".ot", ".gz", ".zip", ".tar", ".model", ".index")
+_LFS_MIN_SIZE = 10 * 1024 * 1024
+
+
+def _repo_id(request: Request) -> str:
+    return validate_repo_id(f"{request.path_params['org']}/{request.path_params['name']}")
+
+
+def wants_lfs(path: str, size: int, sample: bytes) -> bool:
+    """Large, binary-looking or weight files go through LFS; small text files inline in the commit."""
+    return size >= _LFS_MIN_SIZE or b"\x00" in sample or path.lower().endswith(_LFS_SUFFIXES)
+
+
+async def preupload(request: Request) -> Response:
+    """POST .../preupload/{revision}: upload mode per file, and the oid of what is there already."""
+    repo_id = _repo_id(request)
+    writer(request)
+    storage = hub_of(request).storage
+    commit = storage.resolve(repo_id, request.path_params["revision"])
+    try:
+        body = json.loads(await request.body() or b"{}")
+    except ValueError:
+        raise BadRequest("preupload expects a JSON body {'files': [{'path', 'size', 'sample'}]}.") from None
+    answers = []
+    for item in body.get("files", []) if isinstance(body, dict) else []:
+        path = validate_path(str(item.get("path")))
+        try:
+            sample = base64.b64decode(item.get("sample", ""), validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest(f"preupload: 'sample' of '{path}' is not base64.") from None
+        mode = "lfs" if wants_lfs(path, int(item.get("size", 0)), sample) else "regular"
+        existing = commit.files.get(path)
+        oid = None
+        if existing is not None and existing.lfs == (mode == "lfs"):
+            oid = existing.sha256 if existing.lfs else existing.oid
+        answers.append({"path": path, "uploadMode": mode, "shouldIgnore": False, "oid": oid})
+    return JSONResponse({"files": answers, "commitOid": commit.id})
+
+
+async def _read_limited(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise PayloadTooLarge(f"Commit payload of {declared} bytes is over the limit of {limit} bytes: "
+                              "upload large files through LFS (huggingface_hub does this by itself).")
+    chunks, total = [], 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > limit:
+            raise PayloadTooLarge(f"Commit payload is over the limit of {limit} bytes: upload large files "
+                                  "through LFS.")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_operation(key: str, value: dict[str, Any], storage: Any, max_size: int) -> Operation:
+    path = validate_path(str(value.get("path", "")).rstrip("/") if key == "deletedFolder" else
+                         str(value.get("path", "")))
+    if key == "file":
+        if value.get("encoding", "base64") != "base64":
+            raise BadRequest(f"Commit: file '{path}' must be base64-encoded.")
+        try:
+            data = base64.b64decode(value.get("content", ""), validate=True)
+        except (binascii.Error, ValueError):
+            raise BadRequest(f"Commit: content of '{path}' is not valid base64.") from None
+        if len(data) > max_size:
+            raise PayloadTooLarge(f"Commit: file '{path}' is {len(data)} bytes, over this hub's upload limit of "
+                                  f"{max_size} bytes (`berthub serve --max-upload-size`).")
+        storage.put_bytes(data)
+        return AddFile(FileEntry.regular(path, data))
+    if key == "lfsFile":
+        oid, size = value.get("oid"), value.get("size")
+        if value.get("algo", "sha256") != "sha256" or not isinstance(oid, str) or not SHA256.match(oid) \
+                or not isinstance(size, int) or size < 0:
+            raise BadRequest(f"Commit: LFS file '{path}' needs algo 'sha256', a 64-hex 'oid' and a 'size'.")
+        if size > max_size:
+            raise PayloadTooLarge(f"Commit: LFS file '{path}' is {size} bytes, over this hub's upload limit of "
+                                  f"{max_size} bytes.")
+        return AddFile(FileEntry.large(path, oid, size))
+    if key in ("deletedFile", "deletedFolder"):
+        return DeletePath(path, folder=key == "deletedFolder")
+    raise BadRequest(f"Commit: unknown operation '{key}'; expected file, lfsFile, deletedFile or deletedFolder.")
+
+
+def _parse_commit(payload: bytes, storage: Any, max_size: int) -> tuple[dict[str, Any], list[Operation]]:
+    header: dict[str, Any] | None = None
+    operations: list[Operation] = []
+    for number, line in enumerate(payload.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            key, value = item["key"], item["value"]
+        except (ValueError, KeyError, TypeError):
+            raise BadRequest(f"Commit payload line {number} is not a {{'key', 'value'}} JSON object.") from None
+        if key == "header":
+            header = value
+        else:
+            operations.append(_parse_operation(key, value, storage, max_size))
+    if not header or not str(header.get("summary", "")).strip():
+        raise BadRequest("Commit payload needs a 'header' line with a non-empty 'summary' (the commit title).")
+    return header, operations
+
+
+async def commit(request: Request) -> Response:
+    """POST .../commit/{revision}: apply the operations on top of the branch; returns the commit."""
+    repo_id = _repo_id(request)
+    user = writer(request)
+    if request.query_params.get("create_pr") in ("1", "true"):
+        raise BadRequest("This hub has no pull requests: commit to a branch directly (create_pr=False).")
+    hub = hub_of(request)
+    storage = hub.storage
+    storage.repo(repo_id)
+    payload = await _read_limited(request, MAX_COMMIT_PAYLOAD)
+    header, operations = await run_in_threadpool(_parse_commit, payload, storage, hub.config.max_upload_size)
+    parent = header.get("parentCommit")
+    new = await run_in_threadpool(
+        storage.apply, repo_id, request.path_params["revision"], operations,
+        title=str(header["summary"]), message=str(header.get("description") or ""), author=user,
+        parent=str(parent) if parent else None)
+    return JSONResponse({"success": True, "commitOid": new.id, "commitUrl": f"{base_url(request)}/{repo_id}/commit/"
+                         f"{new.id}", "hookOutput": "", "pullRequestUrl": None})
+
+
+routes = [
+    Route("/api/models/{org}/{name}/preupload/{revision}", preupload, methods=["POST"]),
+    Route("/api/models/{org}/{name}/commit/{revision}", commit, methods=["POST"]),
+]

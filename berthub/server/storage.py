@@ -1,0 +1,450 @@
+"""On-disk storage of the hub: content-addressed blobs and immutable commits per repo.
+
+Layout under the server's root:
+
+    blobs/ab/ab12...ef          file contents, named by their sha256, shared by every repo
+    repos/<ns>/<name>/repo.json     creation time and visibility
+    repos/<ns>/<name>/commits/<id>.json   one immutable commit: parent, message and the full file tree
+    repos/<ns>/<name>/refs/heads/main     the commit id a branch points to (refs/tags/<tag> likewise)
+    locks/<ns>--<name>.lock     serialises writers of one repo, across threads and worker processes
+    tmp/                        uploads in flight; emptied when the server starts
+
+Every file is written to tmp/, fsynced and renamed into place, and a commit becomes visible only
+when its branch file is renamed over the old one, after the commit and all its blobs exist. An
+upload or commit killed at any point therefore leaves the previous revision intact and nothing
+half-written visible.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import filelock
+
+from berthub.server.errors import (
+    BadRequest,
+    Conflict,
+    EntryNotFound,
+    PreconditionFailed,
+    RepoNotFound,
+    RevisionNotFound,
+)
+from berthub.server.names import COMMIT_ID, validate_path, validate_ref_name, validate_repo_id
+
+LOCK_TIMEOUT_S = 120
+_COMMIT_CACHE_SIZE = 1024
+
+
+def now_iso() -> str:
+    """The hub's timestamp format (milliseconds, UTC, trailing Z), which huggingface_hub parses."""
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def git_blob_oid(data: bytes) -> str:
+    """The id git gives a file's content: sha1 of `blob <size>\\0<content>`."""
+    return hashlib.sha1(b"blob %d\x00" % len(data) + data).hexdigest()
+
+
+def lfs_pointer(sha256: str, size: int) -> bytes:
+    """The git-lfs pointer file that stands for a large file in git's view of the repo."""
+    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One file of a commit's tree. `oid` is git's id (of the content, or of the LFS pointer)."""
+
+    path: str
+    sha256: str
+    size: int
+    oid: str
+    lfs: bool
+
+    @classmethod
+    def regular(cls, path: str, data: bytes) -> FileEntry:
+        return cls(path, hashlib.sha256(data).hexdigest(), len(data), git_blob_oid(data), False)
+
+    @classmethod
+    def large(cls, path: str, sha256: str, size: int) -> FileEntry:
+        return cls(path, sha256, size, git_blob_oid(lfs_pointer(sha256, size)), True)
+
+    @property
+    def etag(self) -> str:
+        """What the hub sends as ETag: the sha256 for LFS files, git's oid for regular ones."""
+        return self.sha256 if self.lfs else self.oid
+
+
+@dataclass(frozen=True)
+class Commit:
+    """An immutable snapshot of a repo: the whole file tree plus who, when and why."""
+
+    id: str
+    parent: str | None
+    title: str
+    message: str
+    author: str
+    date: str
+    files: dict[str, FileEntry] = field(repr=False)
+
+    @property
+    def size(self) -> int:
+        return sum(entry.size for entry in self.files.values())
+
+    def to_json(self) -> dict:
+        return {"id": self.id, "parent": self.parent, "title": self.title, "message": self.message,
+                "author": self.author, "date": self.date,
+                "files": [[e.path, e.sha256, e.size, e.oid, e.lfs] for e in self.files.values()]}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Commit:
+        files = {row[0]: FileEntry(*row) for row in data["files"]}
+        return cls(data["id"], data["parent"], data["title"], data["message"], data["author"],
+                   data["date"], files)
+
+
+@dataclass(frozen=True)
+class RepoMeta:
+    repo_id: str
+    private: bool
+    created_at: str
+
+
+@dataclass(frozen=True)
+class AddFile:
+    entry: FileEntry
+
+
+@dataclass(frozen=True)
+class DeletePath:
+    path: str
+    folder: bool = False
+
+
+Operation = AddFile | DeletePath
+
+
+class BlobWriter:
+    """Streams one upload into tmp/, hashing as it goes; `finish` verifies and publishes the blob."""
+
+    def __init__(self, storage: Storage, expected_sha256: str | None = None,
+                 expected_size: int | None = None) -> None:
+        self._storage = storage
+        self._expected = (expected_sha256, expected_size)
+        self._hash = hashlib.sha256()
+        self.size = 0
+        fd, name = tempfile.mkstemp(dir=storage.tmp_dir, prefix="upload-")
+        self._path = Path(name)
+        self._file = os.fdopen(fd, "wb")
+
+    def write(self, chunk: bytes) -> None:
+        self._hash.update(chunk)
+        self.size += len(chunk)
+        self._file.write(chunk)
+
+    def finish(self) -> tuple[str, int]:
+        """Check size and sha256 against what the client announced, then rename into blobs/."""
+        try:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            sha256 = self._hash.hexdigest()
+            expected_sha, expected_size = self._expected
+            if expected_size is not None and self.size != expected_size:
+                raise BadRequest(f"Upload of {expected_sha} announced {expected_size} bytes but sent "
+                                 f"{self.size}; nothing was stored. Retry the upload.")
+            if expected_sha is not None and sha256 != expected_sha:
+                raise BadRequest(f"Upload announced sha256 {expected_sha} but its content hashes to {sha256};"
+                                 " nothing was stored. Check the file did not change during the upload.")
+            self._storage._publish_blob(self._path, sha256)
+            return sha256, self.size
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        if not self._file.closed:
+            self._file.close()
+        self._path.unlink(missing_ok=True)
+
+
+class Storage:
+    """All reads and writes of the hub's data; safe to share between threads and worker processes."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root).resolve()
+        self.blobs_dir = self.root / "blobs"
+        self.repos_dir = self.root / "repos"
+        self.tmp_dir = self.root / "tmp"
+        self.locks_dir = self.root / "locks"
+        for folder in (self.blobs_dir, self.repos_dir, self.tmp_dir, self.locks_dir):
+            folder.mkdir(parents=True, exist_ok=True)
+        self._commits: OrderedDict[tuple[str, str], Commit] = OrderedDict()
+        self._commits_lock = threading.Lock()
+
+    def recover(self) -> int:
+        """Remove uploads left in tmp/ by a crash. Call once at start, before serving. Returns a count."""
+        removed = 0
+        for entry in self.tmp_dir.iterdir():
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry, ignore_errors=True)
+            else:
+                entry.unlink(missing_ok=True)
+            removed += 1
+        return removed
+
+    # ---- blobs -------------------------------------------------------------------------------
+    def blob_path(self, sha256: str) -> Path:
+        return self.blobs_dir / sha256[:2] / sha256
+
+    def has_blob(self, sha256: str, size: int | None = None) -> bool:
+        try:
+            stat = self.blob_path(sha256).stat()
+        except FileNotFoundError:
+            return False
+        return size is None or stat.st_size == size
+
+    def blob_writer(self, expected_sha256: str | None = None, expected_size: int | None = None) -> BlobWriter:
+        return BlobWriter(self, expected_sha256, expected_size)
+
+    def put_bytes(self, data: bytes) -> str:
+        """Store small content (regular files sent inline in a commit); returns its sha256."""
+        writer = self.blob_writer()
+        writer.write(data)
+        return writer.finish()[0]
+
+    def _publish_blob(self, tmp_path: Path, sha256: str) -> None:
+        target = self.blob_path(sha256)
+        if target.exists():
+            return  # same content already stored: content addressing makes this a no-op
+        target.parent.mkdir(exist_ok=True)
+        os.replace(tmp_path, target)
+        _fsync_dir(target.parent)
+
+    # ---- repos -------------------------------------------------------------------------------
+    def _repo_dir(self, repo_id: str) -> Path:
+        return self.repos_dir / validate_repo_id(repo_id)
+
+    def _lock(self, repo_id: str) -> filelock.BaseFileLock:
+        return filelock.FileLock(self.locks_dir / (repo_id.replace("/", "--") + ".lock"),
+                                 timeout=LOCK_TIMEOUT_S)
+
+    def repo(self, repo_id: str) -> RepoMeta:
+        try:
+            data = json.loads((self._repo_dir(repo_id) / "repo.json").read_text())
+        except FileNotFoundError:
+            raise RepoNotFound(f"Repository '{repo_id}' not found on this hub. Create it first "
+                               "(HfApi.create_repo or `berthub push`).") from None
+        return RepoMeta(repo_id, bool(data.get("private")), data["created_at"])
+
+    def list_repos(self) -> list[RepoMeta]:
+        repos = []
+        for namespace in sorted(self.repos_dir.iterdir()):
+            if not namespace.is_dir() or namespace.name.startswith("."):
+                continue
+            for name in sorted(namespace.iterdir()):
+                try:
+                    repos.append(self.repo(f"{namespace.name}/{name.name}"))
+                except (RepoNotFound, BadRequest):
+                    continue  # half-deleted or foreign folder: not a repo
+        return repos
+
+    def create_repo(self, repo_id: str, *, private: bool = False, author: str = "berthub") -> RepoMeta:
+        """A new repo whose main branch holds one empty initial commit. 409 if it exists."""
+        repo_dir = self._repo_dir(repo_id)
+        with self._locked(repo_id):
+            if repo_dir.exists():
+                raise Conflict(f"Repository '{repo_id}' already exists; push to it, or delete it first.")
+            staging = self.tmp_dir / f"repo-{uuid.uuid4().hex}"
+            (staging / "commits").mkdir(parents=True)
+            (staging / "refs" / "heads").mkdir(parents=True)
+            created = now_iso()
+            _atomic_write(staging / "repo.json", json.dumps({"created_at": created, "private": private}))
+            initial = _make_commit(None, "initial commit", "", author, {})
+            _atomic_write(staging / "commits" / f"{initial.id}.json", json.dumps(initial.to_json()))
+            _atomic_write(staging / "refs" / "heads" / "main", initial.id)
+            repo_dir.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(staging, repo_dir)  # the repo appears whole or not at all
+            _fsync_dir(repo_dir.parent)
+        return RepoMeta(repo_id, private, created)
+
+    def delete_repo(self, repo_id: str) -> None:
+        """Remove a repo (blobs stay: other repos may share them)."""
+        repo_dir = self._repo_dir(repo_id)
+        with self._locked(repo_id):
+            self.repo(repo_id)
+            trash = self.tmp_dir / f"deleted-{uuid.uuid4().hex}"
+            os.rename(repo_dir, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def _locked(self, repo_id: str) -> _Held:
+        lock = self._lock(repo_id)
+        try:
+            lock.acquire()
+        except filelock.Timeout:
+            raise Conflict(f"Repository '{repo_id}' is busy with another write for over {LOCK_TIMEOUT_S}s; "
+                           "retry later.") from None
+        return _Held(lock)
+
+    # ---- revisions ---------------------------------------------------------------------------
+    def resolve(self, repo_id: str, revision: str = "main") -> Commit:
+        """The commit a branch, tag or full commit id names."""
+        self.repo(repo_id)
+        repo_dir = self._repo_dir(repo_id)
+        commit_id = None
+        if COMMIT_ID.match(revision) and (repo_dir / "commits" / f"{revision}.json").exists():
+            commit_id = revision
+        else:
+            for kind in ("heads", "tags"):
+                try:
+                    commit_id = (repo_dir / "refs" / kind / validate_ref_name(revision)).read_text().strip()
+                    break
+                except (FileNotFoundError, BadRequest):
+                    continue
+        if commit_id is None:
+            raise RevisionNotFound(f"Revision '{revision}' not found in '{repo_id}': use a branch ('main'), "
+                                   "a tag or a full 40-character commit id.")
+        return self.commit(repo_id, commit_id)
+
+    def commit(self, repo_id: str, commit_id: str) -> Commit:
+        key = (repo_id, commit_id)
+        with self._commits_lock:
+            if key in self._commits:
+                self._commits.move_to_end(key)
+                return self._commits[key]
+        path = self._repo_dir(repo_id) / "commits" / f"{commit_id}.json"
+        try:
+            commit = Commit.from_json(json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise RevisionNotFound(f"Commit '{commit_id}' not found in '{repo_id}'.") from None
+        with self._commits_lock:
+            self._commits[key] = commit
+            while len(self._commits) > _COMMIT_CACHE_SIZE:
+                self._commits.popitem(last=False)
+        return commit
+
+    def history(self, repo_id: str, revision: str = "main", limit: int = 1000) -> list[Commit]:
+        """Commits reachable from `revision`, newest first."""
+        commits = [self.resolve(repo_id, revision)]
+        while commits[-1].parent and len(commits) < limit:
+            commits.append(self.commit(repo_id, commits[-1].parent))
+        return commits
+
+    def refs(self, repo_id: str) -> dict[str, dict[str, str]]:
+        """{"heads": {name: commit id}, "tags": {...}}."""
+        self.repo(repo_id)
+        result: dict[str, dict[str, str]] = {"heads": {}, "tags": {}}
+        for kind in result:
+            folder = self._repo_dir(repo_id) / "refs" / kind
+            if folder.is_dir():
+                for ref in sorted(folder.iterdir()):
+                    if not ref.name.startswith("."):  # skip temp files of an interrupted write
+                        result[kind][ref.name] = ref.read_text().strip()
+        return result
+
+    def create_tag(self, repo_id: str, tag: str, revision: str = "main") -> str:
+        validate_ref_name(tag, "tag")
+        with self._locked(repo_id):
+            commit = self.resolve(repo_id, revision)
+            tags = self._repo_dir(repo_id) / "refs" / "tags"
+            if (tags / tag).exists() or (self._repo_dir(repo_id) / "refs" / "heads" / tag).exists():
+                raise Conflict(f"Tag '{tag}' already exists in '{repo_id}'; delete it or pick another name.")
+            tags.mkdir(exist_ok=True)
+            _atomic_write(tags / tag, commit.id)
+        return commit.id
+
+    def apply(self, repo_id: str, branch: str, operations: list[Operation], *, title: str,
+              message: str = "", author: str = "berthub", parent: str | None = None) -> Commit:
+        """Commit `operations` on top of `branch`; concurrent callers queue and each lands in turn."""
+        validate_ref_name(branch, "branch")
+        with self._locked(repo_id):
+            head_file = self._repo_dir(repo_id) / "refs" / "heads" / branch
+            self.repo(repo_id)
+            if not head_file.exists():
+                raise RevisionNotFound(f"Branch '{branch}' not found in '{repo_id}'; commit to 'main'.")
+            head = self.commit(repo_id, head_file.read_text().strip())
+            if parent is not None and parent != head.id:
+                raise PreconditionFailed(f"'{branch}' of '{repo_id}' moved to {head.id} since parent commit "
+                                         f"{parent}; fetch the new head and retry.")
+            files = _apply_operations(dict(head.files), operations, self)
+            commit = _make_commit(head.id, title, message, author, files)
+            commits_dir = self._repo_dir(repo_id) / "commits"
+            _atomic_write(commits_dir / f"{commit.id}.json", json.dumps(commit.to_json()))
+            _atomic_write(head_file, commit.id)  # the commit becomes visible here, all at once
+        return commit
+
+
+def _apply_operations(files: dict[str, FileEntry], operations: list[Operation],
+                      storage: Storage) -> dict[str, FileEntry]:
+    for operation in operations:
+        if isinstance(operation, AddFile):
+            entry = operation.entry
+            validate_path(entry.path)
+            if not storage.has_blob(entry.sha256, entry.size):
+                raise BadRequest(f"File '{entry.path}' refers to content {entry.sha256} ({entry.size} bytes) "
+                                 "that was never uploaded to this hub; upload it (LFS batch) before committing.")
+            files[entry.path] = entry
+        elif operation.folder:
+            prefix = operation.path.rstrip("/") + "/"
+            doomed = [path for path in files if path.startswith(prefix)]
+            if not doomed:
+                raise EntryNotFound(f"Cannot delete folder '{operation.path}': no file lives under it.")
+            for path in doomed:
+                del files[path]
+        else:
+            if operation.path not in files:
+                raise EntryNotFound(f"Cannot delete '{operation.path}': A file with this name doesn't exist.")
+            del files[operation.path]
+    return dict(sorted(files.items()))
+
+
+def _make_commit(parent: str | None, title: str, message: str, author: str,
+                 files: dict[str, FileEntry]) -> Commit:
+    date = now_iso()
+    body = json.dumps([parent, title, message, author, date, [list(vars(e).values()) for e in files.values()],
+                       uuid.uuid4().hex])
+    return Commit(hashlib.sha1(body.encode()).hexdigest(), parent, title, message, author, date, files)
+
+
+class _Held:
+    """Context manager releasing an already-acquired lock (acquisition errors were mapped earlier)."""
+
+    def __init__(self, lock: filelock.BaseFileLock) -> None:
+        self._lock = lock
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._lock.release()
+
+
+def _atomic_write(path: Path, text: str) -> None:
+    """temp file in the same folder + fsync + rename: readers see the old or the new file, never half."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

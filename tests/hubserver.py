@@ -1,0 +1,130 @@
+"""Run a real `berthub serve` for tests: a subprocess on a free port, a fresh root and a write token.
+
+Reused by every test that needs a hub (registry/cache, converter, trainer, demo), through the
+`hub_server` fixture in tests/conftest.py, or directly:
+
+    with running_hub(tmp_path / "hub") as hub:
+        HfApi(endpoint=hub.endpoint, token=hub.token).create_repo("acme/tiny-bert")
+
+huggingface_hub and transformers read HF_ENDPOINT at import time, so code under test that cannot take
+`endpoint=` should run in a subprocess with `env=hub.client_env()`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+READY_TIMEOUT_S = 30.0
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago on 127.0.0.1."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class HubServer:
+    """A `berthub serve` subprocess. `endpoint`, `token` and `root` are what tests use."""
+
+    root: Path
+    token: str = field(default_factory=lambda: "test-" + secrets.token_hex(12))
+    port: int = 0
+    extra_args: tuple[str, ...] = ()
+    process: subprocess.Popen | None = None
+    log_path: Path | None = None
+
+    @property
+    def endpoint(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def unique_repo_id(self, name: str = "model", namespace: str = "test") -> str:
+        """A repo id no other test on this server uses (the fixture is shared by a whole session)."""
+        return f"{namespace}/{name}-{uuid.uuid4().hex[:8]}"
+
+    def client_env(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """Environment for a subprocess whose berthub / huggingface_hub / transformers use this hub."""
+        env = dict(os.environ if base is None else base)
+        env.update(
+            HF_ENDPOINT=self.endpoint,
+            BERTHUB_ENDPOINT=self.endpoint,
+            HF_TOKEN=self.token,
+            BERTHUB_TOKEN=self.token,
+            HF_HUB_DISABLE_XET="1",
+            HF_HUB_DISABLE_TELEMETRY="1",
+            PYTHONPATH=os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")])),
+        )
+        return env
+
+    def start(self) -> HubServer:
+        """Start (or restart after `kill`/`stop`) on a free port and wait until it answers."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.log_path = self.root.parent / f"{self.root.name}-server.log"
+        env = dict(os.environ, BERTHUB_SERVER_TOKEN=self.token, PYTHONUNBUFFERED="1")
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
+        command = [sys.executable, "-m", "berthub", "serve", "--root", str(self.root),
+                   "--host", "127.0.0.1", "--port", str(self.port), *self.extra_args]
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                            cwd=REPO_ROOT)
+        self._wait_until_ready()
+        return self
+
+    def _wait_until_ready(self) -> None:
+        deadline = time.monotonic() + READY_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"berthub serve exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                with urllib.request.urlopen(f"{self.endpoint}/api/health", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"berthub serve did not answer within {READY_TIMEOUT_S}s:\n{self.log()}")
+
+    def log(self) -> str:
+        """What the server printed so far (for assertion messages)."""
+        return self.log_path.read_text(errors="replace") if self.log_path and self.log_path.exists() else ""
+
+    def kill(self) -> None:
+        """SIGKILL: the server gets no chance to clean up, like a crash or a power cut."""
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGKILL)
+            self.process.wait(timeout=10)
+
+    def stop(self) -> None:
+        """Graceful stop (SIGTERM), SIGKILL if it hangs."""
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@contextlib.contextmanager
+def running_hub(root: Path, extra_args: tuple[str, ...] = ()) -> Iterator[HubServer]:
+    """A started HubServer on a fresh `root`, stopped on exit whatever happens."""
+    hub = HubServer(root=Path(root), extra_args=extra_args)
+    try:
+        yield hub.start()
+    finally:
+        hub.stop()
