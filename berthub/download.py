@@ -119,14 +119,35 @@ def download_archive(
 
     Returns the folder with the archive's files (its single top-level folder if it has one).
     """
-    archive = download_url(
+    fetched = fetch_url(
         url, cache_dir=cache_dir, sha256=sha256, local_files_only=local_files_only, retry=retry, progress=progress
     )
-    extracted = archive.parent / EXTRACTED_FOLDER
-    if not extracted.is_dir():
-        with FileLock(_lock_path(archive.parent)):
-            if not extracted.is_dir():
-                _extract_once(url, archive, extracted)
+    if not fetched.is_dir():
+        raise NotFoundError(f"'{url}' is not a tar or zip archive, so it holds no model files to extract.")
+    return fetched
+
+
+def fetch_url(
+    url: str,
+    *,
+    cache_dir: Path,
+    sha256: str | None = None,
+    local_files_only: bool = False,
+    retry: Retry = Retry(),
+    progress: bool = True,
+) -> Path:
+    """What `url` gives, cached: the folder its files were extracted to if it is an archive, else the file."""
+    extracted = url_folder(url, cache_dir) / EXTRACTED_FOLDER
+    if extracted.is_dir() and sha256 is None:
+        return _content_root(extracted)
+    file = download_url(
+        url, cache_dir=cache_dir, sha256=sha256, local_files_only=local_files_only, retry=retry, progress=progress
+    )
+    if not extracted.is_dir() and not is_archive(file):
+        return file
+    with FileLock(_lock_path(file.parent)):
+        if not extracted.is_dir():
+            _extract_once(url, file, extracted)
     return _content_root(extracted)
 
 

@@ -1,15 +1,21 @@
-"""A plain HTTP file server on 127.0.0.1 that misbehaves on purpose, for download tests.
+"""Local HTTP servers for download tests: one that misbehaves on purpose, one that counts.
 
-Each path serves a `Route`: its bytes, optionally after some 500 errors, cut off mid-body, slowly,
-or ignoring Range. Every request is logged (method, path, Range header) so tests can count them.
+FaultServer: each path serves a `Route`: its bytes, optionally after some 500 errors, cut off
+mid-body, slowly, or ignoring Range. CountingProxy: a reverse proxy in front of `berthub serve`
+that logs what reaches the hub, and can be stopped to play "network down". Every request is logged
+(method, path, Range header) so tests can count them.
 """
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 
 @dataclass
@@ -95,13 +101,28 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+class _Server(ThreadingHTTPServer):
+    """Remembers its connections so stopping it also cuts keep-alive ones, as a real outage would."""
+
+    daemon_threads = True
+
+    def get_request(self):  # noqa: ANN201 (socketserver's signature)
+        connection, address = super().get_request()
+        self.connections = [*getattr(self, "connections", []), connection]
+        return connection, address
+
+    def cut_connections(self) -> None:
+        for connection in getattr(self, "connections", []):
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
+
+
 class running:
     """`with running(FaultServer()) as server:` serves on a free port until the block ends."""
 
-    def __init__(self, server: FaultServer) -> None:
+    def __init__(self, server: FaultServer) -> None:  # also CountingProxy, through `proxying`
         self.server = server
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server))
-        self.httpd.daemon_threads = True
+        self.httpd = _Server(("127.0.0.1", 0), _handler(server))
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def __enter__(self) -> FaultServer:
@@ -112,4 +133,63 @@ class running:
     def __exit__(self, *exc: object) -> None:
         self.httpd.shutdown()
         self.httpd.server_close()
+        self.httpd.cut_connections()
         self.thread.join()
+
+
+@dataclass
+class CountingProxy:
+    """A reverse proxy to `upstream` that logs every request; stop it to simulate the network going down."""
+
+    upstream: str
+    log: list[Logged] = field(default_factory=list)
+    url: str = ""
+
+    def downloads(self) -> list[Logged]:
+        """GET requests for file contents (HEAD metadata checks excluded)."""
+        return [entry for entry in self.log if entry.method == "GET" and "/resolve/" in entry.path]
+
+
+def _proxy_handler(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
+    host, port = urlsplit(proxy.upstream).hostname, urlsplit(proxy.upstream).port
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: object) -> None:
+            pass
+
+        def _forward(self) -> None:
+            proxy.log.append(Logged(self.command, self.path, self.headers.get("Range")))
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
+            upstream = http.client.HTTPConnection(host, port, timeout=60)
+            try:
+                upstream.request(self.command, self.path, body=body, headers=headers)
+                response = upstream.getresponse()
+                self.send_response(response.status)
+                for key, value in response.getheaders():
+                    if key.lower() not in ("connection", "transfer-encoding", "keep-alive"):
+                        self.send_header(key, value)
+                payload = response.read()
+                if "content-length" not in {k.lower() for k, _ in response.getheaders()}:
+                    self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                if self.command != "HEAD":
+                    self.wfile.write(payload)
+            finally:
+                upstream.close()
+
+        do_GET = do_HEAD = do_POST = do_PUT = _forward
+
+    return Handler
+
+
+class proxying(running):
+    """`with proxying(CountingProxy(hub.endpoint)) as proxy:` counts what reaches the hub through proxy.url."""
+
+    def __init__(self, proxy: CountingProxy) -> None:
+        self.server = proxy
+        self.httpd = _Server(("127.0.0.1", 0), _proxy_handler(proxy))
+        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
