@@ -138,6 +138,29 @@ def require_files(data_dir: Path | str, task: str, split: str, files: Sequence[s
     return paths
 
 
+def encode_pair(tokenizer: Any, text_a: str, text_b: str | None, max_seq_length: int) -> tuple[list[int], list[int]]:
+    """`[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]` ids and token type ids, as Google's run_classifier builds them.
+
+    Pairs longer than max_seq_length lose tokens from the end of the longer side, one at a time
+    (Google's _truncate_seq_pair); a single text is cut at the end. Needs only the tokenizer's
+    `tokenize` and `convert_tokens_to_ids`.
+    """
+    reserved = 3 if text_b is not None else 2
+    if max_seq_length <= reserved:
+        raise ValueError(f"max_seq_length must exceed {reserved} to hold any text, got {max_seq_length}.")
+    tokens_a = tokenizer.tokenize(text_a)
+    tokens_b = tokenizer.tokenize(text_b) if text_b is not None else []
+    budget = max_seq_length - reserved
+    while len(tokens_a) + len(tokens_b) > budget:
+        (tokens_a if len(tokens_a) > len(tokens_b) else tokens_b).pop()
+    tokens = ["[CLS]", *tokens_a, "[SEP]"]
+    types = [0] * len(tokens)
+    if text_b is not None:
+        tokens += [*tokens_b, "[SEP]"]
+        types += [1] * (len(tokens_b) + 1)
+    return list(tokenizer.convert_tokens_to_ids(tokens)), types
+
+
 def collate(features: Sequence[Feature], pad_id: int = 0) -> dict[str, Tensor]:
     """Stack features into a batch padded to its longest window.
 
