@@ -15,9 +15,11 @@ class HubError(BerthubError):
     status = 400
     code: str | None = None
 
-    def __init__(self, message: str, headers: dict[str, str] | None = None) -> None:
+    def __init__(self, message: str, headers: dict[str, str] | None = None,
+                 body: dict[str, object] | None = None) -> None:
         super().__init__(message)
         self.headers = headers or {}
+        self.body = body or {}  # extra JSON fields some clients read from errors (e.g. "url" on 409)
 
 
 class BadRequest(HubError, InputError):

@@ -117,7 +117,7 @@ def error_response(error: HubError) -> JSONResponse:
     headers = {"X-Error-Message": _header_safe(str(error)), **error.headers}
     if error.code:
         headers["X-Error-Code"] = error.code
-    return JSONResponse({"error": str(error)}, status_code=error.status, headers=headers)
+    return JSONResponse({"error": str(error), **error.body}, status_code=error.status, headers=headers)
 
 
 def load_secret(root: Path) -> bytes:

@@ -350,15 +350,16 @@ class Storage:
                         result[kind][ref.name] = ref.read_text().strip()
         return result
 
-    def create_tag(self, repo_id: str, tag: str, revision: str = "main") -> str:
-        validate_ref_name(tag, "tag")
+    def create_ref(self, repo_id: str, kind: str, name: str, revision: str = "main") -> str:
+        """A new branch (`kind="heads"`) or tag (`"tags"`) at `revision`; 409 if the name is taken."""
+        validate_ref_name(name, "branch" if kind == "heads" else "tag")
         with self._locked(repo_id):
             commit = self.resolve(repo_id, revision)
-            tags = self._repo_dir(repo_id) / "refs" / "tags"
-            if (tags / tag).exists() or (self._repo_dir(repo_id) / "refs" / "heads" / tag).exists():
-                raise Conflict(f"Tag '{tag}' already exists in '{repo_id}'; delete it or pick another name.")
-            tags.mkdir(exist_ok=True)
-            _atomic_write(tags / tag, commit.id)
+            refs = self._repo_dir(repo_id) / "refs"
+            if (refs / "tags" / name).exists() or (refs / "heads" / name).exists():
+                raise Conflict(f"A branch or tag named '{name}' already exists in '{repo_id}'; pick another name.")
+            (refs / kind).mkdir(exist_ok=True)
+            _atomic_write(refs / kind / name, commit.id)
         return commit.id
 
     def apply(self, repo_id: str, branch: str, operations: list[Operation], *, title: str,

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from berthub.server.errors import BadRequest, EntryNotFound, RepoNotFound
+from berthub.server.errors import BadRequest, Conflict, EntryNotFound, RepoNotFound
 from berthub.server.http import base_url, hub_of, readable_repo, reader, writer
 from berthub.server.info import commit_json, model_info_json, split_card, tree_file_json
 from berthub.server.names import validate_path, validate_repo_id
@@ -145,10 +145,20 @@ async def commits(request: Request) -> Response:
 async def create_tag(request: Request) -> Response:
     repo_id = _repo_id(request)
     writer(request)
-    body = await _json_body(request)
-    commit_id = await run_in_threadpool(hub_of(request).storage.create_tag, repo_id, str(body.get("tag", "")),
+    tag = str((await _json_body(request)).get("tag", ""))
+    commit_id = await run_in_threadpool(hub_of(request).storage.create_ref, repo_id, "tags", tag,
                                         request.path_params["revision"])
-    return JSONResponse({"name": body["tag"], "ref": f"refs/tags/{body['tag']}", "targetCommit": commit_id})
+    return JSONResponse({"name": tag, "ref": f"refs/tags/{tag}", "targetCommit": commit_id})
+
+
+async def create_branch(request: Request) -> Response:
+    repo_id = _repo_id(request)
+    writer(request)
+    starting_point = str((await _json_body(request)).get("startingPoint") or "main")
+    branch = request.path_params["branch"]
+    commit_id = await run_in_threadpool(hub_of(request).storage.create_ref, repo_id, "heads", branch,
+                                        starting_point)
+    return JSONResponse({"name": branch, "ref": f"refs/heads/{branch}", "targetCommit": commit_id})
 
 
 def _repo_id_from_body(body: dict[str, Any]) -> str:
@@ -165,8 +175,12 @@ async def create_repo(request: Request) -> Response:
     body = await _json_body(request)
     repo_id = _repo_id_from_body(body)
     private = body.get("visibility") == "private" or body.get("private") is True
-    await run_in_threadpool(hub_of(request).storage.create_repo, repo_id, private=private, author=user)
     url = f"{base_url(request)}/{repo_id}"
+    try:
+        await run_in_threadpool(hub_of(request).storage.create_repo, repo_id, private=private, author=user)
+    except Conflict as error:
+        error.body["url"] = url  # create_repo(exist_ok=True) reads the url from the 409 answer
+        raise
     return JSONResponse({"url": url, "name": repo_id, "id": repo_id}, status_code=200)
 
 
@@ -210,5 +224,6 @@ routes = [
     Route(_REPO + "/refs", refs),
     Route(_REPO + "/commits/{revision}", commits),
     Route(_REPO + "/tag/{revision}", create_tag, methods=["POST"]),
+    Route(_REPO + "/branch/{branch}", create_branch, methods=["POST"]),
     Route("/api/models/{org}", repo_exists_guard),
 ]

@@ -1,0 +1,265 @@
+"""Publish a model directory to a hub (the public one or `berthub serve`), with a model card.
+
+    from berthub import push
+    url = push("./converted", "my-org/bert-base-uncased", card={"converted_from": "Google TF checkpoint"})
+
+The upload goes through huggingface_hub's HfApi (repo created if needed, one commit with every
+file). A directory without README.md gets a generated model card: YAML metadata (library_name,
+tags, license, base_model) plus what the model is, its configuration and how to load it. The
+converter and the trainer pass what they know as `card=CardFacts(...)` or a plain dict.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import struct
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from berthub.errors import AuthError, ConfigError, NetworkError, NotFoundError
+
+PUBLIC_ENDPOINT = "https://huggingface.co"
+_SKIPPED_DIRS = {".git", ".cache", "__pycache__", ".ipynb_checkpoints"}
+_PIPELINE_TAGS = {"sequence-classification": "text-classification", "token-classification": "token-classification",
+                  "question-answering": "question-answering", "masked-lm": "fill-mask", "pretraining": "fill-mask",
+                  "multiple-choice": "multiple-choice"}
+_CONFIG_ROWS = [("hidden_size", "Hidden size"), ("num_hidden_layers", "Layers"),
+                ("num_attention_heads", "Attention heads"), ("intermediate_size", "Intermediate size"),
+                ("vocab_size", "Vocabulary size"), ("max_position_embeddings", "Max sequence length"),
+                ("type_vocab_size", "Token types"), ("hidden_act", "Activation")]
+
+
+@dataclass
+class CardFacts:
+    """What a model card says beyond the config. Every field is optional.
+
+    base_model: repo id the weights were fine-tuned from; converted_from: where converted weights came
+    from (e.g. "Google TF checkpoint uncased_L-12_H-768_A-12"); task: a berthub task/head name;
+    metrics: {"accuracy": 0.86}; hyperparameters: {"learning_rate": 2e-5}; tags: extra tags;
+    license: SPDX-like id ("apache-2.0"); description: a paragraph that replaces the generated one.
+    """
+
+    base_model: str | None = None
+    converted_from: str | None = None
+    task: str | None = None
+    metrics: dict[str, float] = field(default_factory=dict)
+    hyperparameters: dict[str, Any] = field(default_factory=dict)
+    tags: list[str] = field(default_factory=list)
+    license: str | None = None
+    description: str | None = None
+
+    @classmethod
+    def coerce(cls, facts: CardFacts | Mapping[str, Any] | None) -> CardFacts:
+        """Accept a CardFacts, a dict with the same keys (unknown keys are an error) or None."""
+        if facts is None or isinstance(facts, CardFacts):
+            return facts or cls()
+        allowed = [item.name for item in fields(cls)]
+        unknown = sorted(set(facts) - set(allowed))
+        if unknown:
+            raise ConfigError(f"Unknown model card field(s) {unknown}; allowed: {', '.join(allowed)}.")
+        return cls(**dict(facts))
+
+
+def resolve_endpoint(endpoint: str | None = None) -> str:
+    """`endpoint`, else BERTHUB_ENDPOINT, else HF_ENDPOINT, else the public hub."""
+    chosen = endpoint or os.environ.get("BERTHUB_ENDPOINT") or os.environ.get("HF_ENDPOINT") or PUBLIC_ENDPOINT
+    return chosen.rstrip("/")
+
+
+def resolve_token(token: str | None = None) -> str | None:
+    """`token`, else BERTHUB_TOKEN, else HF_TOKEN (else huggingface_hub's stored login)."""
+    return token or os.environ.get("BERTHUB_TOKEN") or os.environ.get("HF_TOKEN") or None
+
+
+def model_card(directory: str | os.PathLike, repo_id: str, card: CardFacts | Mapping[str, Any] | None = None,
+               *, endpoint: str | None = None) -> str:
+    """README.md text for the model in `directory`: YAML front matter, description, config, usage."""
+    facts = CardFacts.coerce(card)
+    config = _read_config(Path(directory))
+    metadata = _card_metadata(config, facts)
+    parts = ["---\n" + yaml.safe_dump(metadata, sort_keys=False).strip() + "\n---", f"# {repo_id.split('/')[-1]}",
+             facts.description or _describe(config, facts, _parameters(Path(directory))),
+             _config_section(config), _training_section(facts), _usage_section(repo_id, endpoint)]
+    return "\n\n".join(part for part in parts if part) + "\n"
+
+
+def _read_config(directory: Path) -> dict[str, Any]:
+    try:
+        config = json.loads((directory / "config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def _card_metadata(config: dict[str, Any], facts: CardFacts) -> dict[str, Any]:
+    tags = ["berthub", "bert", *([config["model_type"]] if config.get("model_type") else []),
+            *([facts.task] if facts.task else []), *facts.tags]
+    metadata: dict[str, Any] = {"library_name": "berthub", "license": facts.license or "unknown",
+                                "tags": list(dict.fromkeys(str(tag) for tag in tags))}
+    if facts.base_model:
+        metadata["base_model"] = facts.base_model
+    if facts.task in _PIPELINE_TAGS:
+        metadata["pipeline_tag"] = _PIPELINE_TAGS[facts.task]
+    if facts.metrics:
+        metadata["metrics"] = list(facts.metrics)
+    return metadata
+
+
+def _parameters(directory: Path) -> int | None:
+    """Parameter count from the safetensors header (8-byte length + JSON), without loading weights."""
+    try:
+        with open(directory / "model.safetensors", "rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            header = json.loads(handle.read(length))
+    except (OSError, ValueError, struct.error):
+        return None
+    total = 0
+    for name, tensor in header.items():
+        if name != "__metadata__":
+            count = 1
+            for dim in tensor["shape"]:
+                count *= dim
+            total += count
+    return total
+
+
+def _describe(config: dict[str, Any], facts: CardFacts, parameters: int | None) -> str:
+    shape = ", ".join(f"{config[key]} {label}" for key, label in
+                      (("num_hidden_layers", "layers"), ("hidden_size", "hidden size"),
+                       ("num_attention_heads", "attention heads")) if key in config)
+    size = f" with {parameters / 1e6:.1f}M parameters" if parameters else ""
+    text = f"A BERT model{size}{f' ({shape})' if shape else ''}, published with [berthub]."
+    if facts.converted_from:
+        text += f" Converted from {facts.converted_from}."
+    if facts.base_model:
+        text += f" Fine-tuned from `{facts.base_model}`."
+    if facts.task:
+        text += f" Task: `{facts.task}`."
+    return text + ("\n\n[berthub]: https://pypi.org/project/berthub/"
+                   "\n\nThe directory is also a transformers BERT checkpoint (same config keys and tensor names).")
+
+
+def _table(rows: list[tuple[str, Any]], header: tuple[str, str]) -> str:
+    lines = [f"| {header[0]} | {header[1]} |", "|---|---|"]
+    return "\n".join(lines + [f"| {name} | {value} |" for name, value in rows])
+
+
+def _config_section(config: dict[str, Any]) -> str:
+    rows = [(label, config[key]) for key, label in _CONFIG_ROWS if key in config]
+    return "## Configuration\n\n" + _table(rows, ("Setting", "Value")) if rows else ""
+
+
+def _training_section(facts: CardFacts) -> str:
+    parts = []
+    if facts.metrics:
+        parts.append("### Results\n\n" + _table([(k, f"{v:.4g}" if isinstance(v, float) else v)
+                                                 for k, v in facts.metrics.items()], ("Metric", "Value")))
+    if facts.hyperparameters:
+        parts.append("### Hyper-parameters\n\n" + _table(list(facts.hyperparameters.items()),
+                                                         ("Hyper-parameter", "Value")))
+    return "## Training\n\n" + "\n\n".join(parts) if parts else ""
+
+
+def _usage_section(repo_id: str, endpoint: str | None) -> str:
+    text = ("## How to use\n\n```python\nfrom berthub import BertModel, BertTokenizer\n\n"
+            f'tokenizer = BertTokenizer.from_pretrained("{repo_id}")\n'
+            f'model = BertModel.from_pretrained("{repo_id}")\n```')
+    if endpoint and endpoint.rstrip("/") != PUBLIC_ENDPOINT:
+        text += (f"\n\nThis model lives on a self-hosted hub: set `BERTHUB_ENDPOINT={endpoint}` first "
+                 f"(`HF_ENDPOINT={endpoint}` for transformers and huggingface_hub).")
+    return text
+
+
+def _files(directory: Path) -> list[tuple[str, Path]]:
+    """(path in repo, local path) of every file to upload, skipping VCS and cache folders."""
+    found = []
+    for path in sorted(directory.rglob("*")):
+        relative = path.relative_to(directory)
+        if path.is_file() and not _SKIPPED_DIRS.intersection(relative.parts[:-1]):
+            found.append((relative.as_posix(), path))
+    return found
+
+
+@contextlib.contextmanager
+def _plain_http_uploads(endpoint: str) -> Iterator[None]:
+    """Use LFS over plain HTTP instead of Xet for hubs other than the public one.
+
+    huggingface_hub uploads through Xet whenever hf_xet is installed, and a self-hosted hub has no Xet
+    storage. The switch is a module-level constant, so it is flipped for the duration of the push only.
+    """
+    from huggingface_hub import constants
+
+    previous = constants.HF_HUB_DISABLE_XET
+    constants.HF_HUB_DISABLE_XET = previous or endpoint != PUBLIC_ENDPOINT
+    try:
+        yield
+    finally:
+        constants.HF_HUB_DISABLE_XET = previous
+
+
+def push(directory: str | os.PathLike, repo_id: str, *, endpoint: str | None = None, token: str | None = None,
+         revision: str = "main", commit_message: str | None = None, private: bool = False,
+         card: CardFacts | Mapping[str, Any] | None = None) -> str:
+    """Upload every file of `directory` to `repo_id` as one commit; returns the commit URL.
+
+    The repo is created when missing (`private` applies then). A generated model card is added
+    when the directory has no README.md (the directory itself is not modified). The returned
+    string is a huggingface_hub CommitInfo: `.oid` is the commit id.
+    """
+    folder = Path(directory)
+    if not (folder / "config.json").is_file():
+        raise NotFoundError(f"Cannot push '{directory}': it is not a model directory (no config.json). "
+                            "Save a model there first (model.save_pretrained(DIR) or `berthub convert`).")
+    from huggingface_hub import CommitOperationAdd, HfApi
+
+    hub = resolve_endpoint(endpoint)
+    api = HfApi(endpoint=hub, token=resolve_token(token), library_name="berthub")
+    operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in _files(folder)]
+    if not (folder / "README.md").exists():
+        text = model_card(folder, repo_id, card, endpoint=hub)
+        operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=text.encode()))
+    message = commit_message or f"Upload {folder.resolve().name} with berthub"
+    with _plain_http_uploads(hub), _hub_errors(repo_id, hub):
+        api.create_repo(repo_id, private=private, exist_ok=True)
+        if revision != "main":
+            api.create_branch(repo_id, branch=revision, exist_ok=True)
+        return api.create_commit(repo_id, operations, commit_message=message, revision=revision)
+
+
+@contextlib.contextmanager
+def _hub_errors(repo_id: str, endpoint: str) -> Iterator[None]:
+    """huggingface_hub / transport errors -> berthub errors that say what to do."""
+    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
+
+    try:
+        yield
+    except RepositoryNotFoundError as error:
+        raise NotFoundError(f"Cannot push to '{repo_id}' on {endpoint}: the hub says the repo does not exist "
+                            f"and could not be created ({error.server_message or error}).") from error
+    except HfHubHTTPError as error:
+        status = error.response.status_code if error.response is not None else None
+        reason = error.server_message or str(error).splitlines()[0]
+        if status in (401, 403):
+            raise AuthError(f"{endpoint} refused the push to '{repo_id}' ({status}): {reason.rstrip('.')}. "
+                            "Set BERTHUB_TOKEN "
+                            "(or HF_TOKEN) to a write token of that hub.") from error
+        raise NetworkError(f"Push to '{repo_id}' on {endpoint} failed ({status}): {reason}") from error
+    except _transport_errors() as error:
+        raise NetworkError(f"Cannot reach the hub at {endpoint} to push '{repo_id}': {error}. Is the URL right "
+                           "and the server (`berthub serve`) running?") from error
+
+
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Connection errors of whichever HTTP library this huggingface_hub version uses."""
+    errors: list[type[BaseException]] = [ConnectionError]
+    for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"), ("requests", "ConnectionError")):
+        with contextlib.suppress(ImportError):
+            errors.append(getattr(importlib.import_module(module), name))
+    return tuple(errors)
