@@ -7,6 +7,7 @@ from berthub.config import BertConfig
 from berthub.errors import BerthubError
 from berthub.modeling import BertModel
 from berthub.pretrained import BertPreTrainedModel
+from berthub.publish import push
 from berthub.registry import list_models
 from berthub.task_models import (
     BertForMaskedLM,
@@ -38,4 +39,5 @@ __all__ = [
     "BertForQuestionAnswering",
     "BertForTask",
     "list_models",
+    "push",
 ]
