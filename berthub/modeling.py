@@ -15,7 +15,6 @@ padded positions are returned as zeros.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
@@ -28,8 +27,11 @@ from berthub.pretrained import BertPreTrainedModel
 
 
 def gelu(x: Tensor) -> Tensor:
-    """Google BERT's gelu: the exact erf form, x * Phi(x) (not the tanh approximation)."""
-    return x * 0.5 * (1.0 + torch.erf(x / math.sqrt(2.0)))
+    """Google BERT's gelu: the exact erf form, x * 0.5 * (1 + erf(x / sqrt(2))), not the tanh approximation.
+
+    torch's `gelu(approximate="none")` computes exactly this formula in one fused kernel.
+    """
+    return F.gelu(x, approximate="none")
 
 
 def gelu_tanh(x: Tensor) -> Tensor:
@@ -104,12 +106,24 @@ class BertSelfAttention(nn.Module):
         self.key = nn.Linear(config.hidden_size, config.hidden_size)
         self.value = nn.Linear(config.hidden_size, config.hidden_size)
         self.dropout_prob = config.attention_probs_dropout_prob
+        self._fused: tuple[tuple, Tensor, Tensor] | None = None
+
+    def _qkv_weights(self) -> tuple[Tensor, Tensor]:
+        """query/key/value stacked into one [3H, H] projection: one large matmul instead of three.
+
+        Without autograd the stacked copy is cached until any of the six tensors changes.
+        """
+        q, k, v = self.query, self.key, self.value
+        params = (q.weight, k.weight, v.weight, q.bias, k.bias, v.bias)
+        if torch.is_grad_enabled() and any(p.requires_grad for p in params):
+            return torch.cat(params[:3]), torch.cat(params[3:])
+        stamp = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
+        if self._fused is None or self._fused[0] != stamp:
+            self._fused = (stamp, torch.cat(params[:3]), torch.cat(params[3:]))
+        return self._fused[1], self._fused[2]
 
     def forward(self, hidden: Tensor, layout: _Layout) -> Tensor:
-        # One [N, 3H] projection instead of three: fewer, larger matmuls.
-        weight = torch.cat([self.query.weight, self.key.weight, self.value.weight])
-        bias = torch.cat([self.query.bias, self.key.bias, self.value.bias])
-        qkv = layout.unpack(F.linear(hidden, weight, bias))
+        qkv = layout.unpack(F.linear(hidden, *self._qkv_weights()))
         qkv = qkv.view(layout.batch, layout.length, 3, self.num_heads, self.head_size).permute(2, 0, 3, 1, 4)
         context = F.scaled_dot_product_attention(
             qkv[0], qkv[1], qkv[2], attn_mask=layout.mask, dropout_p=self.dropout_prob if self.training else 0.0

