@@ -132,10 +132,10 @@ class TensorFlowCheckpoint:
     def read(self, name: str) -> np.ndarray:
         try:
             return np.asarray(self._reader.get_tensor(name))
-        except self._errors as error:
+        except (self._errors, IndexError, ValueError, RuntimeError) as error:  # TF's bindings raise all of these
             raise CheckpointFormatError(
-                f"TensorFlow cannot read '{name}' from '{self.prefix}': {error.message}. The data shards are "
-                f"probably truncated or corrupt; copy the checkpoint again."
+                f"TensorFlow cannot read '{name}' from '{self.prefix}': {getattr(error, 'message', error)}. The "
+                f"data shards are probably truncated or corrupt; copy the checkpoint again."
             ) from None
 
     def files(self) -> list[Path]:

@@ -1,0 +1,162 @@
+"""Converting real Google-format checkpoints: exact tensors, full accounting, the right model class."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+import torch
+from berthub_tf import convert, verify
+from berthub_tf.convert import REPORT_NAME
+
+from berthub import BertForPreTraining, BertForQuestionAnswering, BertForSequenceClassification, BertModel
+
+pytestmark = pytest.mark.tf
+
+INPUT_IDS = torch.tensor([[101, 7592, 1010, 2088, 999, 102, 0, 0], [101, 2023, 2003, 1037, 3231, 102, 2000, 102]])
+TOKEN_TYPES = torch.tensor([[0, 0, 0, 0, 0, 0, 0, 0], [0, 0, 0, 0, 0, 0, 1, 1]])
+MASK = torch.tensor([[1, 1, 1, 1, 1, 1, 0, 0], [1, 1, 1, 1, 1, 1, 1, 1]])
+
+
+def _encoder_outputs(model: BertModel) -> tuple[list[torch.Tensor], torch.Tensor]:
+    with torch.no_grad():
+        return model(INPUT_IDS, TOKEN_TYPES, MASK)
+
+
+@pytest.mark.parametrize("name", ["pretraining", "squad", "classifier"])
+def test_every_written_tensor_is_identical_to_its_checkpoint_variable(converted, name):
+    result = verify(converted[name])
+    assert result.ok, result.table()
+    assert all(row.identical for row in result.rows)
+
+
+@pytest.mark.parametrize("name", ["pretraining", "squad", "classifier"])
+def test_no_variable_is_unaccounted_for_and_optimizer_state_is_listed_as_skipped(releases, converted, name):
+    report = json.loads((converted[name] / REPORT_NAME).read_text())
+    saved = set(releases.all()[name].variables)
+    mapped = {m["source"] for m in report["mapping"]}
+    skipped = {s["name"] for s in report["skipped"]}
+    assert mapped | skipped == saved and not mapped & skipped
+    assert skipped == {n for n in saved if n.endswith(("/adam_m", "/adam_v"))} | {"global_step"}
+
+
+def test_converted_encoder_gives_exactly_the_original_pytorch_models_outputs(minilm_dir, converted):
+    original = BertModel.from_pretrained(minilm_dir)
+    for name in ("pretraining", "squad", "classifier"):
+        layers, pooled = _encoder_outputs(BertModel.from_pretrained(converted[name]))
+        expected_layers, expected_pooled = _encoder_outputs(original)
+        assert len(layers) == 6
+        for ours, theirs in zip(layers, expected_layers, strict=True):
+            assert torch.equal(ours, theirs), name
+        assert torch.equal(pooled, expected_pooled), name
+
+
+def test_pretraining_checkpoint_loads_as_bert_for_pretraining_with_every_weight(releases, converted):
+    config = json.loads((converted["pretraining"] / "config.json").read_text())
+    assert config["architectures"] == ["BertForPreTraining"] and config["berthub_head"] == "pretraining"
+    model = BertForPreTraining.from_pretrained(converted["pretraining"])
+    assert model.load_report.missing == [] and model.load_report.unexpected == []
+    variables = releases.pretraining.variables
+    with torch.no_grad():
+        scores, nsp = model(INPUT_IDS, TOKEN_TYPES, MASK)
+        pooled = model.bert(INPUT_IDS, TOKEN_TYPES, MASK)[1]
+    nsp_google = pooled.numpy() @ variables["cls/seq_relationship/output_weights"].T + variables[
+        "cls/seq_relationship/output_bias"]
+    np.testing.assert_allclose(nsp.numpy(), nsp_google, rtol=1e-5, atol=1e-6)
+    assert scores.shape == (2, 8, 30522)
+
+
+def test_squad_checkpoint_loads_as_question_answering_with_googles_logits(releases, converted):
+    config = json.loads((converted["squad"] / "config.json").read_text())
+    assert config["architectures"] == ["BertForQuestionAnswering"]
+    model = BertForQuestionAnswering.from_pretrained(converted["squad"])
+    assert model.load_report.missing == [] and model.load_report.unexpected == []
+    with torch.no_grad():
+        start, end = model(INPUT_IDS, TOKEN_TYPES, MASK)
+        sequence = model.bert(INPUT_IDS, TOKEN_TYPES, MASK, output_all_encoded_layers=False)[0]
+    variables = releases.squad.variables
+    # run_squad.py: logits = final_hidden @ output_weights^T + output_bias, then unstack on the last axis.
+    logits = sequence.numpy() @ variables["cls/squad/output_weights"].T + variables["cls/squad/output_bias"]
+    np.testing.assert_allclose(start.numpy(), logits[..., 0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(end.numpy(), logits[..., 1], rtol=1e-5, atol=1e-5)
+
+
+def test_classifier_checkpoint_loads_with_num_labels_taken_from_the_checkpoint(releases, converted):
+    config = json.loads((converted["classifier"] / "config.json").read_text())
+    assert config["architectures"] == ["BertForSequenceClassification"]
+    assert config["berthub_head_options"] == {"num_labels": 3} and len(config["id2label"]) == 3
+    model = BertForSequenceClassification.from_pretrained(converted["classifier"])
+    assert model.load_report.missing == [] and model.load_report.unexpected == []
+    with torch.no_grad():
+        logits = model(INPUT_IDS, TOKEN_TYPES, MASK)
+        pooled = model.bert(INPUT_IDS, TOKEN_TYPES, MASK)[1]
+    variables = releases.classifier.variables
+    expected = pooled.numpy() @ variables["output_weights"].T + variables["output_bias"]
+    np.testing.assert_allclose(logits.numpy(), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_report_records_the_sha256_of_every_source_file(releases, converted):
+    report = json.loads((converted["squad"] / REPORT_NAME).read_text())
+    files = {f["name"]: f["sha256"] for f in report["source"]["files"]}
+    folder = releases.squad.folder
+    assert set(files) == {"bert_model.ckpt.index", "bert_model.ckpt.data-00000-of-00001", "bert_config.json",
+                          "vocab.txt"}
+    for name, digest in files.items():
+        assert hashlib.sha256((folder / name).read_bytes()).hexdigest() == digest
+
+
+def test_output_directory_holds_exactly_the_model_files(converted):
+    names = sorted(p.name for p in converted["squad"].iterdir())
+    assert names == ["config.json", REPORT_NAME, "model.safetensors", "vocab.txt"]
+    assert not [p for p in converted["squad"].parent.iterdir() if p.name.startswith(".")]
+
+
+def test_ignoring_the_heads_gives_a_bare_encoder_without_the_bert_prefix(minilm_dir, releases, tmp_path):
+    release = releases.pretraining
+    out = convert(release.prefix, release.config, tmp_path / "bare", ignore=["cls/*"])
+    report = json.loads((out / REPORT_NAME).read_text())
+    assert report["architecture"] == "BertModel"
+    assert {i["pattern"] for i in report["ignored"]} == {"cls/*"} and len(report["ignored"]) == 7
+    assert all(not m["target"].startswith(("bert.", "cls.")) for m in report["mapping"])
+    layers, pooled = _encoder_outputs(BertModel.from_pretrained(out))
+    assert torch.equal(pooled, _encoder_outputs(BertModel.from_pretrained(minilm_dir))[1])
+
+
+def test_sharded_checkpoint_converts_to_the_same_weights_as_the_single_shard_one(releases, converted, tmp_path):
+    from safetensors.numpy import load_file
+
+    release = releases.sharded
+    out = convert(release.prefix, release.config, tmp_path / "from-shards", release.vocab, reader="pure")
+    ours = load_file(str(out / "model.safetensors"))
+    single = load_file(str(converted["pretraining"] / "model.safetensors"))
+    assert ours.keys() == single.keys()
+    assert all(ours[k].tobytes() == single[k].tobytes() for k in ours)
+
+
+@pytest.mark.parametrize("name", ["pretraining", "squad"])
+def test_pure_reader_writes_byte_identical_model_files(releases, converted, tmp_path, name):
+    release = releases.all()[name]
+    out = convert(release.prefix, release.config, tmp_path / "pure", release.vocab, reader="pure")
+    assert (out / "model.safetensors").read_bytes() == (converted[name] / "model.safetensors").read_bytes()
+    assert json.loads((out / REPORT_NAME).read_text())["reader"] == "pure"
+
+
+def test_from_pretrained_from_tf_converts_a_google_release_folder(minilm_dir, releases):
+    model = BertModel.from_pretrained(releases.squad.folder, from_tf=True)
+    assert torch.equal(_encoder_outputs(model)[1], _encoder_outputs(BertModel.from_pretrained(minilm_dir))[1])
+
+
+def test_transformers_loads_the_converted_directory_with_every_weight(converted):
+    import transformers
+
+    ours = BertForQuestionAnswering.from_pretrained(converted["squad"])
+    theirs, info = transformers.BertForQuestionAnswering.from_pretrained(converted["squad"], output_loading_info=True)
+    assert info["missing_keys"] == set() or not info["missing_keys"]
+    with torch.no_grad():
+        start, _ = ours(INPUT_IDS, TOKEN_TYPES, MASK)
+        theirs_start = theirs.eval()(input_ids=INPUT_IDS, token_type_ids=TOKEN_TYPES, attention_mask=MASK).start_logits
+    masked = MASK.bool()
+    torch.testing.assert_close(start[masked], theirs_start[masked], rtol=1e-4, atol=1e-4)
+
