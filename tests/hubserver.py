@@ -121,10 +121,34 @@ class HubServer:
 
 
 @contextlib.contextmanager
-def running_hub(root: Path, extra_args: tuple[str, ...] = ()) -> Iterator[HubServer]:
-    """A started HubServer on a fresh `root`, stopped on exit whatever happens."""
-    hub = HubServer(root=Path(root), extra_args=extra_args)
+def plain_http_uploads() -> Iterator[None]:
+    """Make in-process huggingface_hub upload over plain HTTP (LFS) instead of Xet, and subprocesses too.
+
+    With hf_xet installed huggingface_hub uploads through Xet, which only the public hub has; the switch
+    is a module constant read at call time, and HF_HUB_DISABLE_XET for child processes.
+    """
+    from huggingface_hub import constants
+
+    previous = constants.HF_HUB_DISABLE_XET, os.environ.get("HF_HUB_DISABLE_XET")
+    constants.HF_HUB_DISABLE_XET = True
+    os.environ["HF_HUB_DISABLE_XET"] = "1"
     try:
-        yield hub.start()
+        yield
     finally:
-        hub.stop()
+        constants.HF_HUB_DISABLE_XET = previous[0]
+        if previous[1] is None:
+            os.environ.pop("HF_HUB_DISABLE_XET", None)
+        else:
+            os.environ["HF_HUB_DISABLE_XET"] = previous[1]
+
+
+@contextlib.contextmanager
+def running_hub(root: Path, extra_args: tuple[str, ...] = ()) -> Iterator[HubServer]:
+    """A started HubServer on a fresh `root`, stopped on exit whatever happens; while it runs,
+    huggingface_hub in this process and its children uploads over plain HTTP."""
+    hub = HubServer(root=Path(root), extra_args=extra_args)
+    with plain_http_uploads():
+        try:
+            yield hub.start()
+        finally:
+            hub.stop()
