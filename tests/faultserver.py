@@ -13,6 +13,7 @@ import http.client
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
@@ -26,6 +27,7 @@ class Route:
     drop_after: int | None = None  # the first full response stops after this many bytes and hangs up
     seconds_per_chunk: float = 0.0  # slow server: pause after each 64 KiB
     honour_range: bool = True
+    headers: dict[str, str] = field(default_factory=dict)  # extra headers on error answers
 
 
 @dataclass
@@ -40,6 +42,7 @@ class FaultServer:
     routes: dict[str, Route] = field(default_factory=dict)
     log: list[Logged] = field(default_factory=list)
     url: str = ""
+    stop: Callable[[], None] = field(default=lambda: None, repr=False)  # set while running
 
     def requests_to(self, path: str, method: str = "GET") -> list[Logged]:
         return [entry for entry in self.log if entry.path == path and entry.method == method]
@@ -47,6 +50,10 @@ class FaultServer:
 
 def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
     lock = threading.Lock()
+
+    def route_headers(path: str) -> dict[str, str]:
+        route = server.routes.get(path)
+        return route.headers if route is not None else {}
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -56,7 +63,7 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
 
         def do_GET(self) -> None:
             with lock:
-                server.log.append(Logged("GET", self.path, self.headers.get("Range")))
+                server.log.append(Logged(self.command, self.path, self.headers.get("Range")))
                 route = server.routes.get(self.path)
                 failing = route is not None and route.failures > 0
                 if failing:
@@ -67,12 +74,17 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
                 return
             self._send_body(route)
 
+        do_HEAD = do_GET
+
         def _send_status(self, status: int) -> None:
             body = f"status {status}".encode()
             self.send_response(status)
+            for key, value in route_headers(self.path).items():
+                self.send_header(key, value)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
-            self.wfile.write(body)
+            if self.command != "HEAD":
+                self.wfile.write(body)
 
         def _send_body(self, route: Route) -> None:
             start = 0
@@ -87,6 +99,8 @@ def _handler(server: FaultServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(payload)))
             self.send_header("ETag", f'"{len(route.body)}"')
             self.end_headers()
+            if self.command == "HEAD":
+                return
             if route.drop_after is not None and start == 0:
                 route_drop, route.drop_after = route.drop_after, None
                 self.wfile.write(payload[:route_drop])
@@ -128,13 +142,19 @@ class running:
     def __enter__(self) -> FaultServer:
         self.thread.start()
         self.server.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        self.server.stop = self.stop
         return self.server
 
+    def stop(self) -> None:
+        """Stop answering at once: the port closes and open connections are cut."""
+        if self.thread.is_alive():
+            self.httpd.shutdown()
+            self.httpd.server_close()
+            self.httpd.cut_connections()
+            self.thread.join()
+
     def __exit__(self, *exc: object) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.httpd.cut_connections()
-        self.thread.join()
+        self.stop()
 
 
 @dataclass
@@ -144,6 +164,8 @@ class CountingProxy:
     upstream: str
     log: list[Logged] = field(default_factory=list)
     url: str = ""
+    stop: Callable[[], None] = field(default=lambda: None, repr=False)  # set while running
+    fail_with: int | None = None  # answer every request with this status instead of forwarding
 
     def downloads(self) -> list[Logged]:
         """GET requests for file contents (HEAD metadata checks excluded)."""
@@ -160,7 +182,15 @@ def _proxy_handler(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _forward(self) -> None:
+            if self.path.startswith("http"):  # used as HTTP_PROXY: absolute-form request target
+                parts = urlsplit(self.path)
+                self.path = parts.path + (f"?{parts.query}" if parts.query else "")
             proxy.log.append(Logged(self.command, self.path, self.headers.get("Range")))
+            if proxy.fail_with is not None:
+                self.send_response(proxy.fail_with)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
             length = int(self.headers.get("Content-Length") or 0)
             body = self.rfile.read(length) if length else None
             headers = {k: v for k, v in self.headers.items() if k.lower() not in ("host", "connection")}
