@@ -20,6 +20,18 @@ def hub_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
         yield hub
 
 
+@pytest.fixture(scope="session")
+def hub_minilm(hub_server: HubServer, minilm_dir: Path) -> tuple[str, str]:
+    """(repo_id, commit id) of the real all-MiniLM-L6-v2 folder uploaded to `hub_server` with
+    HfApi.upload_folder, once per session."""
+    from huggingface_hub import HfApi
+
+    api = HfApi(endpoint=hub_server.endpoint, token=hub_server.token)
+    repo_id = hub_server.unique_repo_id("all-MiniLM-L6-v2", namespace="sentence-transformers")
+    api.create_repo(repo_id)
+    return repo_id, api.upload_folder(folder_path=minilm_dir, repo_id=repo_id, commit_message="MiniLM").oid
+
+
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / "data"
 

@@ -26,13 +26,9 @@ def _files(folder: Path) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def pushed(hub_server, minilm_dir):
-    """all-MiniLM-L6-v2 uploaded with HfApi.upload_folder: (api, repo_id, commit id)."""
-    api = HfApi(endpoint=hub_server.endpoint, token=hub_server.token)
-    repo_id = hub_server.unique_repo_id("all-MiniLM-L6-v2", namespace="sentence-transformers")
-    api.create_repo(repo_id)
-    commit = api.upload_folder(folder_path=minilm_dir, repo_id=repo_id, commit_message="MiniLM weights")
-    return api, repo_id, commit.oid
+def pushed(hub_server, hub_minilm):
+    """all-MiniLM-L6-v2 uploaded with HfApi.upload_folder (conftest): (api, repo_id, commit id)."""
+    return HfApi(endpoint=hub_server.endpoint, token=hub_server.token), *hub_minilm
 
 
 def test_hf_hub_download_returns_the_uploaded_weights_byte_identical(pushed, hub_server, minilm_dir, tmp_path):
