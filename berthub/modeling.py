@@ -82,12 +82,18 @@ class _Layout:
         return x.view(self.batch, self.length, x.shape[-1])
 
 
+def _embedding(rows: int, dim: int) -> nn.Embedding:
+    # Handing nn.Embedding its (uninitialised) weight skips its normal_() init: init_weights() sets
+    # Google's init, and on the meta device normal_() would import torch._dynamo (seconds per process).
+    return nn.Embedding(rows, dim, _weight=torch.empty(rows, dim))
+
+
 class BertEmbeddings(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
-        self.word_embeddings = nn.Embedding(config.vocab_size, config.hidden_size)
-        self.position_embeddings = nn.Embedding(config.max_position_embeddings, config.hidden_size)
-        self.token_type_embeddings = nn.Embedding(config.type_vocab_size, config.hidden_size)
+        self.word_embeddings = _embedding(config.vocab_size, config.hidden_size)
+        self.position_embeddings = _embedding(config.max_position_embeddings, config.hidden_size)
+        self.token_type_embeddings = _embedding(config.type_vocab_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
