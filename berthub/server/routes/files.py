@@ -46,10 +46,10 @@ def _repo_id(request: Request) -> str:
 async def resolve(request: Request) -> Response:
     """HEAD/GET /{org}/{name}/resolve/{revision}/{path}: a file of a revision, Range supported."""
     repo_id = _repo_id(request)
+    path = validate_path(request.path_params["path"])
     readable_repo(request, repo_id)
     storage = hub_of(request).storage
     commit = storage.resolve(repo_id, request.path_params["revision"])
-    path = validate_path(request.path_params["path"])
     entry = commit.files.get(path)
     if entry is None:
         raise EntryNotFound(f"File '{path}' not found in '{repo_id}' at revision {commit.id}.",
