@@ -72,9 +72,9 @@ class HubServer:
         return env
 
     def start(self) -> HubServer:
-        """Start (or restart after `kill`/`stop`) on a free port and wait until it answers."""
+        """Start on a free port, or restart on the same port after `kill`/`stop`; wait until it answers."""
         self.root.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = self.port or free_port()
         self.log_path = self.root.parent / f"{self.root.name}-server.log"
         env = dict(os.environ, BERTHUB_SERVER_TOKEN=self.token, PYTHONUNBUFFERED="1")
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
