@@ -115,9 +115,9 @@ def _check_against_config(checkpoint: Checkpoint, config: BertConfig, mappings: 
                         f"{config.num_hidden_layers}")
     if problems:
         raise ShapeMismatchError(
-            f"bert_config.json disagrees with checkpoint '{checkpoint.prefix}' ({len(problems)} problems):\n  - "
-            + "\n  - ".join(problems)
-            + "\nPass the bert_config.json that was released with this checkpoint."
+            f"bert_config.json disagrees with checkpoint '{checkpoint.prefix}' ({len(problems)} problems): "
+            + "; ".join(problems)
+            + ". Pass the bert_config.json that was released with this checkpoint."
         )
 
 
@@ -126,8 +126,8 @@ def _check_understood(checkpoint: Checkpoint, mappings: list[Mapping], weights: 
     unknown = [n for n in weights if n not in known]
     if unknown:
         raise UnknownVariablesError(
-            f"Checkpoint '{checkpoint.prefix}' has {len(unknown)} variables berthub does not know how to map:\n  - "
-            + "\n  - ".join(unknown)
-            + "\nIf they are not part of the model, pass --ignore PATTERN (shell-style, e.g. --ignore 'extra/*')."
+            f"Checkpoint '{checkpoint.prefix}' has {len(unknown)} variables berthub does not know how to map: "
+            + ", ".join(unknown)
+            + ". If they are not part of the model, pass --ignore PATTERN (shell-style, e.g. --ignore 'extra/*')."
         )
 

@@ -106,13 +106,12 @@ def add_push_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def push_converted(output: Path, args: argparse.Namespace) -> None:
-    from berthub.publish import push
+    from berthub.publish import push, resolve_endpoint
+    from berthub_tf.card import card_facts
 
-    from berthub_tf.card import model_card
-
-    push(output, args.push, endpoint=args.endpoint, token=args.token, card=model_card(output, args.push),
-         commit_message=f"Convert TF checkpoint {Path(args.checkpoint).name} with berthub-tf")
-    print(f"Pushed {output} to {args.push}")
+    commit = push(output, args.push, endpoint=args.endpoint, token=args.token, card=card_facts(output),
+                  commit_message=f"Convert TF checkpoint {Path(args.checkpoint).name} with berthub-tf")
+    print(f"Pushed {output} to {resolve_endpoint(args.endpoint)}/{args.push}: commit {getattr(commit, 'oid', commit)}")
 
 
 def _summary(output: Path) -> str:

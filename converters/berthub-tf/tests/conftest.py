@@ -163,3 +163,12 @@ def converted(releases: Releases, tmp_path_factory: pytest.TempPathFactory) -> d
     root = tmp_path_factory.mktemp("converted")
     return {name: convert(r.prefix, r.config, root / name, r.vocab)
             for name, r in releases.all().items() if name in ("pretraining", "squad", "classifier")}
+
+
+@pytest.fixture(scope="session")
+def hub(tmp_path_factory: pytest.TempPathFactory):
+    """A real `berthub serve` (tests/hubserver.py), started only for the tests that push."""
+    from hubserver import running_hub
+
+    with running_hub(tmp_path_factory.mktemp("hub") / "root") as server:
+        yield server
