@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from berthub import BertForQuestionAnswering, BertForSequenceClassification, BertModel
-from berthub.errors import WeightsError
+from berthub.errors import BerthubError, WeightsError
 
 
 def _same_state(a, b):
@@ -123,10 +123,10 @@ def test_config_overrides_change_the_config(minilm_dir):
 
 def test_a_directory_without_weights_says_what_it_expected(tmp_path, minilm_dir):
     (tmp_path / "config.json").write_text((minilm_dir / "config.json").read_text())
-    with pytest.raises(WeightsError, match=r"has no model.safetensors or pytorch_model.bin.*from_tf=True"):
+    with pytest.raises(BerthubError, match=r"no model.safetensors or pytorch_model.bin"):
         BertModel.from_pretrained(tmp_path)
 
 
 def test_a_directory_without_config_is_not_a_model_directory(tmp_path):
-    with pytest.raises(WeightsError, match="no config.json"):
+    with pytest.raises(BerthubError, match="no config.json"):
         BertModel.from_pretrained(tmp_path)
