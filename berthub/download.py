@@ -6,7 +6,7 @@ no hub behind it. Each URL gets one human-readable folder in `<cache>/berthub-ur
     bert-base-uncased.tar.gz--3f9c0e2a1b4d/
         bert-base-uncased.tar.gz        the verified download (appears only when complete)
         bert-base-uncased.tar.gz.partial  bytes so far; the next attempt resumes it with Range
-        source.json                     url, sha256, size, etag
+        source.json                     url, file name, sha256, size, etag
         extracted/                      the archive's files (archives only)
 
 A file lock per URL (in `<cache>/.locks/berthub-urls/`) makes concurrent processes download once;
@@ -189,7 +189,7 @@ def sha256_of(path: Path) -> str:
 
 
 def read_source(folder: Path) -> dict:
-    """What `source.json` recorded for a URL folder (url, sha256, size, etag); {} if absent."""
+    """What `source.json` recorded for a URL folder (url, file, sha256, size, etag); {} if absent."""
     try:
         return json.loads((folder / SOURCE_FILE).read_text())
     except (OSError, ValueError):
@@ -261,7 +261,7 @@ def _download(url: str, target: Path, sha256: str | None, retry: Retry, progress
             f"Download of '{url}' is corrupt: its sha256 is {actual} but {sha256.lower()} was expected. "
             "The file was removed from the cache; retry, or fix the expected sha256 if the file changed upstream."
         )
-    source = {"url": url, "sha256": actual, "size": partial.size, "etag": etag}
+    source = {"url": url, "file": target.name, "sha256": actual, "size": partial.size, "etag": etag}
     _write_atomic(target.parent / SOURCE_FILE, json.dumps(source, indent=1).encode())
     os.replace(partial.path, target)
 

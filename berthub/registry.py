@@ -68,17 +68,17 @@ BUILTIN_MODELS: tuple[ModelEntry, ...] = (
     _google(
         "bert-base-multilingual-uncased",
         True,
-        "12-layer, 768-hidden, 12-heads, 110M parameters; 102 languages, lower-cased (original release)",
+        "12-layer, 768-hidden, 12-heads, 110M params; 102 languages, lower-cased (original release)",
     ),
     _google(
         "bert-base-multilingual-cased",
         False,
-        "12-layer, 768-hidden, 12-heads, 110M parameters; 104 languages, cased (recommended multilingual)",
+        "12-layer, 768-hidden, 12-heads, 110M params; 104 languages, cased (recommended multilingual)",
     ),
     _google(
         "bert-base-chinese",
         True,
-        "12-layer, 768-hidden, 12-heads, 110M parameters; Chinese (simplified and traditional)",
+        "12-layer, 768-hidden, 12-heads, 110M params; Chinese (simplified and traditional)",
     ),
     _google(
         "bert-large-uncased-whole-word-masking",
