@@ -1,0 +1,451 @@
+"""Google's BERT tokenization: BasicTokenizer, WordpieceTokenizer and BertTokenizer.
+
+The rules are those of google-research/bert `tokenization.py` (2018) as shipped in
+pytorch-pretrained-BERT 0.6, whose public API this module keeps:
+
+* clean-up: NUL, U+FFFD and control characters (every "C*" category except tab, newline and carriage
+  return, as in pytorch-pretrained-BERT and transformers) are dropped; "Zs" spaces, tab, newline and
+  carriage return become spaces;
+* CJK ideographs (Google's exact code point ranges) become words of their own;
+* words are split on whitespace (Python's `str.split()`); a word listed in `never_split` is kept whole;
+* lower-casing (when asked) also strips accents: NFD, then drop "Mn" marks; no NFC is applied
+  (transformers' Python tokenizer adds one; Google's does not);
+* punctuation (ASCII 33-47, 58-64, 91-96, 123-126 and Unicode "P*") becomes words of their own;
+* WordPiece: greedy longest-match-first with `##` continuations; words longer than 100 characters
+  become [UNK] (pytorch-pretrained-BERT's limit; Google's own code used 200).
+
+`BertTokenizer` runs these rules word by word behind a cache, and hands batches to the `tokenizers`
+library (Rust) when it is installed and handles the text identically (see berthub/_fast_tokenizer.py).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import unicodedata
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from berthub import _encoding, hub
+from berthub._encoding import Encoding, Text
+from berthub._tokenizer_files import (
+    TOKENIZER_CONFIG_NAME,
+    VOCAB_NAME,
+    check_use_fast,
+    load_vocab,
+    pretrained_settings,
+    tokenizer_config,
+    warn_on_case_mismatch,
+    write_atomic,
+)
+from berthub.errors import ConfigError, InputError, NotFoundError
+
+__all__ = ["BasicTokenizer", "BertTokenizer", "Encoding", "WordpieceTokenizer", "load_vocab"]
+
+NEVER_SPLIT = ("[UNK]", "[SEP]", "[PAD]", "[CLS]", "[MASK]")
+UNK, SEP, PAD, CLS, MASK = NEVER_SPLIT
+
+_CJK_RANGES = (
+    (0x4E00, 0x9FFF), (0x3400, 0x4DBF), (0x20000, 0x2A6DF), (0x2A700, 0x2B73F),
+    (0x2B740, 0x2B81F), (0x2B820, 0x2CEAF), (0xF900, 0xFAFF), (0x2F800, 0x2FA1F),
+)
+_ASCII_PUNCTUATION = frozenset(chr(c) for c in [*range(33, 48), *range(58, 65), *range(91, 97), *range(123, 127)])
+# ASCII control characters; tab, newline and carriage return are left for str.split() to treat as spaces.
+_ASCII_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+# Above this many distinct words the word cache is emptied, so memory stays bounded on endless streams.
+_CACHE_LIMIT = 1 << 18
+
+
+def _is_chinese_char(cp: int) -> bool:
+    return any(lo <= cp <= hi for lo, hi in _CJK_RANGES)
+
+
+def _is_punctuation(char: str) -> bool:
+    return char in _ASCII_PUNCTUATION or unicodedata.category(char)[0] == "P"
+
+
+def _strip_accents(text: str) -> str:
+    return "".join(c for c in unicodedata.normalize("NFD", text) if unicodedata.category(c) != "Mn")
+
+
+def _split_on_punctuation(word: str) -> list[str]:
+    pieces, start = [], 0
+    for i, char in enumerate(word):
+        if _is_punctuation(char):
+            if start < i:
+                pieces.append(word[start:i])
+            pieces.append(char)
+            start = i + 1
+    if start < len(word):
+        pieces.append(word[start:])
+    return pieces
+
+
+class _CleanTable(dict):
+    """`str.translate` table doing Google's `_clean_text` and `_tokenize_chinese_chars` in one pass.
+
+    Filled per code point on first sight: the Unicode lookups run once per distinct character.
+    """
+
+    def __init__(self, split_chinese: bool):
+        super().__init__()
+        self.split_chinese = split_chinese
+
+    def __missing__(self, cp: int) -> str | int | None:
+        char = chr(cp)
+        category = unicodedata.category(char)
+        if cp == 0 or cp == 0xFFFD or (category[0] == "C" and char not in "\t\n\r"):
+            value: str | int | None = None
+        elif category == "Zs" or char in "\t\n\r":
+            value = " "
+        elif self.split_chinese and _is_chinese_char(cp):
+            value = f" {char} "
+        else:
+            value = cp
+        self[cp] = value
+        return value
+
+
+class BasicTokenizer:
+    """Clean-up, CJK splitting, lower-casing with accent stripping and punctuation splitting.
+
+    `tokenize("Héllo, World!")` -> `["hello", ",", "world", "!"]` (with do_lower_case=True).
+    """
+
+    def __init__(
+        self,
+        do_lower_case: bool = True,
+        never_split: Iterable[str] | None = None,
+        tokenize_chinese_chars: bool = True,
+    ):
+        self.do_lower_case = do_lower_case
+        self.never_split = frozenset(NEVER_SPLIT if never_split is None else never_split)
+        self.tokenize_chinese_chars = tokenize_chinese_chars
+        self._table = _CleanTable(tokenize_chinese_chars)
+        specials = sorted((t for t in self.never_split if t), key=len, reverse=True)
+        self._specials = re.compile(f"({'|'.join(map(re.escape, specials))})") if specials else None
+
+    def tokenize(self, text: str) -> list[str]:
+        """Basic tokens of `text` (list of str), ready for WordPiece."""
+        return [piece for word in self._words(text) for piece in self._split_word(word)]
+
+    def _words(self, text: str) -> list[str]:
+        """Whitespace words after clean-up and CJK splitting: the context-free half of the rules.
+
+        A never_split token is a word of its own even when attached to others ("[MASK]." ->
+        "[MASK]", "."), as in transformers; pytorch-pretrained-BERT only kept whole words.
+        """
+        text = _ASCII_CONTROL.sub("", text) if text.isascii() else text.translate(self._table)
+        return self._split_specials(text, text.split())
+
+    def _split_specials(self, text: str, words: list[str]) -> list[str]:
+        if self._specials is None or not self._specials.search(text):
+            return words
+        return [piece for word in words for piece in self._specials.split(word) if piece]
+
+    def _split_word(self, word: str) -> list[str]:
+        """Basic tokens of one whitespace word (lower-casing applies to the whole word, as Google's
+        code does: Python lower-cases a final capital sigma by context)."""
+        if word in self.never_split:
+            return [word]
+        if self.do_lower_case:
+            word = word.lower()
+            if not word.isascii():
+                word = _strip_accents(word)
+            if word in self.never_split:
+                return [word]
+        # Google re-splits the joined pieces on whitespace; no character lower-cases or decomposes
+        # to whitespace, and punctuation splitting never yields empty pieces, so that is a no-op here.
+        return _split_on_punctuation(word)
+
+
+class WordpieceTokenizer:
+    """Greedy longest-match-first WordPiece: `tokenize("unaffable")` -> `["un", "##aff", "##able"]`."""
+
+    def __init__(self, vocab: dict[str, int], unk_token: str = UNK, max_input_chars_per_word: int = 100):
+        self.vocab = vocab
+        self.unk_token = unk_token
+        self.max_input_chars_per_word = max_input_chars_per_word
+        # No piece longer than the longest vocabulary entry can match, so the search starts there.
+        self._longest = max((len(t) - 2 if t.startswith("##") else len(t) for t in vocab), default=0)
+
+    def tokenize(self, text: str) -> list[str]:
+        """WordPiece tokens of whitespace-separated, already basic-tokenized `text`."""
+        return [piece for word in text.split() for piece in self._word(word)]
+
+    def _word(self, word: str) -> list[str]:
+        if len(word) > self.max_input_chars_per_word:
+            return [self.unk_token]
+        vocab, pieces, start, n = self.vocab, [], 0, len(word)
+        while start < n:
+            end = min(n, start + self._longest)
+            while end > start:
+                piece = word[start:end] if start == 0 else "##" + word[start:end]
+                if piece in vocab:
+                    break
+                end -= 1
+            else:
+                return [self.unk_token]
+            pieces.append(piece)
+            start = end
+        return pieces
+
+
+class BertTokenizer:
+    """End-to-end BERT tokenization (basic + WordPiece) and model inputs, pytorch-pretrained-BERT 0.6 API.
+
+    >>> tok = BertTokenizer.from_pretrained("bert-base-uncased")
+    >>> tok.tokenize("Hello, world!")                     # ['hello', ',', 'world', '!']
+    >>> enc = tok.encode("How old?", "Ten.", max_length=16, padding="max_length")
+    >>> enc.input_ids, enc.token_type_ids, enc.attention_mask   # three lists of 16 ints
+    >>> batch = tok.batch_encode(["a", "b c"], max_length=128)  # {name: LongTensor [2, T]}
+
+    use_fast=True runs batches through the `tokenizers` library (Rust; same ids, see
+    berthub/_fast_tokenizer.py; only with do_basic_tokenize=True). The default is the pure-Python
+    path: it is the reference, and with its word cache it was the faster one where
+    bench/tokenizer.py was measured (bench/RESULTS.md).
+    """
+
+    def __init__(
+        self,
+        vocab_file: str | os.PathLike,
+        do_lower_case: bool = True,
+        max_len: int | None = 512,
+        do_basic_tokenize: bool = True,
+        never_split: Iterable[str] | None = None,
+        tokenize_chinese_chars: bool = True,
+        *,
+        use_fast: bool = False,
+    ):
+        self.vocab_file = Path(vocab_file)
+        self._tokens = load_vocab(self.vocab_file)
+        self.vocab = {token: index for index, token in enumerate(self._tokens)}
+        if UNK not in self.vocab:
+            raise ConfigError(
+                f"Vocabulary file '{self.vocab_file}' has no {UNK} token ({len(self._tokens)} lines read), so "
+                f"unknown words cannot be encoded; pass a BERT vocab.txt (Google's has {UNK} at id 100)."
+            )
+        self.ids_to_tokens = dict(enumerate(self._tokens))
+        self.max_len = int(1e12) if max_len is None else max_len
+        self.do_lower_case = do_lower_case
+        self.do_basic_tokenize = do_basic_tokenize
+        self.tokenize_chinese_chars = tokenize_chinese_chars
+        self.never_split = tuple(NEVER_SPLIT if never_split is None else never_split)
+        self.basic_tokenizer = BasicTokenizer(do_lower_case, self.never_split, tokenize_chinese_chars)
+        self.wordpiece_tokenizer = WordpieceTokenizer(self.vocab, UNK)
+        self._cache: dict[str, tuple[tuple[str, ...], tuple[int, ...]]] = {}
+        self._use_fast = check_use_fast(use_fast) and do_basic_tokenize
+        self._fast = None
+        warn_on_case_mismatch(self._tokens, do_lower_case, self.vocab_file)
+
+    def __len__(self) -> int:
+        return len(self._tokens)
+
+    def __repr__(self) -> str:
+        return (
+            f"BertTokenizer(vocab_file='{self.vocab_file}', vocab_size={len(self)}, do_lower_case="
+            f"{self.do_lower_case}, max_len={self.max_len}, is_fast={self.is_fast})"
+        )
+
+    @property
+    def vocab_size(self) -> int:
+        return len(self._tokens)
+
+    @property
+    def is_fast(self) -> bool:
+        """Whether batches go through the `tokenizers` library (use_fast=True)."""
+        return self._use_fast
+
+    # -- tokens and ids (pytorch-pretrained-BERT 0.6) ---------------------------------------------
+
+    def tokenize(self, text: str) -> list[str]:
+        """WordPiece tokens of `text`, without [CLS]/[SEP]: "Unaffable!" -> ['una', '##ffa', '##ble', '!']."""
+        tokens: list[str] = []
+        for word in self._words(text):
+            tokens += (self._cache.get(word) or self._tokenize_word(word))[0]
+        return tokens
+
+    def convert_tokens_to_ids(self, tokens: Iterable[str]) -> list[int]:
+        """Ids of WordPiece tokens; an unknown token, or more than max_len of them, is an InputError."""
+        try:
+            ids = [self.vocab[token] for token in tokens]
+        except KeyError as error:
+            raise InputError(
+                f"Token {error.args[0]!r} is not in the vocabulary '{self.vocab_file}'; get tokens from "
+                f"tokenize(), which maps unknown words to {UNK}."
+            ) from None
+        if len(ids) > self.max_len:
+            raise InputError(
+                f"{len(ids)} tokens exceed this tokenizer's max_len {self.max_len}, the longest sequence the "
+                "model can take (running it would index past the position embeddings); truncate them "
+                "first, or use encode(..., max_length=...)."
+            )
+        return ids
+
+    def convert_ids_to_tokens(self, ids: Iterable[int]) -> list[str]:
+        """Tokens of ids (ints, or a 1-D tensor); an id outside the vocabulary is an InputError."""
+        tokens, size = self._tokens, len(self._tokens)
+        out = []
+        for i in map(int, ids):
+            if not 0 <= i < size:
+                raise InputError(f"Id {i} is outside the vocabulary '{self.vocab_file}' (ids 0..{size - 1}).")
+            out.append(tokens[i])
+        return out
+
+    def decode(self, ids: Iterable[int], skip_special_tokens: bool = True) -> str:
+        """Text of ids with WordPieces joined: [101, 7592, 1010, 2088, 102] -> "hello , world"."""
+        tokens = self.convert_ids_to_tokens(ids)
+        if skip_special_tokens:
+            tokens = [t for t in tokens if t not in (CLS, SEP, PAD)]
+        return " ".join(tokens).replace(" ##", "").strip()
+
+    # -- files -------------------------------------------------------------------------------------
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        name_or_path: str | os.PathLike,
+        cache_dir: str | os.PathLike | None = None,
+        *,
+        revision: str | None = None,
+        local_files_only: bool = False,
+        token: str | None = None,
+        **overrides: Any,
+    ) -> BertTokenizer:
+        """Tokenizer from a registry name, hub repo id, directory or vocab.txt path.
+
+        Settings (do_lower_case, max_len, tokenize_chinese_chars, never_split, do_basic_tokenize,
+        use_fast) come from the registry entry, then the directory's tokenizer_config.json, then
+        keyword overrides, each winning over the one before.
+        """
+        path = Path(name_or_path).expanduser()
+        if path.is_file():
+            return cls(path, **pretrained_settings(None, None, overrides))
+        resolved = hub.resolve_tokenizer(
+            name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token
+        )
+        vocab_file = Path(resolved.directory) / VOCAB_NAME
+        if not vocab_file.is_file():
+            raise NotFoundError(
+                f"'{name_or_path}' resolved to '{resolved.directory}', which has no {VOCAB_NAME}; "
+                "point to a BERT model directory or pass the vocab.txt path itself."
+            )
+        return cls(vocab_file, **pretrained_settings(resolved.entry, Path(resolved.directory), overrides))
+
+    def save_pretrained(self, directory: str | os.PathLike) -> list[Path]:
+        """Write vocab.txt and tokenizer_config.json (transformers-compatible) into directory."""
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        config = tokenizer_config(self.do_lower_case, self.max_len, self.tokenize_chinese_chars, self.never_split)
+        return [self.save_vocabulary(directory), _write(directory / TOKENIZER_CONFIG_NAME,
+                                                          json.dumps(config, indent=2, ensure_ascii=False) + "\n")]
+
+    def save_vocabulary(self, vocab_path: str | os.PathLike) -> Path:
+        """Write the vocabulary, one token per line in id order, to vocab_path (a directory or a file)."""
+        path = Path(vocab_path)
+        return _write(path / VOCAB_NAME if path.is_dir() else path, "".join(t + "\n" for t in self._tokens))
+
+    # -- model inputs ------------------------------------------------------------------------------
+
+    def encode(
+        self,
+        text_a: Text,
+        text_b: Text | None = None,
+        *,
+        max_length: int | None = None,
+        padding: str | bool = False,
+    ) -> Encoding:
+        """`[CLS] A [SEP]` or `[CLS] A [SEP] B [SEP]` as an Encoding (lists of T ints).
+
+        A text is a string or a list of words (each word tokenized on its own, as Google's run_squad
+        does; the Encoding's word_ids then map tokens to words). max_length truncates the longer
+        sequence first (Google's _truncate_seq_pair); padding="max_length" pads to max_length. Without
+        max_length, more than max_len tokens is an InputError.
+        """
+        _encoding.check_options(max_length, padding, text_b is not None)
+        framed = self._framed([text_a], None if text_b is None else [text_b], max_length)
+        return framed.encoding(0, max_length if padding == "max_length" else None)
+
+    def batch_encode(
+        self,
+        texts: Sequence[Text],
+        pairs: Sequence[Text] | None = None,
+        *,
+        max_length: int | None = None,
+        padding: str | bool = "longest",
+        return_tensors: str | None = "pt",
+    ) -> dict[str, Any]:
+        """N texts (or N pairs) as model inputs: {"input_ids", "token_type_ids", "attention_mask"}.
+
+        With return_tensors="pt" each value is a LongTensor [N, T], T = the longest sequence
+        (padding="longest") or max_length (padding="max_length"); with return_tensors=None, lists of
+        N lists (padding=False leaves them ragged). When the texts are lists of words, "word_ids"
+        [N, T] gives each token's word index in its own text (-1 for [CLS]/[SEP]/[PAD]).
+        Truncation and max_len as in `encode`.
+        """
+        _encoding.check_options(max_length, padding, pairs is not None)
+        if return_tensors not in ("pt", None):
+            raise InputError(f"return_tensors={return_tensors!r} is not supported; use 'pt' or None.")
+        if pairs is not None and len(pairs) != len(texts):
+            raise InputError(f"Got {len(texts)} texts but {len(pairs)} pairs; pass one pair per text.")
+        framed = self._framed(texts, pairs, max_length)
+        return framed.batch(max_length if padding == "max_length" else None, padding is not False, return_tensors)
+
+    def _framed(self, texts: Sequence[Text], pairs: Sequence[Text] | None, max_length: int | None):
+        return _encoding.frame_texts(self._batch_ids, texts, pairs, max_length=max_length, limit=self.max_len,
+                                     specials=self._specials())
+
+    def _batch_ids(self, texts: list[str]) -> list[list[int]]:
+        if self._use_fast:
+            if self._fast is None:
+                self._fast = self._build_fast()
+            return self._fast.batch_ids(texts, self._text_ids)
+        return [self._text_ids(text) for text in texts]
+
+    def _text_ids(self, text: str) -> list[int]:
+        ids: list[int] = []
+        for word in self._words(text):
+            ids += (self._cache.get(word) or self._tokenize_word(word))[1]
+        return ids
+
+    def _words(self, text: str) -> list[str]:
+        if not isinstance(text, str):
+            raise InputError(f"Expected a string to tokenize, got {type(text).__name__}.")
+        if self.do_basic_tokenize:
+            return self.basic_tokenizer._words(text)
+        return self.basic_tokenizer._split_specials(text, text.split())
+
+    def _tokenize_word(self, word: str) -> tuple[tuple[str, ...], tuple[int, ...]]:
+        pieces = self.basic_tokenizer._split_word(word) if self.do_basic_tokenize else [word]
+        tokens = tuple(token for piece in pieces for token in self.wordpiece_tokenizer._word(piece))
+        entry = tokens, tuple(self.vocab[token] for token in tokens)
+        if len(self._cache) >= _CACHE_LIMIT:
+            self._cache.clear()
+        self._cache[word] = entry
+        return entry
+
+    def _specials(self) -> _encoding.Specials:
+        missing = [t for t in (CLS, SEP, PAD) if t not in self.vocab]
+        if missing:
+            raise ConfigError(
+                f"Vocabulary '{self.vocab_file}' lacks {', '.join(missing)}, which model inputs need; "
+                "use tokenize() / convert_tokens_to_ids() with it, or a BERT vocab.txt."
+            )
+        return _encoding.Specials(self.vocab[CLS], self.vocab[SEP], self.vocab[PAD])
+
+    def _build_fast(self):
+        from berthub._fast_tokenizer import FastWordPiece
+
+        return FastWordPiece(
+            self.vocab, unk_token=UNK, do_lower_case=self.do_lower_case,
+            tokenize_chinese_chars=self.tokenize_chinese_chars, never_split=self.never_split,
+            max_input_chars_per_word=self.wordpiece_tokenizer.max_input_chars_per_word,
+        )
+
+
+def _write(path: Path, text: str) -> Path:
+    write_atomic(path, text)
+    return path
+
