@@ -19,6 +19,7 @@ from berthub.task_models import (
     BertForTask,
     BertForTokenClassification,
 )
+from berthub.tokenization import BasicTokenizer, BertTokenizer, WordpieceTokenizer
 
 PreTrainedBertModel = BertPreTrainedModel  # the 0.6 name
 
@@ -26,6 +27,9 @@ __version__ = "0.1.0"
 
 __all__ = [
     "BertConfig",
+    "BertTokenizer",
+    "BasicTokenizer",
+    "WordpieceTokenizer",
     "BerthubError",
     "BertModel",
     "BertPreTrainedModel",
