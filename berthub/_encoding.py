@@ -181,11 +181,12 @@ def _ids(batch_ids: Callable, texts: Sequence[Text], what: str) -> tuple[list[li
     """WordPiece ids of each text, and for lists of words each token's word index."""
     if isinstance(texts, str):
         raise InputError(f"{what} is one string; pass a list of texts (or use encode for one text).")
-    if all(isinstance(t, str) for t in texts):
-        return batch_ids(list(texts)), None
-    bad = next((i for i, t in enumerate(texts) if not _is_word_list(t)), None)
+    strings = not texts or isinstance(texts[0], str)
+    bad = next((i for i, t in enumerate(texts) if not (isinstance(t, str) if strings else _is_word_list(t))), None)
     if bad is not None:
         raise InputError(f"{what}[{bad}] is {type(texts[bad]).__name__}: pass all strings, or all lists of words.")
+    if strings:
+        return batch_ids(list(texts)), None
     pieces = iter(batch_ids([word for text in texts for word in text]))
     ids, owners = [], []
     for text in texts:
