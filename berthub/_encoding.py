@@ -63,7 +63,9 @@ def truncated_lengths(len_a: int, len_b: int, budget: int) -> tuple[int, int]:
     return len_a - excess // 2, len_b - (excess + 1) // 2
 
 
-def fit(len_a: int, len_b: int | None, max_length: int | None, limit: int, index: int | None) -> tuple[int, int]:
+def fit_lengths(
+    len_a: int, len_b: int | None, max_length: int | None, limit: int, index: int | None
+) -> tuple[int, int]:
     """Segment lengths after truncation to max_length (counting [CLS]/[SEP]); without max_length a
     sequence longer than `limit` (the model's max_len) is an InputError."""
     specials = 2 if len_b is None else 3
@@ -170,10 +172,12 @@ def frame_texts(
     if pairs is not None and (words_a is None) != (words_b is None):
         words_a = words_a or [[None] * len(ids) for ids in ids_a]
         words_b = words_b or [[None] * len(ids) for ids in ids_b]
-    if ids_b is None:
-        kept = [fit(len(a), None, max_length, limit, i) for i, a in enumerate(ids_a)]
-    else:
-        kept = [fit(len(a), len(b), max_length, limit, i) for i, (a, b) in enumerate(zip(ids_a, ids_b, strict=True))]
+    lens_b = [None] * len(ids_a) if ids_b is None else [len(b) for b in ids_b]
+    numbered = len(ids_a) > 1  # errors name the text's index only in a batch
+    kept = [
+        fit_lengths(len(a), lb, max_length, limit, i if numbered else None)
+        for i, (a, lb) in enumerate(zip(ids_a, lens_b, strict=True))
+    ]
     return _frame_all(ids_a, ids_b, words_a, words_b, kept, specials)
 
 

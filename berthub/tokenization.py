@@ -7,15 +7,16 @@ pytorch-pretrained-BERT 0.6, whose public API this module keeps:
   return, as in pytorch-pretrained-BERT and transformers) are dropped; "Zs" spaces, tab, newline and
   carriage return become spaces;
 * CJK ideographs (Google's exact code point ranges) become words of their own;
-* words are split on whitespace (Python's `str.split()`); a word listed in `never_split` is kept whole;
+* words are split on whitespace (Python's `str.split()`); `never_split` tokens ([CLS], [MASK], ...) are
+  words of their own wherever they appear, and are neither lower-cased nor split (as in transformers);
 * lower-casing (when asked) also strips accents: NFD, then drop "Mn" marks; no NFC is applied
   (transformers' Python tokenizer adds one; Google's does not);
 * punctuation (ASCII 33-47, 58-64, 91-96, 123-126 and Unicode "P*") becomes words of their own;
 * WordPiece: greedy longest-match-first with `##` continuations; words longer than 100 characters
   become [UNK] (pytorch-pretrained-BERT's limit; Google's own code used 200).
 
-`BertTokenizer` runs these rules word by word behind a cache, and hands batches to the `tokenizers`
-library (Rust) when it is installed and handles the text identically (see berthub/_fast_tokenizer.py).
+`BertTokenizer` runs these rules word by word behind a cache; with use_fast=True it hands batches to
+the `tokenizers` library (Rust) wherever that handles the text identically (berthub/_fast_tokenizer.py).
 """
 
 from __future__ import annotations
