@@ -11,6 +11,10 @@ class CheckpointFormatError(WeightsError):
     """A checkpoint file is corrupt, or uses a feature or dtype the chosen reader does not support."""
 
 
+class UnsupportedFeatureError(CheckpointFormatError):
+    """The checkpoint is valid but uses something the TensorFlow-free reader does not decode."""
+
+
 class UnknownVariablesError(WeightsError):
     """The checkpoint holds variables that map to nothing in berthub; the message lists every one."""
 
@@ -34,4 +38,5 @@ __all__ = [
     "ShapeMismatchError",
     "TensorFlowMissingError",
     "UnknownVariablesError",
+    "UnsupportedFeatureError",
 ]

@@ -37,8 +37,9 @@ class TfConverter:
         parser.add_argument("--ignore", action="append", default=[], metavar="PATTERN",
                             help="leave out variables matching this shell-style pattern (repeatable)")
         parser.add_argument("--reader", choices=("auto", "tf", "pure"), default="auto",
-                            help="checkpoint reader: TensorFlow's (tf), berthub's numpy one (pure), or tf when "
-                                 "TensorFlow is installed (auto, the default)")
+                            help="checkpoint reader: TensorFlow's (tf), berthub's numpy one (pure, no TensorFlow "
+                                 "needed), or auto (default): pure when it can verify checksums or TensorFlow is "
+                                 "absent and it supports the checkpoint, else tf")
         parser.add_argument("--overwrite", action="store_true", help="replace an existing output directory")
         parser.add_argument("--verify", action="store_true",
                             help="compare every written tensor with its checkpoint variable and print a table")

@@ -9,7 +9,7 @@ Tensor bytes sit raw and little-endian in the shards, so reading one is a seek a
 The few protobuf fields are decoded by hand (the wire format is varints and length prefixes),
 so this needs nothing beyond numpy. Anything this reader does not support (compressed index
 blocks, big-endian bundles, partitioned variables, string tensors, unusual dtypes) raises
-`CheckpointFormatError` saying what was found, instead of returning wrong numbers.
+`UnsupportedFeatureError` saying what was found, instead of returning wrong numbers.
 Tensor checksums are verified when `google-crc32c` is installed (a pure-Python crc32c would
 take minutes on BERT-large); index block checksums are always verified (they are small).
 """
@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from berthub_tf.errors import CheckpointFormatError, MissingFileError
+from berthub_tf.errors import CheckpointFormatError, MissingFileError, UnsupportedFeatureError
 
 _TABLE_MAGIC = 0xDB4775248B80FB57
 _FOOTER_SIZE = 48
@@ -68,7 +68,7 @@ class BundleEntry:
         """The numpy dtype of this tensor; raises for dtypes this reader cannot decode."""
         if self.dtype_enum not in DTYPES:
             kind = _DTYPE_NAMES.get(self.dtype_enum, f"enum {self.dtype_enum}")
-            raise CheckpointFormatError(
+            raise UnsupportedFeatureError(
                 f"Variable '{self.name}' has TensorFlow dtype {kind}, which the TensorFlow-free reader does "
                 f"not decode. Install TensorFlow (pip install 'berthub-tf[tensorflow]') and use --reader tf."
             )
@@ -120,7 +120,7 @@ class BundleReader:
             raise KeyError(f"Variable '{name}' is not in checkpoint '{self.prefix}'")
         entry = self.entries[name]
         if entry.has_slices:
-            raise CheckpointFormatError(
+            raise UnsupportedFeatureError(
                 f"Variable '{name}' is stored as slices of a partitioned variable, which the TensorFlow-free "
                 f"reader does not reassemble. Use --reader tf (needs TensorFlow)."
             )
@@ -214,7 +214,7 @@ def _read_block(data: bytes, handle: tuple[int, int], path: Path) -> bytes:
     if _mask(crc32c_python(data[offset : offset + size + 1])) != stored_crc:
         raise CheckpointFormatError(f"'{path}' fails a block checksum at byte {offset}: the index is corrupt.")
     if compression != _NO_COMPRESSION:
-        raise CheckpointFormatError(
+        raise UnsupportedFeatureError(
             f"'{path}' has a compressed index block (compression type {compression}); TensorFlow writes "
             f"uncompressed ones and the TensorFlow-free reader supports only those. Use --reader tf."
         )
@@ -288,9 +288,11 @@ def _parse_header(buf: bytes, path: Path) -> int:
         elif number == 3:
             min_consumer = dict(_fields(value)).get(2, 0)
     if endianness != 0:
-        raise CheckpointFormatError(f"'{path}' is a big-endian bundle; the TensorFlow-free reader reads little-endian.")
+        raise UnsupportedFeatureError(
+            f"'{path}' is a big-endian bundle; the TensorFlow-free reader reads little-endian ones. Use --reader tf."
+        )
     if min_consumer > _SUPPORTED_BUNDLE_VERSION:
-        raise CheckpointFormatError(
+        raise UnsupportedFeatureError(
             f"'{path}' needs a bundle reader of version {min_consumer}; this one reads version "
             f"{_SUPPORTED_BUNDLE_VERSION}. Use --reader tf with a recent TensorFlow."
         )

@@ -157,7 +157,7 @@ def releases(tmp_path_factory: pytest.TempPathFactory, minilm_dir: Path) -> Rele
 
 @pytest.fixture(scope="session")
 def converted(releases: Releases, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """Each release converted once with the default reader (TensorFlow's, as it is installed in tests)."""
+    """Each release converted once with the default reader ("auto": the numpy one, as google-crc32c is installed)."""
     from berthub_tf import convert
 
     root = tmp_path_factory.mktemp("converted")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from berthub_tf.checkpoint import open_checkpoint
-from berthub_tf.errors import CheckpointFormatError, MissingFileError
+from berthub_tf.errors import CheckpointFormatError, MissingFileError, UnsupportedFeatureError
 from berthub_tf.tf_reader import BundleReader, _mask, crc32c_python
 
 pytestmark = pytest.mark.tf
@@ -87,7 +87,7 @@ def test_compressed_index_block_is_refused_with_a_clear_error(releases, tmp_path
     crc = _mask(crc32c_python(bytes(data[offset : offset + size + 1])))
     data[offset + size + 1 : offset + size + 5] = struct.pack("<I", crc)
     index.write_bytes(bytes(data))
-    with pytest.raises(CheckpointFormatError, match="compressed index block"):
+    with pytest.raises(UnsupportedFeatureError, match="compressed index block"):
         BundleReader(prefix)
 
 
@@ -106,8 +106,24 @@ def test_unsupported_dtype_is_refused_naming_the_variable_and_dtype(tmp_path):
     from berthub_tf.to_tf import write_checkpoint
 
     prefix = write_checkpoint({"bert/pooler/dense/bias": np.ones(4, dtype=ml_dtypes.bfloat16)}, tmp_path / "m.ckpt")
-    with pytest.raises(CheckpointFormatError, match="'bert/pooler/dense/bias' has TensorFlow dtype bfloat16"):
+    with pytest.raises(UnsupportedFeatureError, match="'bert/pooler/dense/bias' has TensorFlow dtype bfloat16"):
         BundleReader(prefix).read("bert/pooler/dense/bias")
+
+
+def test_auto_reader_falls_back_to_tensorflow_for_what_the_numpy_reader_cannot_decode(tmp_path):
+    import ml_dtypes
+    from berthub_tf.to_tf import write_checkpoint
+
+    prefix = write_checkpoint({"x": np.ones(4, dtype=ml_dtypes.bfloat16), "y": np.ones(2, np.float32)}, tmp_path / "m")
+    assert open_checkpoint(prefix, "auto").kind == "tensorflow"
+
+
+def test_auto_reader_prefers_tensorflow_when_the_numpy_reader_could_not_verify_checksums(releases, monkeypatch):
+    import berthub_tf.checkpoint
+
+    assert open_checkpoint(releases.squad.prefix, "auto").kind == "pure"
+    monkeypatch.setattr(berthub_tf.checkpoint, "checksums_available", lambda: False)
+    assert open_checkpoint(releases.squad.prefix, "auto").kind == "tensorflow"
 
 
 def test_missing_index_names_the_prefix_it_looked_for(tmp_path):
