@@ -24,7 +24,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 
-from berthub.tokenization import BasicTokenizer
+from berthub.tokenization import BasicTokenizer, _strip_accents
 
 # Probe strings around a character: alone (clean-up, lower-casing, accents), inside a word
 # (dropped vs kept vs split) and after a capital (marks combining with a base character).
@@ -60,8 +60,9 @@ class FastWordPiece:
         self._rust.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
         self._lower = do_lower_case
         self._reference = BasicTokenizer(do_lower_case, (), tokenize_chinese_chars)
-        tokens = sorted(set(never_split), key=len, reverse=True)
-        self._never_split = re.compile("|".join(map(re.escape, tokens))) if tokens else None
+        tokens = sorted({t for t in never_split if t}, key=len, reverse=True)
+        # Python keeps a word whole when it, or its lower-cased form, is a never_split token.
+        self._never_split = re.compile("|".join(map(re.escape, tokens)), re.IGNORECASE) if tokens else None
         self._checked: set[str] = set()
         self._unsafe: set[str] = set()
 
@@ -75,8 +76,10 @@ class FastWordPiece:
         return [next(rust).ids if ok else fallback(text) for text, ok in zip(texts, exact, strict=True)]
 
     def _is_exact(self, text: str) -> bool:
-        if self._never_split is not None and self._never_split.search(text):
-            return False
+        if self._never_split is not None:
+            folded = text if text.isascii() or not self._lower else _strip_accents(text.lower())
+            if self._never_split.search(folded):
+                return False
         if text.isascii():
             return True
         chars = set(text)

@@ -372,6 +372,15 @@ def test_fast_path_sends_only_texts_it_would_tokenize_differently_to_python():
     assert to_python == ["ΟΔΟΣ", "a\u2e5db", "x[MASK]", "\U0002b820"]
 
 
+def test_fast_path_keeps_custom_lower_case_never_split_tokens_whole_as_python_does():
+    pytest.importorskip("tokenizers")
+    texts = ["a [MASK] b", "[M\u00c1SK]!", "[mask]", "x [Mask]."]
+    options = {"never_split": ["[mask]"]}
+    fast = BertTokenizer(UNCASED, use_fast=True, **options).batch_encode(texts, return_tensors=None, padding=False)
+    pure = BertTokenizer(UNCASED, **options).batch_encode(texts, return_tensors=None, padding=False)
+    assert fast["input_ids"] == pure["input_ids"]
+
+
 def test_use_fast_without_tokenizers_installed_is_a_clear_error(monkeypatch):
     import berthub._tokenizer_files as files
 
