@@ -53,13 +53,14 @@ def test_cached_url_is_returned_without_any_request(server, tmp_path):
     assert len(server.log) == 1
 
 
-def test_connection_dropped_mid_file_resumes_with_range_to_an_identical_file(server, tmp_path):
-    url = _serve(server, "/vocab.txt", body=VOCAB, drop_after=300_000)
+def test_connection_dropped_mid_file_resumes_with_range_to_an_identical_file(server, tmp_path, minilm_dir):
+    weights = (minilm_dir / "model.safetensors").read_bytes()[:5_000_000]  # several 1 MiB reads
+    url = _serve(server, "/model.safetensors", body=weights, drop_after=3_500_000)
     path = download_url(url, cache_dir=tmp_path, retry=FAST)
-    assert path.read_bytes() == VOCAB
+    assert path.read_bytes() == weights
     first, resumed = server.log
     assert first.range is None
-    assert 0 < int(resumed.range.removeprefix("bytes=").rstrip("-")) <= 300_000
+    assert 0 < int(resumed.range.removeprefix("bytes=").rstrip("-")) <= 3_500_000
 
 
 def test_partial_file_left_by_a_killed_process_is_resumed_not_restarted(server, tmp_path):

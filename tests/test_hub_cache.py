@@ -201,3 +201,16 @@ def test_hub_downloads_go_through_the_proxy_named_in_the_environment(repos, prox
     done = subprocess.run([sys.executable, "-c", _LOAD_IN_A_PROCESS, repo_id], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert _downloaded(proxy) == ["config.json", "model.safetensors"]
+
+
+def test_interrupted_weights_download_is_resumed_from_its_incomplete_blob(hub_minilm, minilm_dir, proxy, tmp_path):
+    repo_id, _ = hub_minilm
+    weights = (minilm_dir / "model.safetensors").read_bytes()
+    sha = hashlib.sha256(weights).hexdigest()
+    blobs = tmp_path / "cache" / f"models--{repo_id.replace('/', '--')}" / "blobs"
+    blobs.mkdir(parents=True)
+    (blobs / f"{sha}.incomplete").write_bytes(weights[:10_000_000])  # as a killed download leaves it
+    directory = resolve_model(repo_id).directory
+    assert (directory / "model.safetensors").read_bytes() == weights
+    [get] = [entry for entry in proxy.downloads() if entry.path.endswith("model.safetensors")]
+    assert get.range == "bytes=10000000-" and not (blobs / f"{sha}.incomplete").exists()

@@ -1,0 +1,309 @@
+"""Hub repos into huggingface_hub's cache: the part of berthub.hub that talks to a hub.
+
+One HEAD request with a short timeout (`PROBE_TIMEOUT_S`) finds the commit a revision points to;
+each file is then taken from the cache or downloaded at that commit, and refs/<revision> recorded so
+offline loads find it. Small files go through hf_hub_download; weights stream through
+berthub.download into the same layout (blobs/<etag>, snapshot links, huggingface_hub's lock files).
+When the hub is unreachable or answers 5xx, the cached files of the revision are used, with one
+warning. Every failure becomes a berthub error that says what to do.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+from filelock import FileLock
+from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url, try_to_load_from_cache
+from huggingface_hub.errors import (
+    EntryNotFoundError,
+    GatedRepoError,
+    HfHubHTTPError,
+    LocalEntryNotFoundError,
+    RepositoryNotFoundError,
+    RevisionNotFoundError,
+)
+from huggingface_hub.file_download import repo_folder_name
+from huggingface_hub.utils import are_progress_bars_disabled, build_hf_headers
+
+from berthub import download
+from berthub.errors import AuthError, NetworkError, NotFoundError
+
+if TYPE_CHECKING:
+    from berthub.hub import HubSettings
+
+logger = logging.getLogger("berthub.hub")
+
+CONFIG_NAME = "config.json"
+WEIGHTS_NAMES = ("model.safetensors", "pytorch_model.bin")
+VOCAB_NAME = "vocab.txt"
+TOKENIZER_CONFIG_NAME = "tokenizer_config.json"
+PROBE_TIMEOUT_S = 3.0  # how long a load waits for the hub before falling back to the cache
+_COMMIT = re.compile(r"^[0-9a-f]{40}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """The files a load needs: each group lists alternatives in order of preference."""
+
+    what: str
+    groups: tuple[tuple[str, ...], ...]
+    optional: tuple[str, ...] = ()
+
+
+MODEL_FILES = Wanted("model", ((CONFIG_NAME,), WEIGHTS_NAMES))
+TOKENIZER_FILES = Wanted("tokenizer", ((VOCAB_NAME,),), (TOKENIZER_CONFIG_NAME,))
+
+
+@dataclass(frozen=True)
+class _Repo:
+    """One hub lookup: what the user asked for, the repo and revision it means, and the settings."""
+
+    asked: str
+    repo_id: str
+    revision: str
+    settings: HubSettings
+
+    def __str__(self) -> str:
+        what = f"'{self.repo_id}'" if self.asked == self.repo_id else f"'{self.asked}' ({self.repo_id})"
+        return f"{what} at revision {self.revision}"
+
+
+def from_hub(repo_id: str, revision: str, wanted: Wanted, settings: HubSettings, asked: str) -> tuple[Path, str]:
+    """The snapshot folder holding `wanted` at `revision`, and its commit."""
+    repo = _Repo(asked, repo_id, revision, settings)
+    if settings.offline:
+        return _from_cache(repo, wanted, unreachable=None)
+    if _COMMIT.match(revision):
+        try:  # a commit never changes: if its files are cached, there is nothing to ask the hub
+            return _from_cache(repo, wanted, unreachable=None)
+        except NotFoundError:
+            pass
+    try:
+        commit = _probe(repo, wanted.groups[0][0])
+    except _Unreachable as unreachable:
+        directory, commit = _from_cache(repo, wanted, unreachable=str(unreachable))
+        logger.warning(
+            "Hub %s is unreachable (%s); loading %s from the cache (%s). Set BERTHUB_OFFLINE=1 to skip this check.",
+            settings.endpoint, unreachable, repo, directory,
+        )  # fmt: skip
+        return directory, commit
+    paths = [_fetch_first(repo, commit, names) for names in wanted.groups]
+    for name in wanted.optional:
+        _fetch(repo, commit, name)
+    _remember_ref(repo, commit)
+    return paths[0].parent, commit
+
+
+class _Unreachable(Exception):
+    """The hub did not answer usefully (connection failed, timed out, 5xx): try the cache."""
+
+
+def _probe(repo: _Repo, filename: str) -> str:
+    """The commit `repo.revision` points to now, from one short HEAD request."""
+    endpoint = repo.settings.endpoint
+    url = hf_hub_url(repo.repo_id, filename, revision=repo.revision, endpoint=endpoint)
+    try:
+        metadata = get_hf_file_metadata(url, token=repo.settings.token, timeout=PROBE_TIMEOUT_S, endpoint=endpoint)
+    except _transport_errors() as error:
+        raise _Unreachable(f"{type(error).__name__}: {error}") from error
+    except HfHubHTTPError as error:
+        if _status(error) == 429 or _status(error) >= 500:
+            raise _Unreachable(f"HTTP {_status(error)}") from error
+        raise _translated(error, repo, filename) from error
+    if metadata.commit_hash is None:
+        raise NetworkError(
+            f"{endpoint} answered without an X-Repo-Commit header, so it is not a Hugging Face-compatible "
+            "hub. Check BERTHUB_ENDPOINT (or HF_ENDPOINT) and your proxy settings."
+        )
+    return metadata.commit_hash
+
+
+def _fetch_first(repo: _Repo, commit: str, names: tuple[str, ...]) -> Path:
+    for name in names:
+        found = _fetch(repo, commit, name)
+        if found is not None:
+            return found
+    raise NotFoundError(
+        f"{repo} (commit {commit[:12]}) on {repo.settings.endpoint} has no {' or '.join(names)}, "
+        "so it is not a BERT repo berthub can load."
+    )
+
+
+def _fetch(repo: _Repo, commit: str, name: str) -> Path | None:
+    """The file from the cache, else downloaded; None when the repo does not have it at `commit`."""
+    cached = try_to_load_from_cache(repo.repo_id, name, cache_dir=repo.settings.cache_dir, revision=commit)
+    if isinstance(cached, str):
+        return Path(cached)
+    if cached is not None:  # the cache remembers that the hub has no such file at this commit
+        return None
+    try:
+        if name in WEIGHTS_NAMES:
+            return _fetch_large(repo, commit, name)
+        return Path(_hf_download(repo, commit, name))
+    except LocalEntryNotFoundError as error:  # the connection failed after the probe succeeded
+        raise _network_error(repo, str(error.__cause__ or error)) from error
+    except EntryNotFoundError:
+        return None
+    except HfHubHTTPError as error:
+        raise _translated(error, repo, name) from error
+    except _transport_errors() as error:
+        raise _network_error(repo, f"{type(error).__name__}: {error}") from error
+
+
+def _hf_download(repo: _Repo, commit: str, name: str) -> str:
+    settings = repo.settings
+    return hf_hub_download(
+        repo.repo_id, name, revision=commit, cache_dir=settings.cache_dir, endpoint=settings.endpoint,
+        token=settings.token, library_name="berthub",
+    )  # fmt: skip
+
+
+def _fetch_large(repo: _Repo, commit: str, name: str) -> Path:
+    """A weights file into huggingface_hub's cache layout (blobs/<etag>, snapshot link, its lock file),
+    with the bytes streamed by berthub.download: 1 MiB reads through requests move them about twice as
+    fast as huggingface_hub's httpx client on fast links, resuming its `.incomplete` files all the same."""
+    settings = repo.settings
+    url = hf_hub_url(repo.repo_id, name, revision=commit, endpoint=settings.endpoint)
+    try:
+        metadata = get_hf_file_metadata(url, token=settings.token, endpoint=settings.endpoint)
+    except EntryNotFoundError:
+        _remember_missing(repo, commit, name)
+        raise
+    if metadata.etag is None or not _SHA256.match(metadata.etag):  # not an LFS file: its etag is no blob name
+        return Path(_hf_download(repo, commit, name))
+    folder = settings.cache_dir / repo_folder_name(repo_id=repo.repo_id, repo_type="model")
+    blob, pointer = folder / "blobs" / metadata.etag, folder / "snapshots" / commit / name
+    lock = settings.cache_dir / ".locks" / folder.name / f"{metadata.etag}.lock"
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    blob.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(lock):  # the lock huggingface_hub takes for this blob
+        if not blob.is_file():
+            same_host = urlsplit(metadata.location).netloc == urlsplit(url).netloc  # no token to a CDN
+            download.stream_to_file(
+                metadata.location, blob, hashing=False, size=metadata.size, partial_suffix=".incomplete",
+                label=name, headers=build_hf_headers(token=settings.token) if same_host else {},
+                progress=not are_progress_bars_disabled(),
+            )  # fmt: skip
+        _link(blob, pointer)
+    return pointer
+
+
+def _link(blob: Path, pointer: Path) -> None:
+    """snapshots/<commit>/<name> -> ../../blobs/<etag>, as huggingface_hub links them (a copy without symlinks)."""
+    if pointer.exists():
+        return
+    pointer.parent.mkdir(parents=True, exist_ok=True)
+    temporary = pointer.with_name(f".{pointer.name}.tmp-{os.getpid()}")
+    temporary.unlink(missing_ok=True)
+    try:
+        os.symlink(os.path.relpath(blob, pointer.parent), temporary)
+    except OSError:
+        shutil.copyfile(blob, temporary)
+    os.replace(temporary, pointer)
+
+
+def _remember_missing(repo: _Repo, commit: str, name: str) -> None:
+    """Record that `name` does not exist at `commit`, where huggingface_hub records it (`.no_exist`)."""
+    marker = repo.settings.cache_dir / repo_folder_name(repo_id=repo.repo_id, repo_type="model") / ".no_exist"
+    try:
+        (marker / commit).mkdir(parents=True, exist_ok=True)
+        (marker / commit / name).touch()
+    except OSError:
+        pass  # only costs one more request next time
+
+
+def _from_cache(repo: _Repo, wanted: Wanted, unreachable: str | None) -> tuple[Path, str]:
+    found: list[Path] = []
+    for names in wanted.groups:
+        for name in names:
+            cached = try_to_load_from_cache(
+                repo.repo_id, name, cache_dir=repo.settings.cache_dir, revision=repo.revision
+            )
+            if isinstance(cached, str):
+                found.append(Path(cached))
+                break
+        else:
+            missing = " or ".join(names)
+            if unreachable is not None:
+                raise _network_error(repo, unreachable, missing)
+            raise NotFoundError(
+                f"{repo} is not in the cache {repo.settings.cache_dir} ({missing} is missing) and network access "
+                f"is off (BERTHUB_OFFLINE=1 or local_files_only). Run `berthub download {repo.asked}` while "
+                "online, or point BERTHUB_CACHE at a cache that has it."
+            )
+    return found[0].parent, found[0].parent.name
+
+
+def _remember_ref(repo: _Repo, commit: str) -> None:
+    """Point refs/<revision> at `commit`, as huggingface_hub does, so offline loads find this snapshot."""
+    if repo.revision == commit:
+        return
+    folder = repo.settings.cache_dir / repo_folder_name(repo_id=repo.repo_id, repo_type="model")
+    ref = folder / "refs" / repo.revision
+    try:
+        if ref.is_file() and ref.read_text() == commit:
+            return
+        ref.parent.mkdir(parents=True, exist_ok=True)
+        temporary = ref.with_name(f".{ref.name}.tmp-{os.getpid()}")
+        temporary.write_text(commit)
+        os.replace(temporary, ref)
+    except OSError as error:  # a read-only cache still serves this load; only offline reuse suffers
+        logger.warning("Could not record %s -> %s in the cache (%s).", repo, commit[:12], error)
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+def _status(error: HfHubHTTPError) -> int:
+    response = getattr(error, "response", None)
+    return int(getattr(response, "status_code", 0) or 0)
+
+
+def _translated(error: HfHubHTTPError, repo: _Repo, filename: str) -> Exception:
+    status, where = _status(error), f"on {repo.settings.endpoint}"
+    if isinstance(error, GatedRepoError) or status in (401, 403):
+        hint = "the token was refused: check it" if repo.settings.token else "set BERTHUB_TOKEN (or pass token=)"
+        return AuthError(
+            f"{repo} {where} needs a token with access (HTTP {status}): {hint}. "
+            "A repo that does not exist can also answer this way: check the name."
+        )
+    if isinstance(error, RevisionNotFoundError):
+        return NotFoundError(f"{repo} {where}: no such revision. Check the branch, tag or commit.")
+    if isinstance(error, RepositoryNotFoundError) or (status == 404 and not isinstance(error, EntryNotFoundError)):
+        return NotFoundError(
+            f"No repository '{repo.repo_id}' {where} (HTTP {status}): check the repo id; `berthub models` lists names."
+        )
+    if isinstance(error, EntryNotFoundError):
+        return NotFoundError(f"{repo} {where} has no file {filename}.")
+    return NetworkError(f"The hub {repo.settings.endpoint} answered HTTP {status} for {repo}: {error}")
+
+
+def _network_error(repo: _Repo, reason: str, missing: str | None = None) -> NetworkError:
+    cached = f", and its {missing} is not in the cache {repo.settings.cache_dir}" if missing else ""
+    return NetworkError(
+        f"Cannot reach the hub at {repo.settings.endpoint} for {repo} ({reason}){cached}. Check your connection "
+        "or proxy (HTTPS_PROXY). Once `berthub download NAME` has filled the cache, loads work without the "
+        "network, and BERTHUB_OFFLINE=1 makes them skip it entirely."
+    )
+
+
+@functools.cache
+def _transport_errors() -> tuple[type[BaseException], ...]:
+    """Exceptions meaning "no usable connection", whichever HTTP client huggingface_hub is built on."""
+    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
+    for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"), ("requests", "ConnectionError")):
+        try:
+            errors.append(getattr(importlib.import_module(module), name))
+        except (ImportError, AttributeError):
+            continue
+    return tuple(errors)
