@@ -11,7 +11,8 @@ Rules, the same for berthub's own entries and for third-party packages:
   - Listing (`entries`, `names`, `berthub plugins`) reads installed metadata only and imports nothing.
   - `load(kind, name)` imports exactly one plugin, on first use, and keeps it for the process.
   - A plugin that fails to import raises PluginError naming its entry point and distribution, with the
-    original exception chained; every other plugin keeps working.
+    original exception chained; every other plugin keeps working. So does a head without the head
+    protocol's attributes, or a head / dataset entry point that is not callable.
   - A name registered by two distributions is an error when that name is loaded, naming both; there is
     no silent precedence. Uninstall one of them, or the plugin renames its entry. Other names still load.
 """
@@ -30,6 +31,16 @@ GROUPS = {
     "datasets": "berthub.datasets",
     "converters": "berthub.converters",
     "models": "berthub.models",
+}
+
+# What a loaded object must have, checked once at load so a bad plugin fails with its name, not later.
+_REQUIRED = {"heads": ("attribute", "targets", "forward", "loss", "loss_count", "options")}
+_CALLABLE = ("heads", "datasets")
+_CONTRACT = {
+    "heads": "a head is a module class built as Head(config, **options) with `attribute`, `targets`, "
+             "forward(encoded), loss(logits, targets, encoded, reduction), loss_count(targets, encoded) and "
+             "options() (see berthub.heads and docs/plugins.md).",
+    "datasets": "a dataset entry point names a callable returning a Task (see berthub.tasks and docs/plugins.md).",
 }
 
 _loaded: dict[tuple[str, str, str], Any] = {}
@@ -114,12 +125,18 @@ def load(kind: str, name: str) -> Any:
     key = (kind, name, info.value)
     if key not in _loaded:
         try:
-            _loaded[key] = ep.load()
+            loaded = ep.load()
         except Exception as error:
             raise PluginError(f"The {kind[:-1]} '{name}' ({info.where}) failed to load: "
                               f"{type(error).__name__}: {error}. Fix or reinstall {info.distribution}, or "
                               f"uninstall it (pip uninstall {info.distribution}); other plugins are "
                               "unaffected.") from error
+        missing = [attr for attr in _REQUIRED.get(kind, ()) if not hasattr(loaded, attr)]
+        if missing or (kind in _CALLABLE and not callable(loaded)):
+            what = f"lacks {', '.join(missing)}" if missing else "is not callable"
+            raise PluginError(f"The {kind[:-1]} '{name}' ({info.where}) {what}; {_CONTRACT[kind]} Fix or "
+                              f"uninstall {info.distribution}.")
+        _loaded[key] = loaded
     return _loaded[key]
 
 

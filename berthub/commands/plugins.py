@@ -9,7 +9,7 @@ from berthub import plugins
 _EPILOG = """examples:
   berthub plugins                  list heads, datasets, converters and models (imports no plugin)
   berthub plugins --kind datasets  only the datasets group
-  berthub plugins --check          also import each plugin and report the ones that fail (exit 1)
+  berthub plugins --check          also import each plugin; exit 1 if any is broken or duplicated
 """
 
 
@@ -28,14 +28,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     kinds = [args.kind] if args.kind else list(plugins.GROUPS)
-    broken = 0
+    problems = 0
     for number, kind in enumerate(kinds):
         if number:
             print()
-        broken += _print_group(kind, args.check)
-    if broken:
-        print(f"\n{broken} plugin(s) cannot be used; the messages above say which distribution to fix or uninstall.")
-    return 1 if broken else 0
+        problems += _print_group(kind, args.check)
+    if problems:
+        print(f"\n{problems} name(s) cannot be used; the notes above say which distribution to fix or uninstall.")
+    # Listing is informational; only --check turns problems into a failing exit status (for CI).
+    return 1 if problems and args.check else 0
 
 
 def _print_group(kind: str, check: bool) -> int:
@@ -49,14 +50,16 @@ def _print_group(kind: str, check: bool) -> int:
     status = plugins.check(kind) if check else {}
     width = max(len(i.name) for i in infos)
     dist_width = max(len(f"{i.distribution} {i.version}") for i in infos)
+    value_width = max(len(i.value) for i in infos)
     for info in infos:
         note = ""
         if info.name in clashes:
-            note = "  DUPLICATE: registered by " + ", ".join(i.distribution for i in clashes[info.name])
+            note = "DUPLICATE: registered by " + ", ".join(i.distribution for i in clashes[info.name])
         elif status.get(info.name) is not None:
-            note = f"  BROKEN: {status[info.name]}"
+            note = f"BROKEN: {status[info.name]}"
         elif check:
-            note = "  ok"
+            note = "ok"
         dist = f"{info.distribution} {info.version}"
-        print(f"  {info.name:<{width}}  {dist:<{dist_width}}  {info.value}{note}")
-    return len(clashes) + sum(1 for name, error in status.items() if error is not None and name not in clashes)
+        print(f"  {info.name:<{width}}  {dist:<{dist_width}}  {info.value:<{value_width}}  {note}".rstrip())
+    broken = sum(1 for name, error in status.items() if error is not None and name not in clashes)
+    return len(clashes) + broken
