@@ -186,9 +186,17 @@ def latency_row(name: str, requests_: list[tuple[str, str]], rate: float) -> dic
 
 
 def start_hub(root: Path, workers: int):
+    """berthub serve on `root`, returned once every worker process answers (not just the first)."""
+    import requests
     from hubserver import HubServer
 
-    return HubServer(root=root, extra_args=("--no-access-log", "--workers", str(workers))).start()
+    hub = HubServer(root=root, extra_args=("--no-access-log", "--workers", str(workers))).start()
+    seen: set[int] = set()
+    deadline = time.monotonic() + 60
+    while len(seen) < workers and time.monotonic() < deadline:
+        seen.add(requests.get(f"{hub.endpoint}/api/health", headers={"Connection": "close"}).json()["pid"])
+        time.sleep(0.05)
+    return hub
 
 
 def publish(root: Path) -> str:

@@ -18,6 +18,7 @@ from berthub.server.storage import Commit, FileEntry, RepoMeta, Storage, lfs_poi
 _CARD = "README.md"
 _CONFIG = "config.json"
 _SMALL_FILE = 1024 * 1024  # cards and configs bigger than this are not parsed for pages or listings
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML was built with it
 
 
 def sibling_json(entry: FileEntry) -> dict[str, Any]:
@@ -71,7 +72,14 @@ def card(storage: Storage, commit: Commit) -> tuple[dict[str, Any], str]:
     entry = commit.files.get(_CARD)
     if entry is None or entry.size > _SMALL_FILE:
         return {}, ""
-    return split_card(_read_text(storage.blob_path(entry.sha256)))
+    return _parsed_card(storage.blob_path(entry.sha256))
+
+
+@lru_cache(maxsize=512)
+def _parsed_card(path: Path) -> tuple[dict[str, Any], str]:
+    # Blobs are content-addressed and never change, so parsing once per blob is safe; YAML parsing
+    # would otherwise dominate the cost of every model_info and listing request.
+    return split_card(path.read_text(encoding="utf-8", errors="replace"))
 
 
 def split_card(text: str) -> tuple[dict[str, Any], str]:
@@ -83,7 +91,7 @@ def split_card(text: str) -> tuple[dict[str, Any], str]:
     if not separator:
         return {}, text
     try:
-        metadata = yaml.safe_load(header)
+        metadata = yaml.load(header, Loader=_YAML_LOADER)
     except yaml.YAMLError:
         metadata = None
     return (metadata if isinstance(metadata, dict) else {}), body.partition("\n")[2]
@@ -94,8 +102,13 @@ def config(storage: Storage, commit: Commit) -> dict[str, Any] | None:
     entry = commit.files.get(_CONFIG)
     if entry is None or entry.size > _SMALL_FILE:
         return None
+    return _parsed_config(storage.blob_path(entry.sha256))
+
+
+@lru_cache(maxsize=512)
+def _parsed_config(path: Path) -> dict[str, Any] | None:
     try:
-        data = json.loads(_read_text(storage.blob_path(entry.sha256)))
+        data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
     except ValueError:
         return None
     return data if isinstance(data, dict) else None
@@ -127,9 +140,3 @@ def _safetensors_summary(path: str) -> tuple[int, list[str]] | None:
         total += count
         dtypes.add(tensor["dtype"])
     return total, sorted(dtypes)
-
-
-@lru_cache(maxsize=512)
-def _read_text(path: Path) -> str:
-    # Blobs are content-addressed and never change, so caching by path is safe.
-    return path.read_text(encoding="utf-8", errors="replace")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -34,7 +35,8 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 
 async def health(request: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+    # The pid tells operators (and bench/hub.py) which worker process answered.
+    return JSONResponse({"status": "ok", "pid": os.getpid()})
 
 
 async def whoami(request: Request) -> Response:
