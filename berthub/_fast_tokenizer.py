@@ -24,7 +24,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 
-from berthub.tokenization import BasicTokenizer, _strip_accents
+from berthub._rules import BasicTokenizer, strip_accents
 
 # Probe strings around a character: alone (clean-up, lower-casing, accents), inside a word
 # (dropped vs kept vs split) and after a capital (marks combining with a base character).
@@ -77,7 +77,7 @@ class FastWordPiece:
 
     def _is_exact(self, text: str) -> bool:
         if self._never_split is not None:
-            folded = text if text.isascii() or not self._lower else _strip_accents(text.lower())
+            folded = text if text.isascii() or not self._lower else strip_accents(text.lower())
             if self._never_split.search(folded):
                 return False
         if text.isascii():

@@ -107,7 +107,7 @@ def tokenizer_config(do_lower_case: bool, max_len: int, tokenize_chinese_chars: 
     return config
 
 
-def write_atomic(path: Path, text: str) -> None:
+def write_atomic(path: Path, text: str) -> Path:
     """Write text to path through a temporary file and os.replace: readers never see half a file."""
     handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=path.parent,
                                          prefix=f".{path.name}.", suffix=".tmp", delete=False)
@@ -120,6 +120,7 @@ def write_atomic(path: Path, text: str) -> None:
     except BaseException:
         Path(handle.name).unlink(missing_ok=True)
         raise
+    return path
 
 
 def check_use_fast(use_fast: bool) -> bool:
