@@ -320,3 +320,16 @@ def test_word_cache_stays_bounded_and_correct(monkeypatch):
     texts = _sst2_dev(30)
     assert [small.tokenize(t) for t in texts] == [reference.tokenize(t) for t in texts]
     assert len(small._cache) <= 8
+
+
+@pytest.mark.parametrize("use_fast", [False, True])
+def test_tokenizer_survives_pickling_for_dataloader_workers(use_fast):
+    import pickle
+
+    if use_fast:
+        pytest.importorskip("tokenizers")
+    texts = ["Héllo wörld", "ΟΔΟΣ", "北京 [MASK]."]
+    original = BertTokenizer(UNCASED, use_fast=use_fast)
+    before = original.batch_encode(texts)["input_ids"]
+    copy = pickle.loads(pickle.dumps(original))
+    assert torch.equal(copy.batch_encode(texts)["input_ids"], before)
