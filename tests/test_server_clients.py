@@ -137,6 +137,18 @@ def test_two_clients_committing_at_once_both_land(hub_server):
     assert set(history[:2]) == set(commits.values())  # both commits, one on top of the other
 
 
+def test_a_tag_names_a_commit_that_stays_downloadable(hub_server, tmp_path):
+    api = HfApi(endpoint=hub_server.endpoint, token=hub_server.token)
+    repo_id = hub_server.unique_repo_id("tagged")
+    api.create_repo(repo_id)
+    v1 = api.upload_file(path_or_fileobj=b"v1", path_in_repo="notes.txt", repo_id=repo_id)
+    api.create_tag(repo_id, tag="v1.0")
+    api.upload_file(path_or_fileobj=b"v2", path_in_repo="notes.txt", repo_id=repo_id)
+    tagged = hf_hub_download(repo_id, "notes.txt", revision="v1.0", endpoint=hub_server.endpoint, cache_dir=tmp_path)
+    assert Path(tagged).read_bytes() == b"v1"
+    assert [(tag.name, tag.target_commit) for tag in api.list_repo_refs(repo_id).tags] == [("v1.0", v1.oid)]
+
+
 def test_delete_repo_removes_it(hub_server):
     api = HfApi(endpoint=hub_server.endpoint, token=hub_server.token)
     repo_id = hub_server.unique_repo_id("doomed")

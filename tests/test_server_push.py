@@ -100,6 +100,7 @@ def test_push_of_a_directory_without_config_is_refused(tmp_path):
         berthub.push(tmp_path, "acme/bert", endpoint="http://127.0.0.1:1", token="x")
 
 
+@pytest.mark.slow
 def test_cli_push_failure_is_one_line_and_nonzero(tiny_model):
     result = subprocess.run([sys.executable, "-m", "berthub", "push", str(tiny_model), "acme/bert",
                              "--endpoint", f"http://127.0.0.1:{free_port()}"], capture_output=True, text=True)
@@ -108,6 +109,7 @@ def test_cli_push_failure_is_one_line_and_nonzero(tiny_model):
     assert len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["serve", "push"])
 def test_help_shows_examples(command):
     result = subprocess.run([sys.executable, "-m", "berthub", command, "--help"], capture_output=True, text=True)

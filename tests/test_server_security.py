@@ -82,6 +82,7 @@ def test_bad_or_unnamespaced_repo_ids_are_refused_with_400(hub_server, name, org
     assert "Invalid repo id" in response.json()["error"]
 
 
+@pytest.mark.slow
 def test_files_over_the_configured_limit_are_refused_with_413(tmp_path):
     with running_hub(tmp_path / "small-hub", extra_args=("--max-upload-size", "1MB")) as hub:
         api = HfApi(endpoint=hub.endpoint, token=hub.token)
