@@ -104,7 +104,7 @@ def _find_prefix(folder: Path) -> Path:
     raise MissingFileError(f"'{folder}' holds several checkpoints ({names}); pass --checkpoint PREFIX to pick one.")
 
 
-def target_shape(plan: Plan, index: int) -> tuple[int, ...]:
+def _target_shape(plan: Plan, index: int) -> tuple[int, ...]:
     mapping = plan.mappings[index]
     return mapping.tf_shape[::-1] if mapping.transpose else mapping.tf_shape
 
@@ -113,7 +113,7 @@ def _write_weights(source: Checkpoint, plan: Plan, path: Path, progress: bool) -
     header, offset = {"__metadata__": {"format": "pt"}}, 0
     for index, mapping in enumerate(plan.mappings):
         dtype = plan.dtypes[mapping.source]
-        shape = target_shape(plan, index)
+        shape = _target_shape(plan, index)
         size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
         header[mapping.target] = {"dtype": _safetensors_dtype(mapping.source, dtype), "shape": list(shape),
                                   "data_offsets": [offset, offset + size]}

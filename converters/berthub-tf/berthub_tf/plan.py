@@ -62,7 +62,9 @@ def make_plan(checkpoint: Checkpoint, config: BertConfig, ignore: list[str] | tu
     weights = sorted(n for n in variables if n not in ignored_names and not is_optimizer_state(n))
     heads = detect_heads(weights)
     architecture, head = _architecture(heads, checkpoint)
-    num_labels = variables["output_weights"].shape[0] if "output_weights" in variables and CLASSIFIER in heads else None
+    num_labels = None
+    if CLASSIFIER in heads and "output_weights" in variables:
+        num_labels = (variables["output_weights"].shape or (0,))[0]  # a wrong rank is reported by the shape check
     mappings = expected_variables(config, heads, num_labels)
     _check_against_config(checkpoint, config, mappings, weights)
     _check_understood(checkpoint, mappings, weights)

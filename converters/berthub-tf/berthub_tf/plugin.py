@@ -47,6 +47,7 @@ class TfConverter:
 
     def run(self, args: argparse.Namespace) -> int:
         from berthub_tf.convert import convert, find_checkpoint_files
+        from berthub_tf.errors import MissingFileError
         from berthub_tf.verify import verify
 
         checkpoint, config, vocab = Path(args.checkpoint), args.config, args.vocab
@@ -54,8 +55,6 @@ class TfConverter:
             checkpoint, found_config, found_vocab = find_checkpoint_files(checkpoint)
             config, vocab = config or found_config, vocab or found_vocab
         if config is None:
-            from berthub_tf.errors import MissingFileError
-
             raise MissingFileError("Which bert_config.json describes this checkpoint? Pass --config PATH.")
         output = convert(checkpoint, config, args.output, vocab, ignore=args.ignore, reader=args.reader,
                          overwrite=args.overwrite, progress=True)

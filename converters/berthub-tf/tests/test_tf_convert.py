@@ -32,6 +32,22 @@ def test_every_written_tensor_is_identical_to_its_checkpoint_variable(converted,
     assert all(row.identical for row in result.rows)
 
 
+def test_verify_catches_a_written_tensor_that_differs_from_the_checkpoint(converted, tmp_path):
+    import shutil
+
+    from safetensors.numpy import load_file, save_file
+
+    copy = tmp_path / "tampered"
+    shutil.copytree(converted["squad"], copy)
+    tensors = load_file(str(copy / "model.safetensors"))
+    tensors["bert.encoder.layer.3.attention.self.key.weight"][0, 0] += 1e-7
+    save_file(tensors, str(copy / "model.safetensors"))
+    result = verify(copy, reader="pure")
+    assert not result.ok
+    assert [r.target for r in result.rows if not r.identical] == ["bert.encoder.layer.3.attention.self.key.weight"]
+    assert "DIFFERENT" in result.table()
+
+
 @pytest.mark.parametrize("name", ["pretraining", "squad", "classifier"])
 def test_no_variable_is_unaccounted_for_and_optimizer_state_is_listed_as_skipped(releases, converted, name):
     report = json.loads((converted[name] / REPORT_NAME).read_text())
