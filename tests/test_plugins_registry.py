@@ -1,0 +1,154 @@
+"""berthub.plugins: entry-point groups read lazily, and broken or clashing plugins reported by name.
+
+Fake distributions are real ones as importlib.metadata sees them: a `NAME-VERSION.dist-info` folder
+with METADATA and entry_points.txt next to the plugin's module, on sys.path.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from berthub import plugins
+from berthub.cli import main
+from berthub.errors import PluginError
+from berthub.task_models import BertForTask
+
+GOOD_HEAD = """
+from berthub.heads import SequenceClassificationHead as Head
+"""
+
+
+def _distribution(site: Path, name: str, entry_points: dict[str, dict[str, str]], modules: dict[str, str]) -> None:
+    info = site / f"{name.replace('-', '_')}-0.1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1.0\n", encoding="utf-8")
+    groups = "".join(f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items())
+                     for group, eps in entry_points.items())
+    (info / "entry_points.txt").write_text(groups, encoding="utf-8")
+    for module, source in modules.items():
+        (site / f"{module}.py").write_text(source, encoding="utf-8")
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    """A folder on sys.path for fake distributions; module names are unique per test."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    importlib.invalidate_caches()
+
+
+@pytest.fixture
+def broken(site):
+    """Installed: a head whose module fails to import, one pointing at a missing attribute, one that is
+    not a head, and a dataset name registered by two distributions."""
+    tag = uuid.uuid4().hex[:8]
+    _distribution(site, "broken-plugin", {
+        "berthub.heads": {"broken-head": f"bad_{tag}:Head", "ghost-head": f"ok_{tag}:NoSuchHead",
+                          "not-a-head": f"ok_{tag}:NotAHead"},
+    }, {f"bad_{tag}": "import a_module_that_does_not_exist\n", f"ok_{tag}": "class NotAHead:\n    pass\n"})
+    _distribution(site, "twin-one", {"berthub.datasets": {"twin-task": f"one_{tag}:task"}}, {f"one_{tag}": ""})
+    _distribution(site, "twin-two", {"berthub.datasets": {"twin-task": f"two_{tag}:task"}}, {f"two_{tag}": ""})
+    _distribution(site, "good-plugin", {"berthub.heads": {"good-head": f"good_{tag}:Head"}}, {f"good_{tag}": GOOD_HEAD})
+    importlib.invalidate_caches()
+    return tag  # the suffix of the fake plugins' module names
+
+
+def test_berthubs_own_heads_register_through_its_entry_points():
+    builtin = {p.name for p in plugins.entries("heads") if p.distribution == "berthub"}
+    assert builtin == {"pretraining", "masked-lm", "next-sentence", "sequence-classification",
+                       "token-classification", "multiple-choice", "question-answering"}
+
+
+def test_listing_names_imports_no_plugin(broken):
+    assert {"broken-head", "ghost-head", "good-head"} <= set(plugins.names("heads"))
+    assert not [m for m in sys.modules if m.endswith(broken)]
+
+
+def test_an_import_error_names_the_entry_point_and_distribution_and_chains_the_cause(broken):
+    with pytest.raises(PluginError) as error:
+        plugins.load("heads", "broken-head")
+    message = str(error.value)
+    assert f"broken-head = bad_{broken}:Head" in message and "broken-plugin 0.1.0" in message
+    assert "pip uninstall broken-plugin" in message
+    assert isinstance(error.value.__cause__, ModuleNotFoundError)
+
+
+def test_a_missing_attribute_is_reported_with_its_distribution(broken):
+    with pytest.raises(PluginError, match="ghost-head.*broken-plugin") as error:
+        plugins.load("heads", "ghost-head")
+    assert isinstance(error.value.__cause__, AttributeError)
+
+
+def test_an_object_without_the_head_protocol_is_refused_at_load(broken):
+    with pytest.raises(PluginError, match="lacks attribute, targets, forward, loss, loss_count, options"):
+        plugins.load("heads", "not-a-head")
+
+
+def test_a_name_from_two_distributions_is_an_error_naming_both(broken):
+    with pytest.raises(PluginError, match="registered by twin-one 0.1.0 .* and twin-two 0.1.0"):
+        plugins.load("datasets", "twin-task")
+    assert [p.distribution for p in plugins.duplicates("datasets")["twin-task"]] == ["twin-one", "twin-two"]
+
+
+def test_other_plugins_keep_working_beside_broken_ones(broken, minilm_dir):
+    good = plugins.load("heads", "good-head")
+    assert good.__name__ == "SequenceClassificationHead"
+    assert plugins.load("heads", "sequence-classification") is good
+    model = BertForTask.from_pretrained(minilm_dir, head="good-head", num_labels=3)
+    assert model.head_name == "good-head"
+
+
+def test_a_model_asking_for_a_broken_head_gets_the_plugin_error(broken, minilm_dir):
+    with pytest.raises(PluginError, match="broken-plugin"):
+        BertForTask.from_pretrained(minilm_dir, head="broken-head")
+
+
+def test_an_unknown_name_lists_the_registered_ones_and_the_closest():
+    with pytest.raises(PluginError) as error:
+        plugins.load("heads", "sequence-clasification")
+    assert "Did you mean 'sequence-classification'" in str(error.value)
+    assert "masked-lm" in str(error.value) and "berthub plugins" in str(error.value)
+
+
+def test_an_unknown_kind_lists_the_kinds():
+    with pytest.raises(PluginError, match="heads, datasets, converters, models"):
+        plugins.names("optimizers")
+
+
+def test_loading_twice_returns_the_same_object():
+    assert plugins.load("heads", "masked-lm") is plugins.load("heads", "masked-lm")
+
+
+def test_berthub_plugins_lists_every_group_with_distribution_and_version(broken, capsys):
+    assert main(["plugins"]) == 0
+    out = capsys.readouterr().out
+    for group in ("berthub.heads", "berthub.datasets", "berthub.converters", "berthub.models"):
+        assert group in out
+    assert "good-head" in out and "good-plugin 0.1.0" in out
+    assert "DUPLICATE: registered by twin-one, twin-two" in out
+    assert not [m for m in sys.modules if m.endswith(broken)]  # listing imported nothing
+
+
+def test_berthub_plugins_check_reports_broken_ones_and_fails(broken, capsys):
+    assert main(["plugins", "--check", "--kind", "heads"]) == 1
+    lines = {line.split()[0]: line for line in capsys.readouterr().out.splitlines() if line.startswith("  ")}
+    assert "BROKEN" in lines["broken-head"] and "ModuleNotFoundError" in lines["broken-head"]
+    assert "BROKEN" in lines["ghost-head"]
+    assert lines["good-head"].endswith("ok") and lines["masked-lm"].endswith("ok")
+
+
+def test_import_berthub_and_the_cli_work_with_broken_plugins_installed(broken, site):
+    env = {**os.environ, "PYTHONPATH": str(site)}
+    code = "import sys, berthub; print(sorted(m for m in sys.modules if m.startswith(('bad_', 'ok_', 'berthub_'))))"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "[]"  # nor does it import any plugin
+    listing = subprocess.run([sys.executable, "-m", "berthub", "plugins"], capture_output=True, text=True,
+                             env=env, timeout=120)
+    assert listing.returncode == 0 and "broken-head" in listing.stdout and "sequence-classification" in listing.stdout
