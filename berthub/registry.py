@@ -2,7 +2,9 @@
 
 The registry is a dict of frozen `ModelEntry` objects keyed by name, built on first use from
 berthub's own entries and the `berthub.models` entry-point group (plugins), all through the same
-validation. `resolve_model("bert-base-chinese")` in berthub.hub is its main reader.
+validation. berthub declares its own entries in that group too (`google-bert`, so `berthub plugins`
+lists them) but adds them directly, so a source checkout that is not pip-installed knows them as well.
+`resolve_model("bert-base-chinese")` in berthub.hub is its main reader.
 
 Plugin authors: point an entry point of group `berthub.models` at a `ModelEntry` or at a list
 (or tuple) of them, e.g. in your pyproject.toml
@@ -35,6 +37,7 @@ from berthub.errors import ConfigError, NotFoundError, PluginError
 
 ENTRY_POINT_GROUP = "berthub.models"
 BUILTIN_SOURCE = "berthub (built-in)"
+BUILTIN_ENTRY_POINT = "berthub.registry:BUILTIN_MODELS"  # declared in berthub's pyproject like any plugin
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -178,6 +181,8 @@ def _loaded() -> _Registry:
         for entry in BUILTIN_MODELS:
             _add(registry, _validated(entry, BUILTIN_SOURCE, ConfigError))
         for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if ep.value == BUILTIN_ENTRY_POINT:  # added above, installed or not
+                continue
             try:
                 for entry in _plugin_entries(ep):
                     _add(registry, entry)

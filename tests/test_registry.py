@@ -171,3 +171,9 @@ def test_plugin_that_fails_to_import_only_loses_its_own_names(site):
 def test_plugin_pointing_at_something_else_than_entries_is_reported(site):
     _install_plugin(site, "confused", "ENTRIES = {'name': 'x'}\n", "confused = confused:ENTRIES\n")
     assert any("must point to a berthub.registry.ModelEntry" in p for p in registry.plugin_problems())
+
+
+def test_berthubs_own_entry_point_for_the_builtins_does_not_register_them_twice(site):
+    _install_plugin(site, "berthub-copy", "", "google-bert = berthub.registry:BUILTIN_MODELS\n")
+    assert model_entry("bert-base-uncased").source == registry.BUILTIN_SOURCE
+    assert registry.plugin_problems() == []
