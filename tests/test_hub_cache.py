@@ -18,10 +18,9 @@ import torch
 from faultserver import CountingProxy, proxying
 from huggingface_hub import hf_hub_download
 
-from berthub import BertConfig, BertModel, hub
+from berthub import BertConfig, BertModel, hub, push
 from berthub.errors import NotFoundError
 from berthub.hub import resolve_model, resolve_tokenizer
-from berthub.publish import push
 
 pytestmark = pytest.mark.slow
 

@@ -10,10 +10,9 @@ import pytest
 import torch
 from faultserver import CountingProxy, FaultServer, Route, proxying, running
 
-from berthub import BertConfig, BertModel, registry
+from berthub import BertConfig, BertModel, push, registry
 from berthub.cli import main
 from berthub.hub import resolve_tokenizer
-from berthub.publish import push
 from berthub.registry import ModelEntry
 
 pytestmark = pytest.mark.slow

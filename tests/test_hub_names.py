@@ -22,9 +22,7 @@ import torch
 from faultserver import CountingProxy, proxying
 from hubserver import running_hub
 
-from berthub import BertConfig, BertModel
-from berthub.publish import push
-from berthub.tokenization import BertTokenizer
+from berthub import BertConfig, BertModel, BertTokenizer, push
 
 pytestmark = pytest.mark.slow
 
