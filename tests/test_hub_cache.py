@@ -162,8 +162,9 @@ def test_silent_hub_with_a_warm_cache_loads_after_the_short_probe_timeout(repos,
 
 _LOAD_IN_A_PROCESS = """
 import hashlib, sys
-from berthub import BertModel
-model = BertModel.from_pretrained(sys.argv[1])
+from berthub import BertModel, registry
+registry.register(registry.ModelEntry("bert-under-test", repo_id=sys.argv[1]))
+model = BertModel.from_pretrained("bert-under-test")
 print(hashlib.sha256(model.embeddings.word_embeddings.weight.detach().numpy().tobytes()).hexdigest())
 """
 
@@ -175,7 +176,7 @@ def _client_env(proxy: CountingProxy, cache: Path, **extra: str) -> dict[str, st
     return env
 
 
-def test_four_processes_loading_the_same_uncached_repo_download_each_file_once(hub_minilm, minilm_dir, proxy, tmp_path):
+def test_four_processes_loading_the_same_uncached_name_download_each_file_once(hub_minilm, minilm_dir, proxy, tmp_path):
     repo_id, _ = hub_minilm
     env = _client_env(proxy, tmp_path / "cache")
     processes = [
