@@ -97,7 +97,9 @@ class BundleReader:
         self.num_shards = _parse_header(records.pop(b""), index_path)
         self.entries: dict[str, BundleEntry] = {}
         for key, value in records.items():
-            entry = _parse_entry(key.decode("utf-8"), value)
+            if key.startswith(b"\x00"):  # a slice of a partitioned variable (OrderedCode key), not a variable
+                continue
+            entry = _parse_entry(key.decode("utf-8", errors="backslashreplace"), value)
             self.entries[entry.name] = entry
         self._crc32c = _fast_crc32c() if verify_checksums else None
         self._check_shards()

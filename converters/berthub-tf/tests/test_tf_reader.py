@@ -139,3 +139,30 @@ def test_index_path_and_shard_path_are_accepted_as_the_prefix(releases):
 
 def test_python_crc32c_matches_the_published_check_value():
     assert crc32c_python(b"123456789") == 0xE3069283  # RFC 3720 / iSCSI check value
+
+
+def test_partitioned_variable_is_listed_refused_by_the_numpy_reader_and_read_by_auto(tmp_path):
+    import tensorflow as tf
+
+    value = np.arange(24, dtype=np.float32).reshape(6, 4)
+
+    def rows(shape, dtype=None, partition_info=None):  # each partition gets its own rows of `value`
+        start = partition_info.var_offset[0]
+        return tf.constant(value[start : start + shape[0]])
+
+    graph = tf.Graph()
+    with graph.as_default():
+        variable = tf.compat.v1.get_variable("bert/embeddings/word_embeddings", shape=value.shape, initializer=rows,
+                                             partitioner=tf.compat.v1.fixed_size_partitioner(2))
+        saver = tf.compat.v1.train.Saver()
+        with tf.compat.v1.Session(graph=graph) as session:
+            session.run(tf.compat.v1.global_variables_initializer())
+            prefix = saver.save(session, str(tmp_path / "model.ckpt"), write_meta_graph=False, write_state=False)
+    assert variable is not None
+    pure = open_checkpoint(prefix, "pure")
+    assert list(pure.variables) == ["bert/embeddings/word_embeddings"]
+    with pytest.raises(UnsupportedFeatureError, match="partitioned variable"):
+        pure.read("bert/embeddings/word_embeddings")
+    auto = open_checkpoint(prefix, "auto")
+    assert auto.kind == "tensorflow"
+    assert np.array_equal(auto.read("bert/embeddings/word_embeddings"), value)
