@@ -133,7 +133,7 @@ def _resolve(name_or_path: str | Path, wanted: Wanted, revision: str | None, set
         return Resolved(_checked_directory(local, wanted, text))
     if text.startswith(("http://", "https://")):
         return Resolved(_from_url(text, None, wanted, settings))
-    if isinstance(name_or_path, Path) or text.startswith((".", "/", "~", "\\")) or text.count("/") > 1:
+    if isinstance(name_or_path, os.PathLike) or text.startswith((".", "/", "~", "\\")) or text.count("/") > 1:
         raise NotFoundError(f"No directory '{text}' (from {Path.cwd()}): check the path.")
     if "/" not in text:
         entry = model_entry(text)
