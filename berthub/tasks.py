@@ -141,9 +141,10 @@ def require_files(data_dir: Path | str, task: str, split: str, files: Sequence[s
 def encode_pair(tokenizer: Any, text_a: str, text_b: str | None, max_seq_length: int) -> tuple[list[int], list[int]]:
     """`[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]` ids and token type ids, as Google's run_classifier builds them.
 
-    Pairs longer than max_seq_length lose tokens from the end of the longer side, one at a time
-    (Google's _truncate_seq_pair); a single text is cut at the end. Needs only the tokenizer's
-    `tokenize` and `convert_tokens_to_ids`.
+    Pairs longer than max_seq_length lose tokens from the end of the longer side, one at a time,
+    the second text on ties (Google's _truncate_seq_pair; Hugging Face's Rust tokenizers break ties
+    the other way); a single text is cut at the end. Needs only the tokenizer's `tokenize` and
+    `convert_tokens_to_ids`.
     """
     reserved = 3 if text_b is not None else 2
     if max_seq_length <= reserved:
