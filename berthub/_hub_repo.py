@@ -36,32 +36,15 @@ from huggingface_hub.utils import are_progress_bars_disabled, build_hf_headers
 
 from berthub import download
 from berthub.errors import AuthError, NetworkError, NotFoundError
+from berthub.hub import PROBE_TIMEOUT_S, WEIGHTS_NAMES, Wanted
 
 if TYPE_CHECKING:
     from berthub.hub import HubSettings
 
 logger = logging.getLogger("berthub.hub")
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAMES = ("model.safetensors", "pytorch_model.bin")
-VOCAB_NAME = "vocab.txt"
-TOKENIZER_CONFIG_NAME = "tokenizer_config.json"
-PROBE_TIMEOUT_S = 3.0  # how long a load waits for the hub before falling back to the cache
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-@dataclass(frozen=True)
-class Wanted:
-    """The files a load needs: each group lists alternatives in order of preference."""
-
-    what: str
-    groups: tuple[tuple[str, ...], ...]
-    optional: tuple[str, ...] = ()
-
-
-MODEL_FILES = Wanted("model", ((CONFIG_NAME,), WEIGHTS_NAMES))
-TOKENIZER_FILES = Wanted("tokenizer", ((VOCAB_NAME,),), (TOKENIZER_CONFIG_NAME,))
 
 
 @dataclass(frozen=True)

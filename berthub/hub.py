@@ -27,18 +27,6 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from berthub import download
-from berthub._hub_repo import (
-    CONFIG_NAME,
-    MODEL_FILES,
-    PROBE_TIMEOUT_S,
-    TOKENIZER_CONFIG_NAME,
-    TOKENIZER_FILES,
-    VOCAB_NAME,
-    WEIGHTS_NAMES,
-    Wanted,
-    from_hub,
-)
 from berthub.errors import NotFoundError
 from berthub.registry import ModelEntry, model_entry
 
@@ -47,8 +35,28 @@ __all__ = [
     "HubSettings", "Resolved", "resolve_model", "resolve_tokenizer",
 ]  # fmt: skip
 
+# huggingface_hub and requests are imported only when a hub or a URL is used (berthub._hub_repo,
+# berthub.download), so loading a local directory never pays for them.
+CONFIG_NAME = "config.json"
+WEIGHTS_NAMES = ("model.safetensors", "pytorch_model.bin")
+VOCAB_NAME = "vocab.txt"
+TOKENIZER_CONFIG_NAME = "tokenizer_config.json"
+PROBE_TIMEOUT_S = 3.0  # how long a load waits for the hub before falling back to the cache
 LEGACY_CONFIG_NAME = "bert_config.json"  # pytorch-pretrained-BERT archives and Google's releases
 DEFAULT_ENDPOINT = "https://huggingface.co"
+
+
+@dataclass(frozen=True)
+class Wanted:
+    """The files a load needs: each group lists alternatives in order of preference."""
+
+    what: str
+    groups: tuple[tuple[str, ...], ...]
+    optional: tuple[str, ...] = ()
+
+
+MODEL_FILES = Wanted("model", ((CONFIG_NAME,), WEIGHTS_NAMES))
+TOKENIZER_FILES = Wanted("tokenizer", ((VOCAB_NAME,),), (TOKENIZER_CONFIG_NAME,))
 
 
 @dataclass(frozen=True)
@@ -139,8 +147,12 @@ def _resolve(name_or_path: str | Path, wanted: Wanted, revision: str | None, set
         entry = model_entry(text)
         if entry.url is not None:
             return Resolved(_from_url(entry.url, entry.sha256, wanted, settings), entry)
+        from berthub._hub_repo import from_hub
+
         directory, commit = from_hub(entry.repo_id, revision or entry.revision, wanted, settings, text)
         return Resolved(directory, entry, commit)
+    from berthub._hub_repo import from_hub
+
     directory, commit = from_hub(text, revision or "main", wanted, settings, text)
     return Resolved(directory, None, commit)
 
@@ -166,6 +178,8 @@ def _checked_directory(directory: Path, wanted: Wanted, asked: str) -> Path:
 
 
 def _from_url(url: str, sha256: str | None, wanted: Wanted, settings: HubSettings) -> Path:
+    from berthub import download
+
     fetched = download.fetch_url(url, cache_dir=settings.cache_dir, sha256=sha256, local_files_only=settings.offline)
     if fetched.is_dir():
         if wanted is MODEL_FILES:

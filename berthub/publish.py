@@ -21,8 +21,6 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from berthub.errors import AuthError, ConfigError, NetworkError, NotFoundError
 
 PUBLIC_ENDPOINT = "https://huggingface.co"
@@ -84,6 +82,8 @@ def model_card(directory: str | os.PathLike, repo_id: str, card: CardFacts | Map
     facts = CardFacts.coerce(card)
     config = _read_config(Path(directory))
     metadata = _card_metadata(config, facts)
+    import yaml  # only publishing needs it; `import berthub` stays light
+
     parts = ["---\n" + yaml.safe_dump(metadata, sort_keys=False).strip() + "\n---", f"# {repo_id.split('/')[-1]}",
              facts.description or _describe(config, facts, _parameters(Path(directory))),
              _config_section(config), _training_section(facts), _usage_section(repo_id, endpoint)]

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from berthub import _encoding, hub
+from berthub import _encoding
 from berthub._encoding import Encoding, Text
 from berthub._rules import CLS, NEVER_SPLIT, PAD, SEP, UNK, BasicTokenizer, WordpieceTokenizer
 from berthub._tokenizer_files import (
@@ -166,6 +166,8 @@ class BertTokenizer:
         path = Path(name_or_path).expanduser()
         if path.is_file():
             return cls(path, **pretrained_settings(None, None, overrides))
+        from berthub import hub  # imported on use: it brings huggingface_hub
+
         resolved = hub.resolve_tokenizer(
             name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token
         )
