@@ -12,7 +12,6 @@ import json
 import logging
 import os
 import re
-import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,17 +128,16 @@ class BertPreTrainedModel(nn.Module):
             pretrained_model_name_or_path, revision=revision, cache_dir=cache_dir,
             local_files_only=local_files_only, token=token,
         )
-        directory = Path(resolved.directory)
-        if from_tf:
-            directory = _convert_tf(directory)
-        config = _read_config(directory)
-        config_changes = {k: overrides.pop(k) for k in list(overrides) if k in _config_fields()}
-        if config_changes:
-            config = config.replace(**config_changes)
-        with torch.device("meta"):
-            model = cls(config, *inputs, **overrides)
-        if state_dict is None:
-            state_dict = read_weights(directory)
+        with tempfile.TemporaryDirectory(prefix="berthub-from-tf-") as scratch:
+            directory = _convert_tf(Path(resolved.directory), Path(scratch)) if from_tf else Path(resolved.directory)
+            config = _read_config(directory)
+            config_changes = {k: overrides.pop(k) for k in list(overrides) if k in _config_fields()}
+            if config_changes:
+                config = config.replace(**config_changes)
+            with torch.device("meta"):
+                model = cls(config, *inputs, **overrides)
+            if state_dict is None:
+                state_dict = read_weights(directory)
         model.load_report = load_into(model, state_dict, dtype=dtype, source=str(pretrained_model_name_or_path))
         return model.eval()
 
@@ -157,13 +155,11 @@ def _read_config(directory: Path) -> BertConfig:
     raise WeightsError(f"{directory} has no config.json (or Google's bert_config.json); it is not a model directory.")
 
 
-def _convert_tf(directory: Path) -> Path:
+def _convert_tf(directory: Path, scratch: Path) -> Path:
+    """Convert a Google TF checkpoint directory with the `tf` converter plugin into `scratch`."""
     from berthub import plugins
 
-    converter = plugins.load("converters", "tf")
-    target = Path(tempfile.mkdtemp(prefix="berthub-from-tf-"))
-    shutil.rmtree(target)
-    return Path(converter.convert_directory(directory, target))
+    return Path(plugins.load("converters", "tf").convert_directory(directory, scratch / "converted"))
 
 
 def read_weights(directory: Path) -> dict[str, Tensor]:
@@ -199,7 +195,8 @@ def load_into(model: nn.Module, state_dict: dict[str, Tensor], *, dtype: torch.d
             continue
         tensor = state_dict[old]
         if tuple(tensor.shape) != tuple(expected[new].shape):
-            mismatched.append(f"'{old}' has shape {tuple(tensor.shape)}, the model expects {tuple(expected[new].shape)}")
+            wanted = tuple(expected[new].shape)
+            mismatched.append(f"'{old}' has shape {tuple(tensor.shape)}, the model expects {wanted}")
             continue
         target_dtype = dtype if (dtype is not None and tensor.is_floating_point()) else None
         assign[new] = tensor.to(target_dtype) if target_dtype else tensor
