@@ -136,6 +136,20 @@ def parallel_downloads(endpoint: str, clients: int, scratch: Path, expected_sha:
     return seconds, max(bad, len(errors))
 
 
+def parallel_curls(endpoint: str, clients: int) -> tuple[float, int]:
+    """(seconds, errors) for `clients` curl processes fetching the weights to /dev/null at once: a C
+    client that does not need the CPU the Python clients do, so the server's own speed shows."""
+    url = f"{endpoint}/{REPO_ID}/resolve/main/{WEIGHTS}"
+    start = time.perf_counter()
+    processes = [subprocess.Popen(["curl", "-fsS", "-o", "/dev/null", "-w", "%{size_download}", url],
+                                  stdout=subprocess.PIPE, text=True) for _ in range(clients)]
+    sizes = [process.communicate()[0] for process in processes]
+    seconds = time.perf_counter() - start
+    expected = str((minilm_dir() / WEIGHTS).stat().st_size)
+    failed = [process.returncode or size != expected for size, process in zip(sizes, processes, strict=True)]
+    return seconds, sum(failed)
+
+
 def _sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
@@ -225,30 +239,38 @@ def main() -> None:
 
     size = (minilm_dir() / WEIGHTS).stat().st_size
     expected_sha = _sha256(minilm_dir() / WEIGHTS)
-    with tempfile.TemporaryDirectory(prefix="berthub-bench-hub-") as tmp:
+    # Clients download into memory (tmpfs) when possible: the bench measures serving, not this disk.
+    memory = "/dev/shm" if Path("/dev/shm").is_dir() and shutil.disk_usage("/dev/shm").free > 8e9 else None
+    with tempfile.TemporaryDirectory(prefix="berthub-bench-hub-") as tmp, \
+            tempfile.TemporaryDirectory(prefix="berthub-bench-clients-", dir=memory) as clients_dir:
         scratch = Path(tmp)
         commit = publish(scratch / "hub")
         nginx, nginx_endpoint = start_nginx(scratch, commit, workers=os.cpu_count() or 1)
         try:
             servers = [("nginx (reference, sendfile)", nginx_endpoint, None)]
             servers += [(f"berthub serve, {w} worker{'s' if w > 1 else ''}", None, w) for w in args.workers]
-            downloads, latencies = [], []
+            downloads, curls, latencies = [], [], []
             for name, endpoint, workers in servers:
                 hub = start_hub(scratch / "hub", workers) if workers else None
                 endpoint = hub.endpoint if hub else endpoint
                 try:
-                    rounds = [parallel_downloads(endpoint, args.clients, scratch, expected_sha)
+                    # Latency first, on a quiet server; then the download rounds.
+                    latencies.extend(_latencies(name, endpoint, hub is not None, args))
+                    rounds = [parallel_downloads(endpoint, args.clients, Path(clients_dir), expected_sha)
                               for _ in range(args.repeats)]
                     seconds = statistics.median(r[0] for r in rounds)
                     downloads.append((name, args.clients * size / seconds / 1e6, sum(r[1] for r in rounds)))
-                    latencies.extend(_latencies(name, endpoint, hub is not None, args))
+                    if shutil.which("curl"):
+                        rounds = [parallel_curls(endpoint, args.clients) for _ in range(args.repeats)]
+                        seconds = statistics.median(r[0] for r in rounds)
+                        curls.append((name, args.clients * size / seconds / 1e6, sum(r[1] for r in rounds)))
                 finally:
                     if hub:
                         hub.stop()
         finally:
             nginx.terminate()
             nginx.wait()
-    _print(args, size, downloads, latencies)
+    _print(args, size, downloads, curls, latencies)
 
 
 def _latencies(name: str, endpoint: str, is_hub: bool, args: argparse.Namespace) -> list[dict]:
@@ -261,13 +283,15 @@ def _latencies(name: str, endpoint: str, is_hub: bool, args: argparse.Namespace)
     return [latency_row(f"{name}: HEAD /resolve + GET /api/models (alternating)", mixed, args.rate)]
 
 
-def _print(args: argparse.Namespace, size: int, downloads: list, latencies: list) -> None:
-    reference = downloads[0][1]
-    print(f"\n{args.clients} parallel hf_hub_download of {WEIGHTS} ({size / 1e6:.1f} MB), median of "
-          f"{args.repeats} rounds, 127.0.0.1")
-    print("| server | aggregate MB/s | ratio vs nginx | errors |\n|---|---:|---:|---:|")
-    for name, rate, errors in downloads:
-        print(f"| {name} | {rate:.0f} | {rate / reference:.2f} | {errors} |")
+def _print(args: argparse.Namespace, size: int, downloads: list, curls: list, latencies: list) -> None:
+    for title, rows in ((f"{args.clients} parallel hf_hub_download", downloads),
+                        (f"{args.clients} parallel curl -o /dev/null (server-bound reference)", curls)):
+        if not rows:
+            continue
+        print(f"\n{title} of {WEIGHTS} ({size / 1e6:.1f} MB), median of {args.repeats} rounds, 127.0.0.1")
+        print("| server | aggregate MB/s | ratio vs nginx | errors |\n|---|---:|---:|---:|")
+        for name, rate, errors in rows:
+            print(f"| {name} | {rate:.0f} | {rate / rows[0][1]:.2f} | {errors} |")
     print(f"\nmetadata at {args.rate:.0f} requests/s for {args.seconds:.0f} s (open loop, latency from send)")
     print("| server: requests | sent | errors | p50 ms | p99 ms | max ms | p99 ratio vs nginx |")
     print("|---|---:|---:|---:|---:|---:|---:|")

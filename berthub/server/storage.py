@@ -297,7 +297,6 @@ class Storage:
     # ---- revisions ---------------------------------------------------------------------------
     def resolve(self, repo_id: str, revision: str = "main") -> Commit:
         """The commit a branch, tag or full commit id names."""
-        self.repo(repo_id)
         repo_dir = self._repo_dir(repo_id)
         commit_id = None
         if COMMIT_ID.match(revision) and (repo_dir / "commits" / f"{revision}.json").exists():
@@ -310,6 +309,7 @@ class Storage:
                 except (FileNotFoundError, BadRequest):
                     continue
         if commit_id is None:
+            self.repo(repo_id)  # only now: a missing repo is a different error than a missing revision
             raise RevisionNotFound(f"Revision '{revision}' not found in '{repo_id}': use a branch ('main'), "
                                    "a tag or a full 40-character commit id.")
         return self.commit(repo_id, commit_id)
