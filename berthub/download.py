@@ -330,7 +330,7 @@ def _stream_once(
             open(partial.path, "ab") as file,
             tqdm(
                 total=total, initial=partial.size, unit="B", unit_scale=True, unit_divisor=1024, desc=partial.label,
-                disable=not progress, leave=False,
+                disable=not progress, leave=True,
             ) as bar,
         ):  # fmt: skip
             for chunk in response.iter_content(_STREAM_CHUNK):
