@@ -9,7 +9,8 @@ import pytest
 
 from berthub.server.errors import BadRequest, Conflict, EntryNotFound, PreconditionFailed, RevisionNotFound
 from berthub.server.names import validate_path, validate_repo_id
-from berthub.server.storage import AddFile, DeletePath, FileEntry, Storage
+from berthub.server.objects import AddFile, DeletePath, FileEntry
+from berthub.server.storage import Storage
 
 
 @pytest.fixture

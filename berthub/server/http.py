@@ -19,7 +19,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from berthub.server.errors import Forbidden, HubError, RepoNotFound, Unauthorized
-from berthub.server.storage import RepoMeta, Storage
+from berthub.server.objects import RepoMeta
+from berthub.server.storage import Storage
 
 DEFAULT_MAX_UPLOAD = 50 * 1000**3  # the public hub's limit per file over plain HTTP
 MAX_COMMIT_PAYLOAD = 256 * 1024**2  # regular files travel base64-encoded inside the commit body

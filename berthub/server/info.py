@@ -13,7 +13,8 @@ from typing import Any
 
 import yaml
 
-from berthub.server.storage import Commit, FileEntry, RepoMeta, Storage, lfs_pointer
+from berthub.server.objects import Commit, FileEntry, RepoMeta, lfs_pointer
+from berthub.server.storage import Storage
 
 _CARD = "README.md"
 _CONFIG = "config.json"

@@ -25,8 +25,6 @@ import tempfile
 import threading
 import uuid
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import filelock
@@ -40,97 +38,10 @@ from berthub.server.errors import (
     RevisionNotFound,
 )
 from berthub.server.names import COMMIT_ID, validate_path, validate_ref_name, validate_repo_id
+from berthub.server.objects import AddFile, Commit, FileEntry, Operation, RepoMeta, make_commit, now_iso
 
 LOCK_TIMEOUT_S = 120
 _COMMIT_CACHE_SIZE = 1024
-
-
-def now_iso() -> str:
-    """The hub's timestamp format (milliseconds, UTC, trailing Z), which huggingface_hub parses."""
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
-
-
-def git_blob_oid(data: bytes) -> str:
-    """The id git gives a file's content: sha1 of `blob <size>\\0<content>`."""
-    return hashlib.sha1(b"blob %d\x00" % len(data) + data).hexdigest()
-
-
-def lfs_pointer(sha256: str, size: int) -> bytes:
-    """The git-lfs pointer file that stands for a large file in git's view of the repo."""
-    return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """One file of a commit's tree. `oid` is git's id (of the content, or of the LFS pointer)."""
-
-    path: str
-    sha256: str
-    size: int
-    oid: str
-    lfs: bool
-
-    @classmethod
-    def regular(cls, path: str, data: bytes) -> FileEntry:
-        return cls(path, hashlib.sha256(data).hexdigest(), len(data), git_blob_oid(data), False)
-
-    @classmethod
-    def large(cls, path: str, sha256: str, size: int) -> FileEntry:
-        return cls(path, sha256, size, git_blob_oid(lfs_pointer(sha256, size)), True)
-
-    @property
-    def etag(self) -> str:
-        """What the hub sends as ETag: the sha256 for LFS files, git's oid for regular ones."""
-        return self.sha256 if self.lfs else self.oid
-
-
-@dataclass(frozen=True)
-class Commit:
-    """An immutable snapshot of a repo: the whole file tree plus who, when and why."""
-
-    id: str
-    parent: str | None
-    title: str
-    message: str
-    author: str
-    date: str
-    files: dict[str, FileEntry] = field(repr=False)
-
-    @property
-    def size(self) -> int:
-        return sum(entry.size for entry in self.files.values())
-
-    def to_json(self) -> dict:
-        return {"id": self.id, "parent": self.parent, "title": self.title, "message": self.message,
-                "author": self.author, "date": self.date,
-                "files": [[e.path, e.sha256, e.size, e.oid, e.lfs] for e in self.files.values()]}
-
-    @classmethod
-    def from_json(cls, data: dict) -> Commit:
-        files = {row[0]: FileEntry(*row) for row in data["files"]}
-        return cls(data["id"], data["parent"], data["title"], data["message"], data["author"],
-                   data["date"], files)
-
-
-@dataclass(frozen=True)
-class RepoMeta:
-    repo_id: str
-    private: bool
-    created_at: str
-
-
-@dataclass(frozen=True)
-class AddFile:
-    entry: FileEntry
-
-
-@dataclass(frozen=True)
-class DeletePath:
-    path: str
-    folder: bool = False
-
-
-Operation = AddFile | DeletePath
 
 
 class BlobWriter:
@@ -268,7 +179,7 @@ class Storage:
             (staging / "refs" / "heads").mkdir(parents=True)
             created = now_iso()
             _atomic_write(staging / "repo.json", json.dumps({"created_at": created, "private": private}))
-            initial = _make_commit(None, "initial commit", "", author, {})
+            initial = make_commit(None, "initial commit", "", author, {})
             _atomic_write(staging / "commits" / f"{initial.id}.json", json.dumps(initial.to_json()))
             _atomic_write(staging / "refs" / "heads" / "main", initial.id)
             repo_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -376,7 +287,7 @@ class Storage:
                 raise PreconditionFailed(f"'{branch}' of '{repo_id}' moved to {head.id} since parent commit "
                                          f"{parent}; fetch the new head and retry.")
             files = _apply_operations(dict(head.files), operations, self)
-            commit = _make_commit(head.id, title, message, author, files)
+            commit = make_commit(head.id, title, message, author, files)
             commits_dir = self._repo_dir(repo_id) / "commits"
             _atomic_write(commits_dir / f"{commit.id}.json", json.dumps(commit.to_json()))
             _atomic_write(head_file, commit.id)  # the commit becomes visible here, all at once
@@ -405,14 +316,6 @@ def _apply_operations(files: dict[str, FileEntry], operations: list[Operation],
                 raise EntryNotFound(f"Cannot delete '{operation.path}': A file with this name doesn't exist.")
             del files[operation.path]
     return dict(sorted(files.items()))
-
-
-def _make_commit(parent: str | None, title: str, message: str, author: str,
-                 files: dict[str, FileEntry]) -> Commit:
-    date = now_iso()
-    body = json.dumps([parent, title, message, author, date, [list(vars(e).values()) for e in files.values()],
-                       uuid.uuid4().hex])
-    return Commit(hashlib.sha1(body.encode()).hexdigest(), parent, title, message, author, date, files)
 
 
 class _Held:

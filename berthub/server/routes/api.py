@@ -15,7 +15,7 @@ from berthub.server.errors import BadRequest, Conflict, EntryNotFound, RepoNotFo
 from berthub.server.http import base_url, hub_of, readable_repo, reader, writer
 from berthub.server.info import commit_json, model_info_json, split_card, tree_file_json
 from berthub.server.names import validate_path, validate_repo_id
-from berthub.server.storage import Commit
+from berthub.server.objects import Commit
 
 _TRUE = {"1", "true", "True", "yes"}
 

@@ -20,7 +20,7 @@ from starlette.routing import Route
 from berthub.server.errors import BadRequest, PayloadTooLarge
 from berthub.server.http import MAX_COMMIT_PAYLOAD, base_url, hub_of, writer
 from berthub.server.names import SHA256, validate_path, validate_repo_id
-from berthub.server.storage import AddFile, DeletePath, FileEntry, Operation
+from berthub.server.objects import AddFile, DeletePath, FileEntry, Operation
 
 # Files that are always stored in LFS, whatever their first bytes look like.
 _LFS_SUFFIXES = (".safetensors", ".bin", ".h5", ".ckpt", ".msgpack", ".onnx", ".pt", ".pth", ".pkl",
