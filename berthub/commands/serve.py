@@ -88,7 +88,11 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--workers must be at least 1, got {args.workers}.")
     config = ServerConfig(root=Path(args.root).expanduser().resolve(), tokens=read_tokens(args.token_file),
                           max_upload_size=parse_size(args.max_upload_size), public_url=args.public_url)
-    removed = Storage(config.root).recover()  # before any worker serves: no upload is in flight yet
+    try:
+        removed = Storage(config.root).recover()  # before any worker serves: no upload is in flight yet
+    except OSError as error:
+        raise ConfigError(f"Cannot use --root '{args.root}': {error.strerror or error}. Pick a folder this user "
+                          "can create and write.") from None
     if removed:
         print(f"berthub serve: removed {removed} interrupted upload(s) from {config.root / 'tmp'}", file=sys.stderr)
     if not config.tokens:
