@@ -3,7 +3,7 @@
 A task turns files in a data directory into model inputs and turns model outputs back into
 answers and metrics. Tasks register by name in the `berthub.datasets` entry-point group; the
 registered object is a callable (a class, or a function) that builds the task from keyword
-options, e.g. `sst-2 = "berthub_glue.tasks:SST2"`. `get_task("sst-2")` finds and builds it.
+options, e.g. `sst-2 = "berthub_glue.tasks:sst2"`. `get_task("sst-2")` finds and builds it.
 
 The flow a trainer follows:
 
