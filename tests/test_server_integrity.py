@@ -109,3 +109,32 @@ def _ignore_errors(function, *args, **kwargs) -> None:
         function(*args, **kwargs)
     except requests.RequestException:
         pass  # the server was killed under this request, on purpose
+
+
+@pytest.mark.slow
+def test_commits_through_several_worker_processes_all_land_in_order(tmp_path):
+    with running_hub(tmp_path / "workers-hub", extra_args=("--workers", "2")) as hub:
+        pids, deadline = set(), time.monotonic() + 60
+        while len(pids) < 2 and time.monotonic() < deadline:  # both workers up, not just the first
+            pids.add(requests.get(f"{hub.endpoint}/api/health", headers={"Connection": "close"}).json()["pid"])
+        assert len(pids) == 2
+        api = HfApi(endpoint=hub.endpoint, token=hub.token)
+        api.create_repo("acme/busy")
+        names = [f"shard-{index}.txt" for index in range(6)]
+
+        def upload(name: str) -> None:
+            # A fresh connection per commit, so the commits spread over both worker processes.
+            requests.post(f"{hub.endpoint}/api/models/acme/busy/commit/main", data="\n".join([
+                json.dumps({"key": "header", "value": {"summary": name}}),
+                json.dumps({"key": "file", "value": {"path": name, "content": "eA==", "encoding": "base64"}}),
+            ]), headers={"Content-Type": "application/x-ndjson", "Connection": "close", **_auth(hub)}
+            ).raise_for_status()
+
+        threads = [threading.Thread(target=upload, args=(name,)) for name in names]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert sorted(api.list_repo_files("acme/busy")) == names
+        history = api.list_repo_commits("acme/busy")
+        assert sorted(commit.title for commit in history[:6]) == names  # six commits, each on the previous
