@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-READY_TIMEOUT_S = 30.0
+READY_TIMEOUT_S = 60.0  # the server imports torch (through berthub) before it answers
 
 
 def free_port() -> int:

@@ -20,7 +20,7 @@ examples:
   berthub serve --root /srv/berthub --host 0.0.0.0 --token-file /etc/berthub/tokens --workers 4
 
   # then, from any machine:
-  HF_HUB_DISABLE_XET=1 HF_TOKEN=s3cret berthub push ./converted my-org/my-bert --endpoint http://HOST:8080
+  BERTHUB_TOKEN=s3cret berthub push ./converted my-org/my-bert --endpoint http://HOST:8080
   HF_ENDPOINT=http://HOST:8080 python -c \
     'from transformers import AutoModel; AutoModel.from_pretrained("my-org/my-bert")'
 """
