@@ -38,6 +38,7 @@ class LoadReport:
     """What `from_pretrained` did with the file's tensors: every key is named."""
 
     source: str
+    directory: str = ""  # the local folder the files were read from (a cache snapshot for hub names)
     missing: list[str] = field(default_factory=list)  # in the model, not in the file: freshly initialised
     unexpected: list[str] = field(default_factory=list)  # in the file, not used by the model
     renamed: int = 0  # legacy names (gamma/beta, missing or extra `bert.` prefix) mapped
@@ -139,6 +140,7 @@ class BertPreTrainedModel(nn.Module):
             if state_dict is None:
                 state_dict = read_weights(directory)
         model.load_report = load_into(model, state_dict, dtype=dtype, source=str(pretrained_model_name_or_path))
+        model.load_report.directory = str(resolved.directory)
         return model.eval()
 
 

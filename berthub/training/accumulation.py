@@ -1,0 +1,69 @@
+"""Exact gradient accumulation: k micro-batches give the same update as one batch of all their examples.
+
+Averaging each micro-batch's mean loss (transformers' Trainer did, for years: their issues #34191 and
+#35438) weights a micro-batch with 3 labelled tokens like one with 300. Instead, before any backward
+pass, count the items every loss term sums over (examples for sequence tasks, non-ignored tokens for
+token tasks) across all micro-batches of the step and all ranks, then back-propagate each
+micro-batch's *summed* loss divided by that total. DDP averages gradients over ranks, so each rank
+also multiplies by the world size. The gradient is then exactly d(mean loss over the whole step).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from berthub.modeling import Encoded
+from berthub.training.distributed import Dist, all_reduce_sum
+
+
+def loss_count(head: nn.Module, batch: dict[str, Tensor]) -> Tensor:
+    """How many items `head.loss(..., reduction="sum")` sums over for `batch`, known before the forward.
+
+    Uses the head's `loss_count(targets, encoded)`, which may read the targets and the attention mask
+    only (the encoder has not run yet); heads without one count examples.
+    """
+    targets = {name: batch[name] for name in head.targets}
+    counter = getattr(head, "loss_count", None)
+    if counter is None:
+        return torch.tensor(targets[head.targets[0]].shape[0])
+    mask, choices = batch.get("attention_mask"), None
+    if mask is not None and mask.dim() == 3:  # multiple choice: the encoder sees [B * C, T]
+        choices, mask = mask.shape[1], mask.reshape(-1, mask.shape[-1])
+    encoded = Encoded(sequence_output=None, pooled_output=None, attention_mask=mask, num_choices=choices)
+    return torch.as_tensor(counter(targets, encoded))
+
+
+def step_count(head: nn.Module, micro_batches: list[dict[str, Tensor]], ctx: Dist) -> Tensor:
+    """The loss count of a whole optimizer step: every micro-batch of every rank (one small all-reduce)."""
+    local = torch.stack([loss_count(head, batch).to(torch.long) for batch in micro_batches]).sum()
+    return all_reduce_sum(local.to(ctx.device), ctx)
+
+
+def backward_weight(total: Tensor, ctx: Dist) -> float:
+    """What each micro-batch's summed loss is multiplied by before backward: world_size / total count.
+
+    A step whose targets are all ignored (count 0) gets weight 0 rather than a division by zero.
+    """
+    count = int(total)
+    return ctx.world_size / count if count else 0.0
+
+
+class SummedLoss(nn.Module):
+    """model -> the head's loss summed over the batch's items (the module DDP wraps).
+
+    DDP only syncs gradients of computations that run through its own forward, so the loss is
+    computed inside this module's forward rather than by calling the model's methods directly.
+    """
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, Any]:
+        logits, encoded = self.model.encode_and_score(batch)
+        head = self.model.head
+        targets = {name: batch[name] for name in head.targets}
+        return head.loss(logits, targets, encoded, reduction="sum"), logits

@@ -1,0 +1,120 @@
+"""Optimizers and learning-rate schedules for fine-tuning BERT.
+
+- AdamW (torch's) with weight decay off for biases and LayerNorm parameters, as Google's BERT and
+  transformers do;
+- BertAdam: Google's 2018 `AdamWeightDecayOptimizer` (Adam without bias correction, decoupled weight
+  decay), for runs that must reproduce the original numbers;
+- schedules: linear warmup, then linear decay to 0, constant, or cosine decay to 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.optim.lr_scheduler import LambdaLR
+
+OPTIMIZERS = ("adamw", "bertadam")
+SCHEDULES = ("linear", "constant", "cosine")
+
+
+def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
+    """Two groups: weights with `weight_decay`, biases and LayerNorm parameters without.
+
+    Tied parameters (decoder = word embeddings) appear once; frozen ones (requires_grad=False) not at all.
+    """
+    decay: list[Tensor] = []
+    no_decay: list[Tensor] = []
+    seen: set[int] = set()
+    for module in model.modules():
+        for name, param in module.named_parameters(recurse=False):
+            if not param.requires_grad or id(param) in seen:
+                continue
+            seen.add(id(param))
+            exempt = name.endswith("bias") or isinstance(module, nn.LayerNorm)
+            (no_decay if exempt else decay).append(param)
+    return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+
+
+class BertAdam(torch.optim.Optimizer):
+    """Google BERT's AdamWeightDecayOptimizer: Adam without bias correction + decoupled weight decay.
+
+        m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
+        p = p - lr (m / (sqrt(v) + eps) + weight_decay p)
+
+    Unlike pytorch-pretrained-BERT's BertAdam, warmup and clipping are not built in: the trainer's
+    schedule and clipping do them, so every optimizer behaves the same way there.
+    """
+
+    def __init__(self, params: Iterable[Any], lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-6, weight_decay: float = 0.0) -> None:
+        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+
+    @torch.no_grad()
+    def step(self, closure: Any = None) -> Any:
+        loss = closure() if closure is not None else None
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for param in group["params"]:
+                if param.grad is None:
+                    continue
+                state = self.state[param]
+                if not state:
+                    state["exp_avg"] = torch.zeros_like(param)
+                    state["exp_avg_sq"] = torch.zeros_like(param)
+                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+                exp_avg.lerp_(param.grad, 1 - beta1)
+                exp_avg_sq.mul_(beta2).addcmul_(param.grad, param.grad, value=1 - beta2)
+                update = exp_avg / (exp_avg_sq.sqrt() + group["eps"])
+                if group["weight_decay"]:
+                    update.add_(param, alpha=group["weight_decay"])
+                param.add_(update, alpha=-group["lr"])
+        return loss
+
+
+def build_optimizer(model: nn.Module, name: str, learning_rate: float, weight_decay: float,
+                    betas: tuple[float, float], eps: float) -> torch.optim.Optimizer:
+    """AdamW or BertAdam over `parameter_groups(model, weight_decay)`."""
+    groups = parameter_groups(model, weight_decay)
+    if name == "bertadam":
+        return BertAdam(groups, lr=learning_rate, betas=betas, eps=eps)
+    return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=eps)
+
+
+@dataclass
+class Schedule:
+    """Learning-rate multiplier at optimizer step `step` (0-based), as LambdaLR calls it.
+
+    Warmup rises linearly from 0 over `warmup_steps`; then `linear` and `cosine` decay to 0 at
+    `total_steps` and `constant` stays at 1. A dataclass rather than a lambda, so LambdaLR's
+    state_dict (and so a checkpoint) carries it.
+    """
+
+    kind: str
+    warmup_steps: int
+    total_steps: int
+
+    def __call__(self, step: int) -> float:
+        if step < self.warmup_steps:
+            return step / max(1, self.warmup_steps)
+        if self.kind == "constant":
+            return 1.0
+        progress = (step - self.warmup_steps) / max(1, self.total_steps - self.warmup_steps)
+        progress = min(progress, 1.0)
+        if self.kind == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * progress))
+        return 1.0 - progress
+
+
+def warmup_steps(warmup: float, total_steps: int) -> int:
+    """`warmup` as a fraction of the total optimizer steps, rounded up (as transformers does)."""
+    return math.ceil(warmup * total_steps)
+
+
+def build_scheduler(optimizer: torch.optim.Optimizer, kind: str, warmup: float, total_steps: int) -> LambdaLR:
+    """LambdaLR over `Schedule(kind, ceil(warmup * total_steps), total_steps)`."""
+    return LambdaLR(optimizer, Schedule(kind, warmup_steps(warmup, total_steps), total_steps))
