@@ -139,11 +139,11 @@ class Trainer:
         """Fine-tune on `train_examples`, evaluating on `eval_examples` (if given) to pick the best model."""
         cfg, ctx = self.config, self.dist
         run = self._prepare(train_examples, eval_examples)
-        state = run.state
         if cfg.resume:
-            self._resume(run)
+            self._resume(run)  # replaces run.state with the checkpoint's
         else:
             set_seed(cfg.seed + ctx.rank)
+        state = run.state
         net = distributed.wrap(accumulation.SummedLoss(self.model), ctx)
         self.model.train()
         run.progress = reporting.Progress(state.total_steps, state.step, cfg.progress and ctx.is_main)

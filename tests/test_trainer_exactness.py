@@ -66,7 +66,7 @@ def test_token_accumulation_is_exact_when_micro_batches_have_very_different_toke
 @pytest.mark.slow
 def test_two_torchrun_processes_update_like_one_process_with_the_same_global_batch(tmp_path):
     base = [sys.executable, str(TESTS / "trainer_support.py"), "--task", "tagging", "--examples", "64"]
-    torchrun = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", "2", "--master-port", "0"]
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2"]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     single = [*base, "--output-dir", str(tmp_path / "single"), "--batch-size", "16"]
     ddp = [*torchrun, *base[1:], "--output-dir", str(tmp_path / "ddp"), "--batch-size", "4", "--accumulation", "2"]
