@@ -228,7 +228,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     examples = _limited(task.read(args.data_dir, args.split), args.limit, "--limit")
     model = BertForTask.from_pretrained(args.model)
     tokenizer = BertTokenizer.from_pretrained(args.model)
-    length = args.max_seq_length or _trained_length(model) or 128
+    length = args.max_seq_length or _trained_length(args.model, model) or 128
     config = TrainingConfig(output_dir=Path("."), eval_batch_size=args.batch_size, max_seq_length=length,
                             precision=args.precision, device=args.device, progress=False)
     trainer = Trainer(model, task, tokenizer, config)
@@ -250,13 +250,33 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _trained_length(model: Any) -> int | None:
+def _trained_length(name: str, model: Any) -> int | None:
     """max_seq_length from the training.json that `berthub train` saved beside the weights, if any."""
-    source = Path(getattr(model.load_report, "directory", "") or "")
-    info = source / "training.json"
-    if not info.is_file():
+    folder = Path(model.load_report.directory)
+    info = folder / "training.json"
+    if not info.is_file() and not Path(name).exists():
+        info = _hub_file(name, folder.name, "training.json")  # hub snapshots are named by their commit
+    if info is None or not info.is_file():
         return None
     return json.loads(info.read_text(encoding="utf-8")).get("hyperparameters", {}).get("max_seq_length")
+
+
+def _hub_file(name: str, commit: str, filename: str) -> Path | None:
+    """An optional file of the hub repo behind `name` at `commit`, through the cache; None if it has none."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
+
+    from berthub.hub import HubSettings
+
+    settings, repo_id = HubSettings.from_env(), _base_repo(name)
+    if repo_id is None:
+        return None
+    try:
+        return Path(hf_hub_download(repo_id, filename, revision=commit, cache_dir=settings.cache_dir,
+                                    endpoint=settings.endpoint, token=settings.token,
+                                    local_files_only=settings.offline))
+    except (EntryNotFoundError, LocalEntryNotFoundError):
+        return None
 
 
 def _plain(value: Any) -> Any:
