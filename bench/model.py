@@ -28,13 +28,21 @@ def minilm_dir() -> Path:
 
 def timed(fn, repeats: int) -> float:
     """Median seconds of `fn()` after one warm-up call."""
-    fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+    return timed_together([fn], repeats)[0]
+
+
+def timed_together(fns, repeats: int) -> list[float]:
+    """Median seconds of each of `fns`, called in turn within every repeat (after one warm-up call each),
+    so a slow moment of a shared machine hits every candidate alike instead of one of them."""
+    for fn in fns:
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+    times = [[] for _ in fns]
+    for _ in range(repeats):
+        for fn, spent in zip(fns, times, strict=True):
+            start = time.perf_counter()
+            fn()
+            spent.append(time.perf_counter() - start)
+    return [statistics.median(spent) for spent in times]
 
 
 def model_flops(config, batch: int, length: int) -> float:
@@ -119,10 +127,9 @@ def main() -> None:
 
     ids = torch.randint(1000, config.vocab_size, (32, 128))
     fixed = [(ids, torch.zeros_like(ids), torch.ones_like(ids))]
-    t_ours = timed(lambda: run_batches(ours, fixed, True), args.repeats)
-    t_theirs = timed(lambda: run_batches(theirs, fixed, False), args.repeats)
-    t_ours16 = timed(lambda: run_batches(ours_bf16, fixed, True), args.repeats)
-    t_theirs16 = timed(lambda: run_batches(theirs_bf16, fixed, False), args.repeats)
+    t_ours, t_theirs, t_ours16, t_theirs16 = timed_together(
+        [lambda: run_batches(ours, fixed, True), lambda: run_batches(theirs, fixed, False),
+         lambda: run_batches(ours_bf16, fixed, True), lambda: run_batches(theirs_bf16, fixed, False)], args.repeats)
     peak = matmul_flops_per_second(config, 32 * 128, args.repeats)
     achieved = model_flops(config, 32, 128) / t_ours
     rows.append(("32x128 fp32", 32 / t_ours, 32 / t_theirs, t_theirs / t_ours))
@@ -137,8 +144,9 @@ def main() -> None:
     real = sum(int(m.sum()) for _, _, m in batches)
     positions = sum(m.numel() for _, _, m in batches)
     sentences = sum(len(i) for i, _, _ in batches)
-    t_ours_var = timed(lambda: run_batches(ours, batches, True), max(1, args.repeats // 2))
-    t_theirs_var = timed(lambda: run_batches(theirs, batches, False), max(1, args.repeats // 2))
+    t_ours_var, t_theirs_var = timed_together(
+        [lambda: run_batches(ours, batches, True), lambda: run_batches(theirs, batches, False)],
+        max(1, args.repeats // 2))
     rows.append(("SST-2 dev, padded per batch, fp32", sentences / t_ours_var, sentences / t_theirs_var,
                  t_theirs_var / t_ours_var))
 

@@ -29,6 +29,7 @@ from pathlib import Path
 
 import filelock
 
+from berthub.config import write_text_atomic
 from berthub.server.errors import (
     BadRequest,
     Conflict,
@@ -332,17 +333,9 @@ class _Held:
 
 
 def _atomic_write(path: Path, text: str) -> None:
-    """temp file in the same folder + fsync + rename: readers see the old or the new file, never half."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """temp file in the same folder + fsync + rename: readers see the old or the new file, never half;
+    the folder is fsynced too so the rename itself survives a power cut."""
+    write_text_atomic(path, text)
     _fsync_dir(path.parent)
 
 
