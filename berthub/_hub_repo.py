@@ -154,7 +154,8 @@ def _hf_download(repo: _Repo, commit: str, name: str) -> str:
 def _fetch_large(repo: _Repo, commit: str, name: str) -> Path:
     """A weights file into huggingface_hub's cache layout (blobs/<etag>, snapshot link, its lock file),
     with the bytes streamed by berthub.download: 1 MiB reads through requests move them about twice as
-    fast as huggingface_hub's httpx client on fast links, resuming its `.incomplete` files all the same."""
+    fast as huggingface_hub's httpx client on fast links, resuming its `.incomplete` files all the same.
+    An LFS file's etag is its sha256: a transfer that does not hash to it is removed, never cached."""
     settings = repo.settings
     url = hf_hub_url(repo.repo_id, name, revision=commit, endpoint=settings.endpoint)
     try:
@@ -173,7 +174,7 @@ def _fetch_large(repo: _Repo, commit: str, name: str) -> Path:
         if not blob.is_file():
             same_host = urlsplit(metadata.location).netloc == urlsplit(url).netloc  # no token to a CDN
             download.stream_to_file(
-                metadata.location, blob, hashing=False, size=metadata.size, partial_suffix=".incomplete",
+                metadata.location, blob, sha256=metadata.etag, size=metadata.size, partial_suffix=".incomplete",
                 label=name, headers=build_hf_headers(token=settings.token) if same_host else {},
                 progress=not are_progress_bars_disabled(),
             )  # fmt: skip

@@ -25,6 +25,7 @@ import tarfile
 import time
 import zipfile
 import zlib
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from urllib.parse import unquote, urlsplit
@@ -241,37 +242,44 @@ def stream_to_file(
     """Download `url` to `target`: into `<target><partial_suffix>` (resumed with Range if it exists,
     retried with backoff), checked (size; sha256 when given), then renamed to `target` atomically.
 
-    `hashing=False` skips the sha256 (when no `sha256` is expected): on fast links hashing costs more
-    than the transfer. `label` names the progress bar (default: the file name). The caller holds
-    whatever lock keeps other processes off `target`.
+    `hashing=False` skips the sha256 when no `sha256` is expected (the returned sha256 is then None).
+    `label` names the progress bar (default: the file name). The caller holds whatever lock keeps
+    other processes off `target`.
     """
     partial = _Partial(target.with_name(target.name + partial_suffix), hashing or sha256 is not None)
     partial.label = label or target.name
-    etag, last_error = None, None
+    try:
+        etag = _stream_with_retries(url, partial, headers or {}, retry, progress)
+        actual = partial.sha256()
+        problem = _mismatch(partial.size, actual, size, sha256)
+        if problem:
+            partial.restart()
+            raise CorruptDownloadError(
+                f"Download of '{url}' is corrupt: {problem}. The file was removed from the cache; retry, or fix "
+                "the expected sha256 if the file changed upstream."
+            )
+    finally:
+        partial.close()
+    os.replace(partial.path, target)
+    return Streamed(partial.size, etag, actual)
+
+
+def _stream_with_retries(url: str, partial: _Partial, headers: dict[str, str], retry: Retry,
+                         progress: bool) -> str | None:
+    """The etag of a complete transfer into `partial`, after up to `retry.attempts` tries."""
+    last_error = None
     with requests.Session() as session:  # proxies come from HTTP(S)_PROXY / NO_PROXY
         for attempt in range(retry.attempts):
             if attempt:
                 retry.sleep_before(attempt)
             try:
-                etag = _stream_once(session, url, partial, headers or {}, retry, progress)
-                break
+                return _stream_once(session, url, partial, headers, retry, progress)
             except _RETRYABLE as error:
                 last_error = error
-        else:
-            raise NetworkError(
-                f"Could not download '{url}' after {retry.attempts} attempts: {last_error}. Check your "
-                "connection or proxy (HTTPS_PROXY); the bytes so far are kept and the next try resumes them."
-            ) from last_error
-    actual = partial.digest.hexdigest() if partial.digest is not None else None
-    problem = _mismatch(partial.size, actual, size, sha256)
-    if problem:
-        partial.restart()
-        raise CorruptDownloadError(
-            f"Download of '{url}' is corrupt: {problem}. The file was removed from the cache; retry, or fix "
-            "the expected sha256 if the file changed upstream."
-        )
-    os.replace(partial.path, target)
-    return Streamed(partial.size, etag, actual)
+    raise NetworkError(
+        f"Could not download '{url}' after {retry.attempts} attempts: {last_error}. Check your "
+        "connection or proxy (HTTPS_PROXY); the bytes so far are kept and the next try resumes them."
+    ) from last_error
 
 
 def _mismatch(size: int, actual: str | None, expected_size: int | None, expected_sha256: str | None) -> str | None:
@@ -283,10 +291,16 @@ def _mismatch(size: int, actual: str | None, expected_size: int | None, expected
 
 
 class _Partial:
-    """The partial file being written, its size, and the running sha256 of its bytes (if hashing)."""
+    """The partial file being written, its size, and the running sha256 of its bytes (if hashing).
+
+    The sha256 runs on a helper thread (hashlib releases the GIL on large buffers), so hashing a
+    chunk overlaps with receiving and writing the next one instead of adding to the transfer time.
+    """
 
     def __init__(self, path: Path, hashing: bool) -> None:
         self.path, self.hashing, self.label = path, hashing, path.name
+        self._hasher = ThreadPoolExecutor(1, thread_name_prefix="berthub-sha256") if hashing else None
+        self._pending: Future | None = None
         self.digest = hashlib.sha256() if hashing else None
         self.size = path.stat().st_size if path.is_file() else 0  # left by an interrupted attempt: resume it
         if self.digest is not None and self.size:
@@ -296,12 +310,26 @@ class _Partial:
 
     def append(self, chunk: bytes) -> None:
         if self.digest is not None:
-            self.digest.update(chunk)
+            self._pending = self._hasher.submit(self.digest.update, chunk)  # one worker: updates stay in order
         self.size += len(chunk)
 
+    def sha256(self) -> str | None:
+        """The hex sha256 of every byte appended so far (waits for the hashing thread)."""
+        if self.digest is None:
+            return None
+        if self._pending is not None:
+            self._pending.result()
+        return self.digest.hexdigest()
+
     def restart(self) -> None:
+        if self._pending is not None:
+            self._pending.result()
         self.path.unlink(missing_ok=True)
         self.digest, self.size = (hashlib.sha256() if self.hashing else None), 0
+
+    def close(self) -> None:
+        if self._hasher is not None:
+            self._hasher.shutdown(wait=True)
 
 
 def _download(url: str, target: Path, sha256: str | None, retry: Retry, progress: bool) -> None:

@@ -19,7 +19,7 @@ from faultserver import CountingProxy, proxying
 from huggingface_hub import hf_hub_download
 
 from berthub import BertConfig, BertModel, hub, push
-from berthub.errors import NotFoundError
+from berthub.errors import CorruptDownloadError, NotFoundError
 from berthub.hub import resolve_model, resolve_tokenizer
 
 pytestmark = pytest.mark.slow
@@ -214,3 +214,18 @@ def test_interrupted_weights_download_is_resumed_from_its_incomplete_blob(hub_mi
     assert (directory / "model.safetensors").read_bytes() == weights
     [get] = [entry for entry in proxy.downloads() if entry.path.endswith("model.safetensors")]
     assert get.range == "bytes=10000000-" and not (blobs / f"{sha}.incomplete").exists()
+
+
+def test_weights_that_do_not_hash_to_their_etag_are_removed_and_the_next_load_downloads_them_whole(
+        hub_minilm, minilm_dir, proxy, tmp_path):
+    repo_id, _ = hub_minilm
+    weights = (minilm_dir / "model.safetensors").read_bytes()
+    sha = hashlib.sha256(weights).hexdigest()
+    blobs = tmp_path / "cache" / f"models--{repo_id.replace('/', '--')}" / "blobs"
+    blobs.mkdir(parents=True)
+    (blobs / f"{sha}.incomplete").write_bytes(bytes(10_000_000))  # a resumable prefix holding the wrong bytes
+    with pytest.raises(CorruptDownloadError, match=sha):
+        resolve_model(repo_id)
+    assert sorted(p.name for p in blobs.iterdir() if sha in p.name) == []  # neither the blob nor the partial
+    directory = resolve_model(repo_id).directory
+    assert hashlib.sha256((directory / "model.safetensors").read_bytes()).hexdigest() == sha

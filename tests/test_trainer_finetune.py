@@ -78,7 +78,8 @@ def test_pair_task_qnli_learns_entailment(minilm_dir, data_dir, tmp_path):
     pairs = get_task("qnli").read(data_dir / "glue" / "QNLI", "dev")
     train, dev = pairs[:2000], pairs[-600:]
     metrics = finetune(minilm_dir, "qnli", train, dev, tmp_path, max_seq_length=128).best_metrics
-    assert metrics["accuracy"] > 0.6  # balanced classes: chance is 0.5
+    # Balanced classes: chance is 0.5 and one standard error on 600 pairs is 0.02, so 0.58 is 4 of them above.
+    assert metrics["accuracy"] > 0.58
 
 
 def test_squad_subset_answers_questions(minilm_dir, data_dir, tmp_path):
@@ -98,4 +99,4 @@ def test_ner_wnut17_finds_entities(minilm_dir, data_dir, tmp_path):
     metrics = finetune(minilm_dir, "wnut17", train, dev, tmp_path, max_seq_length=96, epochs=2,
                        learning_rate=2e-4).best_metrics
     assert {"precision", "recall", "f1"} <= set(metrics)
-    assert metrics["f1"] > 0.05  # predicting "O" everywhere scores 0
+    assert metrics["f1"] > 0.2  # predicting "O" everywhere scores 0; this budget reaches about 0.39
