@@ -52,6 +52,16 @@ def test_lfs_upload_whose_bytes_do_not_match_the_announced_sha256_is_refused(hub
     assert _lfs_commit(hub_server, repo, "model.safetensors", oid, len(announced)).status_code == 400
 
 
+def test_lfs_upload_of_a_different_size_than_announced_is_refused(hub_server, repo):
+    announced = os.urandom(4096)
+    oid = hashlib.sha256(announced).hexdigest()
+    href = _upload_href(hub_server, repo, oid, len(announced))
+    response = requests.put(href, data=announced + b"tail")  # the announced bytes and then some
+    assert response.status_code == 400
+    assert "4100" in response.json()["error"] and "4096" in response.json()["error"]
+    assert _lfs_commit(hub_server, repo, "model.safetensors", oid, len(announced)).status_code == 400
+
+
 def test_commit_referencing_a_blob_never_uploaded_is_refused_and_main_is_unchanged(hub_server, repo):
     api = HfApi(endpoint=hub_server.endpoint)
     before = api.model_info(repo).sha

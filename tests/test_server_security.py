@@ -92,3 +92,16 @@ def test_files_over_the_configured_limit_are_refused_with_413(tmp_path):
                             repo_id="acme/tiny")
         assert refused.value.response.status_code == 413
         assert api.list_repo_files("acme/tiny") == []
+
+
+def test_every_token_of_a_token_file_and_of_the_environment_may_write(tmp_path):
+    tokens = tmp_path / "tokens"
+    tokens.write_text("# team tokens\nalice:tok-alice-1234\ntok-ci-5678\n\n")
+    with running_hub(tmp_path / "team-hub", extra_args=("--token-file", str(tokens))) as hub:
+        HfApi(endpoint=hub.endpoint, token="tok-alice-1234").create_repo("team/shared")
+        for token in ("tok-alice-1234", "tok-ci-5678", hub.token):  # hub.token comes from BERTHUB_SERVER_TOKEN
+            assert _commit(hub, "team/shared", f"by-{token}.txt", token).status_code == 200
+        assert _commit(hub, "team/shared", "intruder.txt", "alice").status_code == 403  # a name is no token
+        files = HfApi(endpoint=hub.endpoint).list_repo_files("team/shared")
+        assert sorted(f for f in files if f.startswith("by-")) == sorted(
+            f"by-{t}.txt" for t in ("tok-alice-1234", "tok-ci-5678", hub.token))
