@@ -177,3 +177,22 @@ def test_transformers_loads_the_converted_directory_with_every_weight(converted)
     masked = MASK.bool()
     torch.testing.assert_close(start[masked], theirs_start[masked], rtol=1e-4, atol=1e-4)
 
+
+
+def test_state_of_other_optimizers_and_loss_scaling_is_skipped_and_listed(releases, converted, minilm_dir, tmp_path):
+    from conftest import write_release
+
+    base = releases.pretraining.variables
+    kernel = "bert/encoder/layer_0/attention/self/query/kernel"
+    shape = base[kernel].shape
+    state = {f"{kernel}/{slot}": np.full(shape, 0.5, np.float32)
+             for slot in ("Adam", "Adam_1", "Momentum", "lamb_m", "lamb_v", "ExponentialMovingAverage")}
+    state.update({"beta1_power": np.float32(0.9), "beta2_power": np.float32(0.999),
+                  "current_loss_scale": np.float32(32768.0), "good_steps": np.int64(7)})
+    release = write_release(tmp_path / "release", {**base, **state}, minilm_dir)
+    convert(release.prefix, release.config, tmp_path / "out")
+    report = json.loads((tmp_path / "out" / REPORT_NAME).read_text())
+    assert {s["name"] for s in report["skipped"]} == set(state) | {"global_step"}
+    # The weights are those of the same checkpoint without any optimizer state.
+    assert (tmp_path / "out" / "model.safetensors").read_bytes() == (
+        converted["pretraining"] / "model.safetensors").read_bytes()

@@ -64,12 +64,14 @@ def test_config_with_fewer_layers_than_the_checkpoint_is_refused(releases, tmp_p
     release = releases.pretraining
     with pytest.raises(ShapeMismatchError, match="layers up to layer_5 but num_hidden_layers is 4"):
         convert(release.prefix, _config_with(release, tmp_path, num_hidden_layers=4), tmp_path / "out")
+    assert _leftovers(tmp_path) == ["bert_config.json"]
 
 
 def test_config_with_more_layers_than_the_checkpoint_lists_the_missing_variables(releases, tmp_path):
     release = releases.pretraining
     with pytest.raises(ShapeMismatchError, match=r"'bert/encoder/layer_7/output/LayerNorm/beta' is missing"):
         convert(release.prefix, _config_with(release, tmp_path, num_hidden_layers=8), tmp_path / "out")
+    assert _leftovers(tmp_path) == ["bert_config.json"]
 
 
 @pytest.mark.parametrize("reader", ["tf", "pure"])
@@ -89,16 +91,19 @@ def test_truncated_data_shard_is_one_clear_error_and_leaves_nothing(releases, tm
 def test_missing_checkpoint_names_the_index_file(releases, tmp_path):
     with pytest.raises(MissingFileError, match=r"nope\.ckpt\.index' does not exist"):
         convert(tmp_path / "nope.ckpt", releases.squad.config, tmp_path / "out")
+    assert _leftovers(tmp_path) == []
 
 
 def test_missing_config_names_the_file(releases, tmp_path):
     with pytest.raises(MissingFileError, match="bert_config.json file '.*missing.json' does not exist"):
         convert(releases.squad.prefix, tmp_path / "missing.json", tmp_path / "out")
+    assert _leftovers(tmp_path) == []
 
 
 def test_missing_vocab_names_the_file(releases, tmp_path):
     with pytest.raises(MissingFileError, match="vocab.txt file"):
         convert(releases.squad.prefix, releases.squad.config, tmp_path / "out", tmp_path / "vocab.txt")
+    assert _leftovers(tmp_path) == []
 
 
 def test_existing_output_is_not_overwritten_unless_asked(releases, tmp_path):
@@ -121,3 +126,4 @@ def test_two_task_heads_in_one_checkpoint_are_refused_with_the_ignore_hint(relea
     prefix = write_checkpoint(variables, tmp_path / "both" / "model.ckpt")
     with pytest.raises(UnknownVariablesError, match="several heads.*--ignore"):
         convert(prefix, releases.squad.config, tmp_path / "out")
+    assert _leftovers(tmp_path) == ["both"]
