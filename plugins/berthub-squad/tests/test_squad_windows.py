@@ -79,14 +79,13 @@ def test_each_answer_is_scored_once_in_the_window_where_it_is_most_centred(by_ex
         holding = [f for f in features if f.targets["start_positions"] > 0]  # answer wholly inside
         assert holding, "every dev answer fits in some window"
         scored_in = [f for f in holding if f.targets["start_positions"] in f.extra["max_context"]]
-        assert len(scored_in) <= 1
+        assert len(scored_in) == 1
 
         def centred(f):
             start, positions = f.targets["start_positions"], _context_positions(f)
             return min(start - positions.start, positions.stop - 1 - start) + 0.01 * len(positions)
 
-        if scored_in:
-            assert centred(scored_in[0]) == max(centred(f) for f in holding)
+        assert centred(scored_in[0]) == max(centred(f) for f in holding)
 
 
 @pytest.mark.slow
