@@ -108,6 +108,17 @@ def test_pip_install_makes_the_head_and_task_usable_by_name_and_uninstall_remove
     assert result["same"] and result["loss"] > 0
     assert set(result["metrics"]) == {"accuracy"}
 
+    # The stock command line trains and evaluates the third-party task with its third-party head.
+    run = tmp_path / "run"
+    env.berthub("train", "--model", str(minilm_dir), "--task", "example-reviews", "--data-dir", str(EXAMPLE / "data"),
+                "--output-dir", str(run), "--batch-size", "8", "--epochs", "1", "--no-progress")
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["task"] == "example-reviews" and summary["steps"] == 3 and "accuracy" in summary["best_metrics"]
+    assert json.loads((run / "best" / "config.json").read_text())["berthub_head"] == "mean-pooled-classification"
+    scored = env.berthub("evaluate", "--model", str(run / "best"), "--task", "example-reviews",
+                         "--data-dir", str(EXAMPLE / "data"))
+    assert f"accuracy {summary['best_metrics']['accuracy']:.4f}" in scored
+
     env.uninstall("berthub-example-plugin")
     assert "mean-pooled-classification" not in env.berthub("plugins")
     missing = env.run("-c", "from berthub.tasks import get_task; get_task('example-reviews')", check=False)
