@@ -1,5 +1,6 @@
-"""Each shipped plugin is a plain pip distribution: `pip install ./plugins/<name>` makes `berthub plugins`
-list its names, and uninstalling it removes them, in a fresh virtualenv and with no change to berthub."""
+"""Each shipped plugin is a plain pip distribution: `pip install ./plugins/<name>` (or ./converters/<name>)
+makes `berthub plugins` list its names, and uninstalling it removes them, in a fresh virtualenv and with no
+change to berthub."""
 
 from __future__ import annotations
 
@@ -9,12 +10,14 @@ from pathlib import Path
 
 import pytest
 
-PLUGINS = Path(__file__).resolve().parents[1] / "plugins"
+REPO = Path(__file__).resolve().parents[1]
 
-SHIPPED = {
-    "berthub-glue": ["cola", "sst-2", "mrpc", "sts-b", "qqp", "mnli", "mnli-mm", "qnli", "rte", "wnli"],
-    "berthub-squad": ["squad-v1.1", "squad-v2.0"],
-    "berthub-ner": ["wnut17", "conll-ner"],
+SHIPPED = {  # distribution: (folder, entry-point group, names)
+    "berthub-glue": ("plugins", "datasets", ["cola", "sst-2", "mrpc", "sts-b", "qqp", "mnli", "mnli-mm", "qnli",
+                                             "rte", "wnli"]),
+    "berthub-squad": ("plugins", "datasets", ["squad-v1.1", "squad-v2.0"]),
+    "berthub-ner": ("plugins", "datasets", ["wnut17", "conll-ner"]),
+    "berthub-tf": ("converters", "converters", ["tf", "to-tf"]),
 }
 
 
@@ -32,16 +35,16 @@ def _listed(listing: str, name: str, distribution: str) -> bool:
 @pytest.mark.slow
 @pytest.mark.parametrize("distribution", sorted(SHIPPED))
 def test_pip_install_registers_the_plugin_and_uninstall_removes_it(env, tmp_path, distribution):
-    names = SHIPPED[distribution]
+    folder, kind, names = SHIPPED[distribution]
     assert not any(_listed(env.berthub("plugins"), n, distribution) for n in names)
 
-    source = shutil.copytree(PLUGINS / distribution, tmp_path / distribution,
+    source = shutil.copytree(REPO / folder / distribution, tmp_path / distribution,
                              ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__", "tests"))
     env.pip("install", str(source))
-    listing = env.berthub("plugins", "--kind", "datasets", "--check")  # imports each: exits 1 if any fails
+    listing = env.berthub("plugins", "--kind", kind, "--check")  # imports each: exits 1 if any fails
     assert all(_listed(listing, n, distribution) for n in names), listing
     assert sum(line.endswith(" ok") for line in listing.splitlines()) == len(names)
 
     env.uninstall(distribution)
-    listing = env.berthub("plugins", "--kind", "datasets")
+    listing = env.berthub("plugins", "--kind", kind)
     assert not any(_listed(listing, n, distribution) for n in names)
