@@ -131,3 +131,19 @@ def test_url_downloads_are_listed_verified_and_removed_like_repos(cli_env, capsy
     assert code == 0 and f"ok      {url} (1 files checked)" in out
     code, _, _ = _run(capsys, "cache", "rm", url)
     assert code == 0 and not list((tmp_path / "cache" / "berthub-urls").iterdir())
+
+
+def test_download_revision_fetches_that_commit_not_the_latest(cli_env, hub_server, capsys, tmp_path):
+    repo, commits = hub_server.unique_repo_id("two-commits"), []
+    config = BertConfig(vocab_size=99, hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=8)
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        BertModel(config).save_pretrained(tmp_path / f"v{seed}")
+        commits.append(push(tmp_path / f"v{seed}", repo, endpoint=hub_server.endpoint, token=hub_server.token).oid)
+    code, out, _ = _run(capsys, "download", repo, "--revision", commits[0])
+    assert code == 0
+    directory = Path(out.split("model:", 1)[1].split()[0])
+    assert directory.name == commits[0]
+    assert (directory / "model.safetensors").read_bytes() == (tmp_path / "v0" / "model.safetensors").read_bytes()
+    code, out, _ = _run(capsys, "download", repo)  # main: the second commit
+    assert Path(out.split("model:", 1)[1].split()[0]).name == commits[1]
