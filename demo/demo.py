@@ -190,7 +190,7 @@ def summary(endpoint: str, out: Path, published_s: float, loads: dict, trained_s
         *[(f"load by name, {k}", f"{s:.2f}s, {b / 2**20:.1f} MiB downloaded") for k, (s, b) in loads.items()],
         ("fine-tuning", f"{trained_s:.0f}s ({result.get('steps', '?')} optimizer steps)"),
         ("SST-2 dev accuracy", f"{accuracy:.3f} (majority class: 0.509)" if accuracy is not None else "n/a"),
-        ("loss plot", str(out / "sst2" / "training.png")),
+        ("loss plot", result.get("plot", "").removeprefix("Plot: ") or "none"),
         ("hub pages", f"{endpoint}/ while it ran; again with: berthub serve --root {out / 'hub'}"),
         ("total", f"{total_s:.0f}s"),
     ]
