@@ -78,11 +78,16 @@ class BertAdam(torch.optim.Optimizer):
 
 def build_optimizer(model: nn.Module, name: str, learning_rate: float, weight_decay: float,
                     betas: tuple[float, float], eps: float) -> torch.optim.Optimizer:
-    """AdamW or BertAdam over `parameter_groups(model, weight_decay)`."""
+    """AdamW or BertAdam over `parameter_groups(model, weight_decay)`.
+
+    AdamW runs torch's fused kernel (one pass over each tensor, on CPU and GPU): on CPU torch's default
+    is a per-tensor Python loop of five ops, which made the optimizer step about a third of a
+    fine-tuning step of MiniLM on 2 cores.
+    """
     groups = parameter_groups(model, weight_decay)
     if name == "bertadam":
         return BertAdam(groups, lr=learning_rate, betas=betas, eps=eps)
-    return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=eps)
+    return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=eps, fused=True)
 
 
 @dataclass
