@@ -219,11 +219,11 @@ def _is_cached(folder: Path, target: Path, sha256: str | None) -> bool:
 
 @dataclass(frozen=True)
 class Streamed:
-    """What stream_to_file wrote: its size, the server's ETag, and its sha256 when it was computed."""
+    """What stream_to_file wrote: its size, the server's ETag, and its sha256."""
 
     size: int
     etag: str | None
-    sha256: str | None
+    sha256: str
 
 
 def stream_to_file(
@@ -231,7 +231,6 @@ def stream_to_file(
     target: Path,
     *,
     sha256: str | None = None,
-    hashing: bool = True,
     headers: dict[str, str] | None = None,
     size: int | None = None,
     partial_suffix: str = ".partial",
@@ -242,11 +241,10 @@ def stream_to_file(
     """Download `url` to `target`: into `<target><partial_suffix>` (resumed with Range if it exists,
     retried with backoff), checked (size; sha256 when given), then renamed to `target` atomically.
 
-    `hashing=False` skips the sha256 when no `sha256` is expected (the returned sha256 is then None).
-    `label` names the progress bar (default: the file name). The caller holds whatever lock keeps
-    other processes off `target`.
+    The sha256 of the bytes is always computed (and returned). `label` names the progress bar
+    (default: the file name). The caller holds whatever lock keeps other processes off `target`.
     """
-    partial = _Partial(target.with_name(target.name + partial_suffix), hashing or sha256 is not None)
+    partial = _Partial(target.with_name(target.name + partial_suffix))
     partial.label = label or target.name
     try:
         etag = _stream_with_retries(url, partial, headers or {}, retry, progress)
@@ -291,32 +289,29 @@ def _mismatch(size: int, actual: str | None, expected_size: int | None, expected
 
 
 class _Partial:
-    """The partial file being written, its size, and the running sha256 of its bytes (if hashing).
+    """The partial file being written, its size, and the running sha256 of its bytes.
 
     The sha256 runs on a helper thread (hashlib releases the GIL on large buffers), so hashing a
     chunk overlaps with receiving and writing the next one instead of adding to the transfer time.
     """
 
-    def __init__(self, path: Path, hashing: bool) -> None:
-        self.path, self.hashing, self.label = path, hashing, path.name
-        self._hasher = ThreadPoolExecutor(1, thread_name_prefix="berthub-sha256") if hashing else None
+    def __init__(self, path: Path) -> None:
+        self.path, self.label = path, path.name
+        self._hasher = ThreadPoolExecutor(1, thread_name_prefix="berthub-sha256")
         self._pending: Future | None = None
-        self.digest = hashlib.sha256() if hashing else None
+        self.digest = hashlib.sha256()
         self.size = path.stat().st_size if path.is_file() else 0  # left by an interrupted attempt: resume it
-        if self.digest is not None and self.size:
+        if self.size:
             with open(path, "rb") as file:
                 for chunk in iter(lambda: file.read(_CHUNK), b""):
                     self.digest.update(chunk)
 
     def append(self, chunk: bytes) -> None:
-        if self.digest is not None:
-            self._pending = self._hasher.submit(self.digest.update, chunk)  # one worker: updates stay in order
+        self._pending = self._hasher.submit(self.digest.update, chunk)  # one worker: updates stay in order
         self.size += len(chunk)
 
-    def sha256(self) -> str | None:
+    def sha256(self) -> str:
         """The hex sha256 of every byte appended so far (waits for the hashing thread)."""
-        if self.digest is None:
-            return None
         if self._pending is not None:
             self._pending.result()
         return self.digest.hexdigest()
@@ -325,11 +320,10 @@ class _Partial:
         if self._pending is not None:
             self._pending.result()
         self.path.unlink(missing_ok=True)
-        self.digest, self.size = (hashlib.sha256() if self.hashing else None), 0
+        self.digest, self.size = hashlib.sha256(), 0
 
     def close(self) -> None:
-        if self._hasher is not None:
-            self._hasher.shutdown(wait=True)
+        self._hasher.shutdown(wait=True)
 
 
 def _download(url: str, target: Path, sha256: str | None, retry: Retry, progress: bool) -> None:
