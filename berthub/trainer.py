@@ -33,6 +33,7 @@ from berthub.config import write_text_atomic
 from berthub.errors import ConfigError
 from berthub.tasks import Feature, Outputs, Task, collate, model_inputs, unbatch
 from berthub.training import accumulation, checkpoint, distributed, reporting
+from berthub.training.sparse_grads import SparseEmbeddingGrads
 from berthub.training.batching import Layout, epoch_plan, eval_batches
 from berthub.training.config import TrainingConfig
 from berthub.training.optim import build_optimizer, build_scheduler
@@ -106,6 +107,7 @@ class _Run:
     scaler: torch.amp.GradScaler
     fingerprint: dict[str, Any]
     state: TrainState
+    embedding_grads: SparseEmbeddingGrads
     progress: reporting.Progress | None = None
     log: reporting.MetricsLog | None = None
     window: list[float] = field(default_factory=lambda: [0.0, 0, 0, 0.0])  # loss sum, count, samples, seconds
@@ -143,20 +145,10 @@ class Trainer:
             self._resume(run)  # replaces run.state with the checkpoint's
         else:
             set_seed(cfg.seed + ctx.rank)
-        state = run.state
-        net = distributed.wrap(accumulation.SummedLoss(self.model), ctx)
         self.model.train()
-        run.progress = reporting.Progress(state.total_steps, state.step, cfg.progress and ctx.is_main)
-        lengths = [len(f.input_ids) for f in run.features]
-        while state.step < state.total_steps:
-            plan = epoch_plan(lengths, run.layout, ctx.rank, cfg.seed, state.epoch, cfg.group_by_length)
-            while state.step < state.total_steps:
-                started = time.perf_counter()
-                loss_sum, count = self._step(run, net, plan[state.step_in_epoch])
-                samples = run.layout.step_examples(len(run.features), state.step_in_epoch)
-                self._advance(run, loss_sum, count, samples, time.perf_counter() - started, len(plan))
-                if state.step_in_epoch == 0:
-                    break
+        run.progress = reporting.Progress(run.state.total_steps, run.state.step, cfg.progress and ctx.is_main)
+        with run.embedding_grads.active():
+            self._loop(run, distributed.wrap(accumulation.SummedLoss(self.model), ctx))
         run.progress.close()
         return self._finish(run)
 
@@ -185,6 +177,19 @@ class Trainer:
         return ordered
 
     # -- one optimizer step ----------------------------------------------------------------------
+    def _loop(self, run: _Run, net: nn.Module) -> None:
+        cfg, state = self.config, run.state
+        lengths = [len(f.input_ids) for f in run.features]
+        while state.step < state.total_steps:
+            plan = epoch_plan(lengths, run.layout, self.dist.rank, cfg.seed, state.epoch, cfg.group_by_length)
+            while state.step < state.total_steps:
+                started = time.perf_counter()
+                loss_sum, count = self._step(run, net, plan[state.step_in_epoch])
+                samples = run.layout.step_examples(len(run.features), state.step_in_epoch)
+                self._advance(run, loss_sum, count, samples, time.perf_counter() - started, len(plan))
+                if state.step_in_epoch == 0:
+                    break
+
     def _step(self, run: _Run, net: nn.Module, micro_batches: list[list[int]]) -> tuple[Tensor, int]:
         """Forward/backward every micro-batch with exact normalisation, then update. -> (local loss sum, count)."""
         batches = [self._batch(run.features, indices) for indices in micro_batches]
@@ -197,6 +202,7 @@ class Trainer:
                     summed, _ = net(batch)
                 run.scaler.scale(summed * weight).backward()
             loss_sum += summed.detach().float()
+        run.embedding_grads.densify()
         self._apply_gradients(run)
         return loss_sum, int(total)
 
@@ -360,7 +366,8 @@ class Trainer:
             log.path.unlink(missing_ok=True)
         run = _Run(features, eval_data, layout, steps_per_epoch, optimizer,
                    build_scheduler(optimizer, cfg.schedule, cfg.warmup, total), grad_scaler(cfg.precision,
-                   self.dist.device), self._fingerprint(len(features), total), TrainState(total_steps=total), log=log)
+                   self.dist.device), self._fingerprint(len(features), total), TrainState(total_steps=total),
+                   SparseEmbeddingGrads(self.model), log=log)
         return run
 
     def _fingerprint(self, num_features: int, total_steps: int) -> dict[str, Any]:
