@@ -71,15 +71,9 @@ def from_hub(repo_id: str, revision: str, wanted: Wanted, settings: HubSettings,
             return _from_cache(repo, wanted, unreachable=None)
         except NotFoundError:
             pass
-    try:
-        commit = _probe(repo, wanted.groups[0][0])
-    except _Unreachable as unreachable:
-        directory, commit = _from_cache(repo, wanted, unreachable=str(unreachable))
-        logger.warning(
-            "Hub %s is unreachable (%s); loading %s from the cache (%s). Set BERTHUB_OFFLINE=1 to skip this check.",
-            settings.endpoint, unreachable, repo, directory,
-        )  # fmt: skip
-        return directory, commit
+    commit, cached = _commit_or_cached(repo, wanted)
+    if cached is not None:
+        return cached, commit
     paths = [_fetch_first(repo, commit, names) for names in wanted.groups]
     for name in wanted.optional:
         _fetch(repo, commit, name)
@@ -87,8 +81,45 @@ def from_hub(repo_id: str, revision: str, wanted: Wanted, settings: HubSettings,
     return paths[0].parent, commit
 
 
+def _commit_or_cached(repo: _Repo, wanted: Wanted) -> tuple[str, Path | None]:
+    """(commit, None) from the hub, or (commit, snapshot folder) from the cache while the hub is down.
+
+    With the revision cached, one failed probe is enough: the cache answers at once. With a cold
+    cache there is nothing to fall back on, so a hub answering 5xx/429 is asked again with
+    download.Retry's backoff before the load fails.
+    """
+    retry = download.Retry()
+    for attempt in range(1, retry.attempts + 1):
+        try:
+            return _probe(repo, wanted.groups[0][0]), None
+        except _Unreachable as unreachable:
+            try:
+                directory, commit = _from_cache(repo, wanted, unreachable=str(unreachable))
+            except NetworkError:
+                if attempt == retry.attempts or not unreachable.answered:
+                    raise
+                logger.info("Hub %s: %s; retrying (%d of %d).", repo.settings.endpoint, unreachable, attempt,
+                            retry.attempts - 1)
+                retry.sleep_before(attempt)
+                continue
+            logger.warning(
+                "Hub %s is unreachable (%s); loading %s from the cache (%s). Set BERTHUB_OFFLINE=1 to skip this "
+                "check.", repo.settings.endpoint, unreachable, repo, directory,
+            )  # fmt: skip
+            return commit, directory
+    raise AssertionError("unreachable")  # the loop returns or raises
+
+
 class _Unreachable(Exception):
-    """The hub did not answer usefully (connection failed, timed out, 5xx): try the cache."""
+    """The hub did not answer usefully (connection failed, timed out, 5xx): try the cache.
+
+    `answered`: the hub is up but overloaded or failing (HTTP 5xx/429), which is worth asking again;
+    a refused or silent connection is not (retrying it only multiplies the wait).
+    """
+
+    def __init__(self, reason: str, answered: bool = False) -> None:
+        super().__init__(reason)
+        self.answered = answered
 
 
 def _probe(repo: _Repo, filename: str) -> str:
@@ -101,7 +132,7 @@ def _probe(repo: _Repo, filename: str) -> str:
         raise _Unreachable(f"{type(error).__name__}: {error}") from error
     except HfHubHTTPError as error:
         if _status(error) == 429 or _status(error) >= 500:
-            raise _Unreachable(f"HTTP {_status(error)}") from error
+            raise _Unreachable(f"HTTP {_status(error)}", answered=True) from error
         raise _translated(error, repo, filename) from error
     if metadata.commit_hash is None:
         raise NetworkError(

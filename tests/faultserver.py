@@ -166,6 +166,7 @@ class CountingProxy:
     url: str = ""
     stop: Callable[[], None] = field(default=lambda: None, repr=False)  # set while running
     fail_with: int | None = None  # answer every request with this status instead of forwarding
+    fail_next: int = 0  # answer this many requests with HTTP 503 first, then forward again
 
     def downloads(self) -> list[Logged]:
         """GET requests for file contents (HEAD metadata checks excluded)."""
@@ -186,8 +187,10 @@ def _proxy_handler(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
                 parts = urlsplit(self.path)
                 self.path = parts.path + (f"?{parts.query}" if parts.query else "")
             proxy.log.append(Logged(self.command, self.path, self.headers.get("Range")))
-            if proxy.fail_with is not None:
-                self.send_response(proxy.fail_with)
+            failing = proxy.fail_next > 0
+            proxy.fail_next -= 1 if failing else 0
+            if proxy.fail_with is not None or failing:
+                self.send_response(proxy.fail_with or 503)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return

@@ -18,8 +18,8 @@ import torch
 from faultserver import CountingProxy, proxying
 from huggingface_hub import hf_hub_download
 
-from berthub import BertConfig, BertModel, hub, push
-from berthub.errors import CorruptDownloadError, NotFoundError
+from berthub import BertConfig, BertModel, download, hub, push
+from berthub.errors import CorruptDownloadError, NetworkError, NotFoundError
 from berthub.hub import resolve_model, resolve_tokenizer
 
 pytestmark = pytest.mark.slow
@@ -144,6 +144,27 @@ def test_hub_answering_503_falls_back_to_the_cache_with_one_warning(repos, proxy
     with caplog.at_level(logging.WARNING, logger="berthub"):
         assert _equal(BertModel.from_pretrained(repo_id), weights)
     assert len(caplog.records) == 1 and "HTTP 503" in caplog.records[0].getMessage()
+
+
+def test_cold_load_asks_a_hub_answering_503_again_and_succeeds_once_it_recovers(repos, proxy, monkeypatch):
+    repo_id, weights = repos["both"]
+    waits: list[int] = []
+    monkeypatch.setattr(download.Retry, "sleep_before", lambda self, attempt: waits.append(attempt))
+    proxy.fail_next = 2  # the first two metadata probes fail; nothing is cached to fall back on
+    assert _equal(BertModel.from_pretrained(repo_id), weights)
+    assert waits == [1, 2]
+    assert _downloaded(proxy) == ["config.json", "model.safetensors"]
+
+
+def test_cold_load_gives_up_on_a_hub_that_keeps_answering_503_with_a_network_error(repos, proxy, monkeypatch):
+    repo_id, _ = repos["both"]
+    waits: list[int] = []
+    monkeypatch.setattr(download.Retry, "sleep_before", lambda self, attempt: waits.append(attempt))
+    proxy.fail_with = 503
+    with pytest.raises(NetworkError, match="HTTP 503"):
+        BertModel.from_pretrained(repo_id)
+    assert len(waits) == download.Retry().attempts - 1
+    assert len(proxy.log) == download.Retry().attempts
 
 
 def test_silent_hub_with_a_warm_cache_loads_after_the_short_probe_timeout(repos, proxy, monkeypatch, caplog):
