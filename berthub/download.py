@@ -20,11 +20,7 @@ import hashlib
 import json
 import os
 import re
-import shutil
-import tarfile
 import time
-import zipfile
-import zlib
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -34,11 +30,12 @@ import requests
 from filelock import FileLock
 from tqdm.auto import tqdm
 
+from berthub import archives
 from berthub.errors import AuthError, CorruptDownloadError, NetworkError, NotFoundError
 
 URLS_FOLDER = "berthub-urls"
 SOURCE_FILE = "source.json"
-EXTRACTED_FOLDER = "extracted"
+EXTRACTED_FOLDER = archives.EXTRACTED_FOLDER
 _CHUNK = 1 << 20
 _STREAM_CHUNK = 1 << 20  # 64 KiB reads halve the throughput on fast links; a dropped link loses < 1 MiB
 
@@ -140,44 +137,16 @@ def fetch_url(
     """What `url` gives, cached: the folder its files were extracted to if it is an archive, else the file."""
     extracted = url_folder(url, cache_dir) / EXTRACTED_FOLDER
     if extracted.is_dir() and sha256 is None:
-        return _content_root(extracted)
+        return archives.content_root(extracted)
     file = download_url(
         url, cache_dir=cache_dir, sha256=sha256, local_files_only=local_files_only, retry=retry, progress=progress
     )
-    if not extracted.is_dir() and not is_archive(file):
+    if not extracted.is_dir() and not archives.is_archive(file):
         return file
     with FileLock(_lock_path(file.parent)):
         if not extracted.is_dir():
-            _extract_once(url, file, extracted)
-    return _content_root(extracted)
-
-
-def is_archive(path: Path) -> bool:
-    """Whether `path` is a tar (any compression) or zip file, judged by content, not name."""
-    return tarfile.is_tarfile(path) or zipfile.is_zipfile(path)
-
-
-def extract_archive(archive: Path, destination: Path) -> None:
-    """Extract `archive` into the new folder `destination`, refusing unsafe members.
-
-    Refused (CorruptDownloadError, nothing extracted): absolute paths, paths with `..` that escape
-    `destination`, symlinks, hard links, devices and fifos. Only regular files and folders pass.
-    """
-    destination.mkdir(parents=True)
-    if tarfile.is_tarfile(archive):
-        with tarfile.open(archive) as tar:
-            members = tar.getmembers()
-            for member in members:
-                _check_member(archive, member.name, _tar_kind(member))
-            tar.extractall(destination, members=members, filter="data")
-    elif zipfile.is_zipfile(archive):
-        with zipfile.ZipFile(archive) as zipped:
-            for info in zipped.infolist():
-                is_link = (info.external_attr >> 16) & 0o170000 == 0o120000
-                _check_member(archive, info.filename, "a symlink" if is_link else None)
-            zipped.extractall(destination)
-    else:
-        raise NotFoundError(f"'{archive.name}' is not a tar or zip archive, so it holds no model files to extract.")
+            archives.extract_once(url, file, extracted)
+    return archives.content_root(extracted)
 
 
 def sha256_of(path: Path) -> str:
@@ -378,59 +347,6 @@ def _raise_for_status(url: str, response: requests.Response) -> None:
     if status == 429 or status >= 500:
         raise _Retryable(f"HTTP {status} from the server")
     raise NotFoundError(f"Unexpected HTTP {status} for '{url}'; nothing was downloaded.")
-
-
-def _extract_once(url: str, archive: Path, extracted: Path) -> None:
-    temporary = extracted.with_name(f"{EXTRACTED_FOLDER}.partial-{os.getpid()}")
-    shutil.rmtree(temporary, ignore_errors=True)
-    try:
-        extract_archive(archive, temporary)
-    except CorruptDownloadError:
-        shutil.rmtree(archive.parent, ignore_errors=True)  # an unsafe archive does not stay in the cache
-        raise
-    except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as error:
-        shutil.rmtree(archive.parent, ignore_errors=True)
-        raise CorruptDownloadError(
-            f"The archive downloaded from '{url}' is damaged ({type(error).__name__}: {error}); it was removed "
-            "from the cache. Retry; if it fails again the file on the server is broken."
-        ) from error
-    except BaseException:
-        shutil.rmtree(temporary, ignore_errors=True)
-        raise
-    os.replace(temporary, extracted)
-
-
-def _check_member(archive: Path, name: str, refused_kind: str | None) -> None:
-    if refused_kind is not None:
-        raise CorruptDownloadError(
-            f"Refusing archive '{archive.name}' from the cache: member '{name}' is {refused_kind}; "
-            "model archives may only hold regular files and folders. The archive was removed."
-        )
-    parts = PurePosixPath(name.replace("\\", "/")).parts
-    if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
-        raise CorruptDownloadError(
-            f"Refusing archive '{archive.name}': member '{name}' has an absolute path or '..', so it could be "
-            "written outside the extraction folder. The archive was removed from the cache; do not use it."
-        )
-
-
-def _tar_kind(member: tarfile.TarInfo) -> str | None:
-    if member.isfile() or member.isdir():
-        return None
-    if member.issym():
-        return "a symlink"
-    if member.islnk():
-        return "a hard link"
-    if member.ischr() or member.isblk():
-        return "a device"
-    return "a special file (fifo or unknown type)"
-
-
-def _content_root(extracted: Path) -> Path:
-    children = list(extracted.iterdir())
-    if len(children) == 1 and children[0].is_dir():
-        return children[0]
-    return extracted
 
 
 def _write_atomic(path: Path, data: bytes) -> None:

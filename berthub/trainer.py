@@ -33,11 +33,12 @@ from berthub.config import write_text_atomic
 from berthub.errors import ConfigError
 from berthub.tasks import Feature, Outputs, Task, collate, model_inputs, unbatch
 from berthub.training import accumulation, checkpoint, distributed, reporting
-from berthub.training.sparse_grads import SparseEmbeddingGrads
 from berthub.training.batching import Layout, epoch_plan, eval_batches
 from berthub.training.config import TrainingConfig
 from berthub.training.optim import build_optimizer, build_scheduler
 from berthub.training.precision import autocast, grad_scaler, precision_problems
+from berthub.training.sparse_grads import SparseEmbeddingGrads
+from berthub.training.state import Hook, TrainResult, TrainState
 
 __all__ = ["Hook", "TrainResult", "TrainState", "Trainer", "TrainingConfig", "set_seed"]
 
@@ -47,51 +48,6 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-@dataclass
-class TrainState:
-    """Where the loop is; saved in every checkpoint and restored by resume."""
-
-    step: int = 0
-    epoch: int = 0
-    step_in_epoch: int = 0
-    total_steps: int = 0
-    samples: int = 0
-    train_seconds: float = 0.0
-    best_step: int | None = None
-    best_metrics: dict[str, float] = field(default_factory=dict)
-    last_metrics: dict[str, float] = field(default_factory=dict)
-
-
-@dataclass
-class TrainResult:
-    """What train() returns (and `berthub train` summarises)."""
-
-    steps: int
-    epochs: float
-    samples: int
-    train_seconds: float
-    samples_per_s: float
-    final_loss: float
-    best_step: int | None
-    best_metrics: dict[str, float]
-    last_metrics: dict[str, float]
-    output_dir: Path
-    plot: str = ""
-
-
-class Hook:
-    """Override any method to watch or steer a run. Every rank calls them; use `trainer.dist.is_main`."""
-
-    def on_step(self, trainer: Trainer, state: TrainState, loss: float | None) -> None:
-        """After each optimizer step (and its evaluation and checkpoint); loss is set on logging steps."""
-
-    def on_evaluate(self, trainer: Trainer, state: TrainState, metrics: dict[str, float]) -> None:
-        """After each evaluation during training."""
-
-    def on_checkpoint(self, trainer: Trainer, state: TrainState, path: Path) -> None:
-        """After a checkpoint was written (path exists on rank 0)."""
 
 
 @dataclass
