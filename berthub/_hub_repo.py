@@ -88,8 +88,8 @@ def _commit_or_cached(repo: _Repo, wanted: Wanted) -> tuple[str, Path | None]:
     cache there is nothing to fall back on, so a hub answering 5xx/429 is asked again with
     download.Retry's backoff before the load fails.
     """
-    retry = download.Retry()
-    for attempt in range(1, retry.attempts + 1):
+    retry, attempt = download.Retry(), 1
+    while True:
         try:
             return _probe(repo, wanted.groups[0][0]), None
         except _Unreachable as unreachable:
@@ -101,13 +101,13 @@ def _commit_or_cached(repo: _Repo, wanted: Wanted) -> tuple[str, Path | None]:
                 logger.info("Hub %s: %s; retrying (%d of %d).", repo.settings.endpoint, unreachable, attempt,
                             retry.attempts - 1)
                 retry.sleep_before(attempt)
+                attempt += 1
                 continue
             logger.warning(
                 "Hub %s is unreachable (%s); loading %s from the cache (%s). Set BERTHUB_OFFLINE=1 to skip this "
                 "check.", repo.settings.endpoint, unreachable, repo, directory,
             )  # fmt: skip
             return commit, directory
-    raise AssertionError("unreachable")  # the loop returns or raises
 
 
 class _Unreachable(Exception):
