@@ -146,20 +146,24 @@ def test_hub_answering_503_falls_back_to_the_cache_with_one_warning(repos, proxy
     assert len(caplog.records) == 1 and "HTTP 503" in caplog.records[0].getMessage()
 
 
-def test_cold_load_asks_a_hub_answering_503_again_and_succeeds_once_it_recovers(repos, proxy, monkeypatch):
+@pytest.fixture
+def waits(monkeypatch) -> list[int]:
+    """The retry numbers download.Retry was asked to sleep before (it does not actually sleep)."""
+    asked: list[int] = []
+    monkeypatch.setattr(download.Retry, "sleep_before", lambda self, attempt: asked.append(attempt))
+    return asked
+
+
+def test_cold_load_asks_a_hub_answering_503_again_and_succeeds_once_it_recovers(repos, proxy, waits):
     repo_id, weights = repos["both"]
-    waits: list[int] = []
-    monkeypatch.setattr(download.Retry, "sleep_before", lambda self, attempt: waits.append(attempt))
     proxy.fail_next = 2  # the first two metadata probes fail; nothing is cached to fall back on
     assert _equal(BertModel.from_pretrained(repo_id), weights)
     assert waits == [1, 2]
     assert _downloaded(proxy) == ["config.json", "model.safetensors"]
 
 
-def test_cold_load_gives_up_on_a_hub_that_keeps_answering_503_with_a_network_error(repos, proxy, monkeypatch):
+def test_cold_load_gives_up_on_a_hub_that_keeps_answering_503_with_a_network_error(repos, proxy, waits):
     repo_id, _ = repos["both"]
-    waits: list[int] = []
-    monkeypatch.setattr(download.Retry, "sleep_before", lambda self, attempt: waits.append(attempt))
     proxy.fail_with = 503
     with pytest.raises(NetworkError, match="HTTP 503"):
         BertModel.from_pretrained(repo_id)

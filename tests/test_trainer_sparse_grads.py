@@ -41,10 +41,15 @@ def test_sparse_vocabulary_gradients_give_the_dense_updates_and_are_switched_off
     assert difference < 1e-6
 
 
-def test_densify_sums_the_micro_batches_into_one_reused_dense_gradient():
+def _model(head: str, **options) -> BertForTask:
+    """A 1-layer, 32-wide BERT with the real vocabulary size (30,522 rows: a sparse candidate)."""
     config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
                         intermediate_size=64, max_position_embeddings=64)
-    model = BertForTask(config, head="sequence-classification", num_labels=2)
+    return BertForTask(config, head=head, **options)
+
+
+def test_densify_sums_the_micro_batches_into_one_reused_dense_gradient():
+    model = _model("sequence-classification", num_labels=2)
     table = model.bert.embeddings.word_embeddings
     grads = SparseEmbeddingGrads(model)
     assert grads.tables == [table]
@@ -70,10 +75,8 @@ def test_densify_sums_the_micro_batches_into_one_reused_dense_gradient():
 
 
 def test_tied_vocabulary_tables_stay_dense():
-    config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64)
-    masked_lm = BertForTask(config, head="masked-lm")  # its decoder shares the word embeddings
+    masked_lm = _model("masked-lm")  # its decoder shares the word embeddings
     assert sparse_candidates(masked_lm) == []
-    classifier = BertForTask(config, head="sequence-classification", num_labels=2)
+    classifier = _model("sequence-classification", num_labels=2)
     classifier.bert.embeddings.word_embeddings.weight.requires_grad_(False)  # a frozen table has no gradient
     assert sparse_candidates(classifier) == []
