@@ -216,6 +216,14 @@ class _PreTrainingParts(_Head):
         if hasattr(self, "predictions"):
             self.predictions.decoder.weight = bert.embeddings.word_embeddings.weight
 
+    def resize_vocab(self, vocab_size: int, mean_resizing: bool) -> None:
+        """Follow a new vocabulary size: the MLM output bias (the decoder is re-tied to the embeddings)."""
+        if hasattr(self, "predictions"):
+            from berthub.vocab_resize import resized_parameter
+
+            self.predictions.bias = resized_parameter(self.predictions.bias, vocab_size, mean_resizing, None)
+            self.predictions.decoder.out_features = vocab_size
+
     def _mlm_loss(self, scores: Tensor, targets: dict[str, Tensor], reduction: str) -> Tensor:
         return _cross_entropy(scores, targets["masked_lm_labels"], reduction)
 

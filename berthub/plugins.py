@@ -85,6 +85,12 @@ def names(kind: str) -> list[str]:
     return sorted({p.name for p in entries(kind)})
 
 
+def distribution(kind: str, name: str) -> str | None:
+    """The pip distribution registering `name` in group `kind` (None when none, or several, do); imports nothing."""
+    found = {p.distribution for p in entries(kind) if p.name == name}
+    return found.pop() if len(found) == 1 else None
+
+
 def duplicates(kind: str) -> dict[str, list[PluginInfo]]:
     """Names of one kind registered by more than one distribution -> their entries."""
     by_name: dict[str, list[PluginInfo]] = {}

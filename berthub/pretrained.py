@@ -21,7 +21,7 @@ import torch
 from torch import Tensor, nn
 
 from berthub.config import BertConfig, write_text_atomic
-from berthub.errors import WeightsError
+from berthub.errors import InputError, WeightsError
 
 logger = logging.getLogger("berthub")
 
@@ -64,6 +64,54 @@ class BertPreTrainedModel(nn.Module):
 
     def tie_weights(self) -> None:
         """Point output embeddings at the input embeddings (heads that decode to the vocabulary)."""
+
+    # -- the vocabulary -------------------------------------------------------------------------
+    def get_input_embeddings(self) -> nn.Embedding:
+        """The word embeddings [vocab_size, hidden_size] of the encoder (transformers' name)."""
+        return self._encoder().embeddings.word_embeddings
+
+    def set_input_embeddings(self, embeddings: nn.Embedding) -> None:
+        """Use `embeddings` as the word embeddings; config.vocab_size, tied decoders and vocabulary-sized
+        head tensors (the MLM output bias: new entries at the mean of the old ones) follow its size."""
+        self._adopt_vocabulary(embeddings, mean_resizing=True)
+
+    def resize_token_embeddings(self, new_num_tokens: int | None = None, pad_to_multiple_of: int | None = None,
+                                mean_resizing: bool = True) -> nn.Embedding:
+        """Grow or shrink the vocabulary to `new_num_tokens` (rounded up to `pad_to_multiple_of`).
+
+        Old rows are kept; new rows start at the mean of the old ones (`mean_resizing`, as in
+        transformers) or at Google's initialisation. The tied MLM decoder, its output bias and
+        config.vocab_size follow. Returns the (new) word embeddings.
+        """
+        from berthub import vocab_resize
+
+        old = self.get_input_embeddings()
+        size = vocab_resize.target_size(old.num_embeddings, new_num_tokens, pad_to_multiple_of)
+        if size != old.num_embeddings:
+            init = self.config.initializer_range
+            self._adopt_vocabulary(vocab_resize.resized_embedding(old, size, mean_resizing, init), mean_resizing)
+        return self.get_input_embeddings()
+
+    def _encoder(self) -> nn.Module:
+        """The BertModel holding the embeddings: the model itself, or its `bert` part for task models."""
+        encoder = self if "embeddings" in self._modules else self._modules.get("bert")
+        if encoder is None:
+            raise TypeError(f"{type(self).__name__} has no BERT encoder (neither `embeddings` nor `bert`).")
+        return encoder
+
+    def _adopt_vocabulary(self, embeddings: nn.Embedding, mean_resizing: bool) -> None:
+        if not isinstance(embeddings, nn.Embedding) or embeddings.embedding_dim != self.config.hidden_size:
+            raise InputError(f"Input embeddings must be an nn.Embedding with embedding_dim {self.config.hidden_size} "
+                             f"(hidden_size), got {embeddings!r}.")
+        size = embeddings.num_embeddings
+        self._encoder().embeddings.word_embeddings = embeddings
+        for module in self.modules():  # every part that holds the config (encoder, heads) sees the new size
+            config = module.__dict__.get("config")
+            if isinstance(config, BertConfig) and config.vocab_size != size:
+                module.config = config.replace(vocab_size=size)
+            if module is not self and hasattr(module, "resize_vocab"):
+                module.resize_vocab(size, mean_resizing)
+        self.tie_weights()
 
     # -- saving ---------------------------------------------------------------------------------
     def save_pretrained(self, save_directory: str | os.PathLike) -> Path:
@@ -112,18 +160,22 @@ class BertPreTrainedModel(nn.Module):
         cache_dir: str | os.PathLike | None = None,
         local_files_only: bool = False,
         token: str | None = None,
-        dtype: torch.dtype | None = None,
+        dtype: torch.dtype | str | None = None,
         from_tf: bool = False,
         state_dict: dict[str, Tensor] | None = None,
+        torch_dtype: torch.dtype | str | None = None,
         **overrides: Any,
     ):
         """Load a model from a registry name, hub repo id, local directory or archive URL.
 
         `overrides` that are BertConfig fields change the config (e.g. `hidden_dropout_prob=0.0`);
         the others go to the model's constructor (e.g. `num_labels=3`). `dtype` casts the weights
-        (e.g. torch.bfloat16). The model is returned in eval mode with `model.load_report` set.
+        (e.g. torch.bfloat16 or "bfloat16"; "auto" or None keeps the file's); `torch_dtype` is
+        transformers' older name for it. The model is returned in eval mode with `model.load_report` set.
         """
         from berthub import hub
+
+        dtype = resolve_dtype(dtype, torch_dtype)
 
         resolved = hub.resolve_model(
             pretrained_model_name_or_path, revision=revision, cache_dir=cache_dir,
@@ -132,6 +184,7 @@ class BertPreTrainedModel(nn.Module):
         with tempfile.TemporaryDirectory(prefix="berthub-from-tf-") as scratch:
             directory = _convert_tf(Path(resolved.directory), Path(scratch)) if from_tf else Path(resolved.directory)
             config = _read_config(directory)
+            overrides = cls._folder_overrides(directory, config, overrides)
             config_changes = {k: overrides.pop(k) for k in list(overrides) if k in _config_fields()}
             if config_changes:
                 config = config.replace(**config_changes)
@@ -142,6 +195,27 @@ class BertPreTrainedModel(nn.Module):
         model.load_report = load_into(model, state_dict, dtype=dtype, source=str(pretrained_model_name_or_path))
         model.load_report.directory = str(resolved.directory)
         return model.eval()
+
+
+    @classmethod
+    def _folder_overrides(cls, directory: Path, config: BertConfig, overrides: dict[str, Any]) -> dict[str, Any]:
+        """Constructor options a saved folder implies beyond its BertConfig (BertForTask: the head)."""
+        return overrides
+
+
+def resolve_dtype(dtype: torch.dtype | str | None, torch_dtype: torch.dtype | str | None = None) -> torch.dtype | None:
+    """`dtype` or its transformers alias `torch_dtype` as a torch.dtype; None ("auto") keeps the file's."""
+    if dtype is not None and torch_dtype is not None and dtype != torch_dtype:
+        raise InputError(f"dtype={dtype!r} and torch_dtype={torch_dtype!r} disagree; pass one of them "
+                         "(torch_dtype is transformers' older name for dtype).")
+    chosen = dtype if dtype is not None else torch_dtype
+    if chosen is None or chosen == "auto" or isinstance(chosen, torch.dtype):
+        return None if chosen == "auto" else chosen
+    found = getattr(torch, str(chosen).removeprefix("torch."), None)
+    if not isinstance(found, torch.dtype) or not found.is_floating_point:
+        raise InputError(f"dtype {chosen!r} is not a floating-point torch dtype; use e.g. torch.bfloat16, "
+                         "\"float16\", \"float32\" or \"auto\".")
+    return found
 
 
 def _config_fields() -> set[str]:

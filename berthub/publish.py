@@ -15,6 +15,7 @@ import contextlib
 import importlib
 import json
 import os
+import shlex
 import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
@@ -40,13 +41,17 @@ class CardFacts:
 
     base_model: repo id the weights were fine-tuned from; converted_from: where converted weights came
     from (e.g. "Google TF checkpoint uncased_L-12_H-768_A-12"); task: a berthub task/head name;
-    metrics: {"accuracy": 0.86}; hyperparameters: {"learning_rate": 2e-5}; tags: extra tags;
-    license: SPDX-like id ("apache-2.0"); description: a paragraph that replaces the generated one.
+    task_options: the options the task was built with; task_distribution: the pip distribution
+    registering the task; metrics: {"accuracy": 0.86}; hyperparameters: {"learning_rate": 2e-5};
+    tags: extra tags; license: SPDX-like id ("apache-2.0"); description: a paragraph that replaces
+    the generated one.
     """
 
     base_model: str | None = None
     converted_from: str | None = None
     task: str | None = None
+    task_options: dict[str, Any] = field(default_factory=dict)
+    task_distribution: str | None = None
     metrics: dict[str, float] = field(default_factory=dict)
     hyperparameters: dict[str, Any] = field(default_factory=dict)
     tags: list[str] = field(default_factory=list)
@@ -64,6 +69,19 @@ class CardFacts:
             raise ConfigError(f"Unknown model card field(s) {unknown}; allowed: {', '.join(allowed)}.")
         return cls(**dict(facts))
 
+    @classmethod
+    def from_training(cls, directory: str | os.PathLike, **facts: Any) -> CardFacts:
+        """Facts from the training.json `berthub train` saved in `directory` ({} when absent), then `facts`."""
+        try:
+            info = json.loads((Path(directory) / "training.json").read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            info = {}
+        info = info if isinstance(info, dict) else {}
+        known = {"task": info.get("task"), "task_options": info.get("task_options") or {},
+                 "task_distribution": info.get("task_distribution"), "metrics": info.get("metrics") or {},
+                 "hyperparameters": info.get("hyperparameters") or {}}
+        return cls(**{**known, **facts})
+
 
 def resolve_endpoint(endpoint: str | None = None) -> str:
     """`endpoint`, else BERTHUB_ENDPOINT, else HF_ENDPOINT, else the public hub."""
@@ -79,14 +97,14 @@ def resolve_token(token: str | None = None) -> str | None:
 def model_card(directory: str | os.PathLike, repo_id: str, card: CardFacts | Mapping[str, Any] | None = None,
                *, endpoint: str | None = None) -> str:
     """README.md text for the model in `directory`: YAML front matter, description, config, usage."""
-    facts = CardFacts.coerce(card)
+    facts = CardFacts.from_training(directory) if card is None else CardFacts.coerce(card)
     config = _read_config(Path(directory))
     metadata = _card_metadata(config, facts)
     import yaml  # only publishing needs it; `import berthub` stays light
 
     parts = ["---\n" + yaml.safe_dump(metadata, sort_keys=False).strip() + "\n---", f"# {repo_id.split('/')[-1]}",
              facts.description or _describe(config, facts, _parameters(Path(directory))),
-             _config_section(config), _training_section(facts), _usage_section(repo_id, endpoint)]
+             _config_section(config), _training_section(facts), _usage_section(repo_id, endpoint, config, facts)]
     return "\n\n".join(part for part in parts if part) + "\n"
 
 
@@ -167,13 +185,46 @@ def _training_section(facts: CardFacts) -> str:
     return "## Training\n\n" + "\n\n".join(parts) if parts else ""
 
 
-def _usage_section(repo_id: str, endpoint: str | None) -> str:
-    text = ("## How to use\n\n```python\nfrom berthub import BertModel, BertTokenizer\n\n"
-            f'tokenizer = BertTokenizer.from_pretrained("{repo_id}")\n'
-            f'model = BertModel.from_pretrained("{repo_id}")\n```')
+def _usage_section(repo_id: str, endpoint: str | None, config: dict[str, Any], facts: CardFacts) -> str:
+    head = config.get("berthub_head")
+    text = "## How to use\n\n" + (_task_usage(repo_id, config, head) if head else _encoder_usage(repo_id))
+    if facts.task:
+        source = f" from the plugin distribution `{facts.task_distribution}`" if facts.task_distribution else ""
+        flags = "".join(f" --task-option {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in facts.task_options.items())
+        text += (f"\n\nTo score it on its task (`{facts.task}`{source}):\n\n```bash\nberthub evaluate --model "
+                 f"{repo_id} --task {facts.task}{flags} --data-dir DATA_DIR\n```")
     if endpoint and endpoint.rstrip("/") != PUBLIC_ENDPOINT:
         text += (f"\n\nThis model lives on a self-hosted hub: set `BERTHUB_ENDPOINT={endpoint}` first "
                  f"(`HF_ENDPOINT={endpoint}` for transformers and huggingface_hub).")
+    return text
+
+
+def _encoder_usage(repo_id: str) -> str:
+    return ("```python\nfrom berthub import BertModel, BertTokenizer\n\n"
+            f'tokenizer = BertTokenizer.from_pretrained("{repo_id}")\n'
+            f'model = BertModel.from_pretrained("{repo_id}")\n```')
+
+
+def _task_usage(repo_id: str, config: dict[str, Any], head: str) -> str:
+    """How to load a fine-tuned model: BertForTask (and the BertFor* class), where the head comes from, its labels."""
+    architecture = (config.get("architectures") or ["BertModel"])[0]
+    classes = ["BertForTask"] + ([architecture] if architecture.startswith("BertFor") else [])
+    lines = [f"from berthub import {', '.join(classes)}, BertTokenizer", "",
+             f'tokenizer = BertTokenizer.from_pretrained("{repo_id}")',
+             f'model = BertForTask.from_pretrained("{repo_id}")  # BERT + its \'{head}\' head']
+    if len(classes) > 1:
+        lines.append(f'model = {architecture}.from_pretrained("{repo_id}")  # the same, as a 0.6 / transformers class')
+    text = "```python\n" + "\n".join(lines) + "\n```"
+    distribution = config.get("berthub_head_distribution")
+    if distribution and distribution != "berthub":
+        text += (f"\n\nThe `{head}` head comes from the plugin distribution `{distribution}`; install it first: "
+                 f"`pip install {distribution}`.")
+    elif distribution:
+        text += f"\n\nThe `{head}` head is built into berthub."
+    labels = config.get("id2label")
+    if isinstance(labels, dict) and labels:
+        names = [str(labels[k]) for k in sorted(labels, key=lambda k: int(k) if str(k).isdigit() else 0)]
+        text += f"\n\nOutputs, in id order (config.json `id2label`): {', '.join(f'`{n}`' for n in names)}."
     return text
 
 

@@ -111,6 +111,7 @@ class _Registry:
     entries: dict[str, ModelEntry] = field(default_factory=dict)
     conflicts: dict[str, str] = field(default_factory=dict)  # name -> why it cannot be used
     broken: list[str] = field(default_factory=list)  # plugins that failed to load, why
+    added: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (entry point, value) -> names
 
 
 _registry: _Registry | None = None
@@ -138,6 +139,11 @@ def model_entry(name: str) -> ModelEntry:
         return registry.entries[name]
     broken = "".join(f" Note: {problem}" for problem in registry.broken)
     raise NotFoundError(unknown_name_message(name, registry.entries) + broken)
+
+
+def names_added_by(entry_point: str, value: str) -> list[str] | None:
+    """The model names the `berthub.models` entry point `entry_point = value` adds (None: it failed to load)."""
+    return _loaded().added.get((entry_point, value))
 
 
 def plugin_problems() -> list[str]:
@@ -182,12 +188,16 @@ def _loaded() -> _Registry:
             _add(registry, _validated(entry, BUILTIN_SOURCE, ConfigError))
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             if ep.value == BUILTIN_ENTRY_POINT:  # added above, installed or not
+                registry.added[(ep.name, ep.value)] = [entry.name for entry in BUILTIN_MODELS]
                 continue
             try:
-                for entry in _plugin_entries(ep):
-                    _add(registry, entry)
+                entries = _plugin_entries(ep)
             except PluginError as error:
                 registry.broken.append(str(error))
+                continue
+            registry.added[(ep.name, ep.value)] = [entry.name for entry in entries]
+            for entry in entries:
+                _add(registry, entry)
         _registry = registry
     return _registry
 

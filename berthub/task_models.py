@@ -7,12 +7,16 @@ and return rules (the loss when targets are given, else the logits).
 
 from __future__ import annotations
 
+import inspect
+import json
+from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
 
 from berthub.config import BertConfig
-from berthub.errors import ConfigError
+from berthub.errors import ConfigError, PluginError
+from berthub.labels import label_entries, label_names
 from berthub.modeling import BertModel, Encoded
 from berthub.pretrained import BertPreTrainedModel
 
@@ -26,13 +30,31 @@ _TRANSFORMERS_CLASS = {
     "multiple-choice": "BertForMultipleChoice",
     "question-answering": "BertForQuestionAnswering",
 }
+_HEAD_OF_CLASS = {cls: head for head, cls in _TRANSFORMERS_CLASS.items()}
+# config.json key naming the pip distribution a head comes from, so a missing plugin can be named.
+HEAD_DISTRIBUTION_KEY = "berthub_head_distribution"
 
 
-def head_class(name: str) -> type[nn.Module]:
-    """The head class registered as `name` in the `berthub.heads` entry-point group."""
+def head_class(name: str, distribution: str | None = None) -> type[nn.Module]:
+    """The head class registered as `name` in the `berthub.heads` entry-point group.
+
+    `distribution`: the pip distribution a saved model says the head comes from; when no installed
+    plugin registers `name`, the error says to install it.
+    """
     from berthub import plugins
 
+    if distribution and name not in plugins.names("heads"):
+        raise PluginError(f"This model's head '{name}' comes from the plugin distribution '{distribution}', which "
+                          f"is not installed: pip install {distribution}")
     return plugins.load("heads", name)
+
+
+def _with_label_count(cls: type[nn.Module], config: BertConfig, options: dict[str, Any]) -> dict[str, Any]:
+    """Default a head's `num_labels` to the number of label names in config.json, as transformers does."""
+    labels = label_names(config)
+    if not labels or "num_labels" in options or "num_labels" not in inspect.signature(cls).parameters:
+        return options
+    return {**options, "num_labels": len(labels)}
 
 
 class BertForTask(BertPreTrainedModel):
@@ -52,7 +74,8 @@ class BertForTask(BertPreTrainedModel):
                 "`berthub plugins`), or load a directory saved with one."
             )
         options = {**(config.head_options if name == config.head else {}), **head_options}
-        head_module = head_class(name)(config, **options)
+        cls = head_class(name, config.extra.get(HEAD_DISTRIBUTION_KEY) if name == config.head else None)
+        head_module = cls(config, **_with_label_count(cls, config, options))
         config = config.replace(head=name, head_options=head_module.options())
         super().__init__(config)
         self.bert = BertModel(config)
@@ -83,14 +106,34 @@ class BertForTask(BertPreTrainedModel):
         encoded = self.bert.encode(batch["input_ids"], batch.get("token_type_ids"), batch.get("attention_mask"))
         return self.head(encoded), encoded
 
+    @property
+    def labels(self) -> list[str]:
+        """Names of the head's outputs in id order (config.json's id2label); [] when none are known."""
+        return label_names(self.config)
+
     def _architecture_name(self) -> str:
         return _TRANSFORMERS_CLASS.get(self.head_name, "BertModel")
 
     def _extra_config(self) -> dict[str, Any]:
-        labels = self.config.head_options.get("num_labels")
-        if not labels or len(self.config.extra.get("id2label") or {}) == labels:
-            return {}  # no labels, or the user's own label names already fit
-        return {"id2label": {str(i): f"LABEL_{i}" for i in range(labels)}}
+        """id2label / label2id (placeholders LABEL_i when the names do not fit num_labels) and the head's plugin."""
+        from berthub import plugins
+
+        extra: dict[str, Any] = {}
+        distribution = plugins.distribution("heads", self.head_name)
+        if distribution:
+            extra[HEAD_DISTRIBUTION_KEY] = distribution
+        labels, count = self.labels, self.config.head_options.get("num_labels")
+        if count and len(labels) != count:
+            labels = [f"LABEL_{i}" for i in range(count)]  # how transformers learns num_labels
+        return {**extra, **(label_entries(labels) if labels else {})}
+
+    @classmethod
+    def _folder_overrides(cls, directory: Path, config: BertConfig, overrides: dict[str, Any]) -> dict[str, Any]:
+        """A folder saved by transformers names its head only in `architectures` (BertForSequenceClassification...)."""
+        if overrides.get("head") is not None or config.head is not None:
+            return overrides
+        head = _HEAD_OF_CLASS.get(_architecture(directory))
+        return {**overrides, "head": head} if head else overrides
 
 
 class _Fixed(BertForTask):
@@ -102,6 +145,10 @@ class _Fixed(BertForTask):
         if config.head not in (None, self.HEAD):
             config = config.replace(head=None, head_options={})
         super().__init__(config, self.HEAD, **head_options)
+
+    @classmethod
+    def _folder_overrides(cls, directory: Path, config: BertConfig, overrides: dict[str, Any]) -> dict[str, Any]:
+        return overrides  # the class fixes the head
 
 
 class BertForPreTraining(_Fixed):
@@ -194,3 +241,13 @@ class BertForQuestionAnswering(_Fixed):
 
 def _given(**options: Any) -> dict[str, Any]:
     return {k: v for k, v in options.items() if v is not None}
+
+
+def _architecture(directory: Path) -> str | None:
+    """The first class named in config.json's `architectures` (None if there is none)."""
+    try:
+        values = json.loads((directory / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    names = values.get("architectures") if isinstance(values, dict) else None
+    return names[0] if isinstance(names, list) and names and isinstance(names[0], str) else None

@@ -11,7 +11,7 @@ The flow a trainer follows:
     model = BertForTask.from_pretrained(name, head=task.head, **task.head_options())
     examples = task.read(data_dir, "train")                   # "train" | "dev" | "test"
     features = task.features(examples, tokenizer, max_seq_length=128)
-    batch = collate(features[i:i + 32])                       # dict of tensors, dynamic padding
+    batch = collate(features[i:i + 32], kinds=target_kinds(task))  # dict of tensors, dynamic padding
     loss = model(**batch)                                     # targets present -> the head's loss
     outputs = unbatch(model(**model_inputs(batch)))           # one numpy array (or tuple) per feature
     task.metrics(examples, features, outputs)                 # {"accuracy": 0.93, ...}; main_metric names the key
@@ -23,21 +23,24 @@ batch): tasks only read the first `len(feature.input_ids)` positions.
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 from torch import Tensor
 
-from berthub.errors import NotFoundError, PluginError
+from berthub.errors import InputError, NotFoundError, PluginError
 
 IGNORE_INDEX = -100
 MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
 
-Target = int | float | list[int]
+Target = int | float | list[int] | list[float]
+TargetKind = Literal["scalar", "token", "vector"]
+TARGET_KINDS = ("scalar", "token", "vector")
 Outputs = np.ndarray | tuple[np.ndarray, ...]
 
 
@@ -46,9 +49,11 @@ class Feature:
     """One model input window.
 
     input_ids / token_type_ids: the unpadded window, [CLS] ... [SEP] included.
-    targets: keys are the head's `targets` (e.g. {"labels": 1}; token tasks {"labels": [-100, 3, ...]}
-      with one entry per input id and -100 where the loss ignores the token; QA
-      {"start_positions": s, "end_positions": e}); empty when the split has no gold answers.
+    targets: keys are the head's `targets`, each of one kind (see `Task.target_kinds`): "scalar", an int
+      or float per window ({"labels": 1}; QA {"start_positions": s, "end_positions": e}); "token", a
+      list with one int per input id and -100 where the loss ignores the token; "vector", a list of K
+      numbers per window (multi-label 0/1 indicators, several regression outputs). Empty when the
+      split has no gold answers.
     example_index: the example it came from (SQuAD makes several windows per example).
     extra: what post-processing needs (e.g. window token -> original word maps).
     """
@@ -68,6 +73,9 @@ class Task(Protocol):
     main_metric: the key of `metrics()` used to pick the best checkpoint ("accuracy");
     labels: label names in id order ([] for regression and span tasks);
     splits: split -> file names it reads, relative to the data directory (for docs and errors).
+    target_kinds (optional): target key -> "scalar" | "token" | "vector"; a list target not declared
+      here is a "token" target, so a per-example vector ({"labels": [0.0, 1.0, 1.0]}) must be declared
+      ({"labels": "vector"}) to collate as one [B, K] float tensor.
     """
 
     name: str
@@ -109,6 +117,10 @@ def task_names() -> list[str]:
     return plugins.names("datasets")
 
 
+# The options get_task built each task with, so a trainer can save them (training.json) beside the model.
+_BUILT_WITH: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
 def get_task(name: str, **options: Any) -> Task:
     """Build the task registered as `name` with keyword `options`; errors list the registered names."""
     from berthub import plugins
@@ -123,7 +135,29 @@ def get_task(name: str, **options: Any) -> Task:
         where = plugins.describe("datasets", name)
         raise PluginError(f"Task '{name}' ({where}) is missing {', '.join(missing)} of the Task protocol "
                           "(see berthub.tasks.Task); fix or uninstall that plugin.")
+    target_kinds(task)  # a bad declaration fails here, naming the plugin, not in the middle of training
+    try:
+        _BUILT_WITH[task] = dict(options)
+    except TypeError:  # an unhashable task object: its options are simply not recorded
+        pass
     return task
+
+
+def task_options(task: Any) -> dict[str, Any] | None:
+    """The keyword options `get_task` built `task` with; None for a task built some other way."""
+    try:
+        return _BUILT_WITH.get(task)
+    except TypeError:
+        return None
+
+
+def target_kinds(task: Any) -> dict[str, TargetKind]:
+    """The task's declared `target_kinds` (empty when it declares none), checked against TARGET_KINDS."""
+    kinds = getattr(task, "target_kinds", None) or {}
+    if not isinstance(kinds, dict) or any(kind not in TARGET_KINDS for kind in kinds.values()):
+        raise PluginError(f"Task '{getattr(task, 'name', task)}' declares target_kinds {kinds!r}; each value must be "
+                          f"one of {', '.join(TARGET_KINDS)} (see berthub.tasks.Task).")
+    return dict(kinds)
 
 
 def require_files(data_dir: Path | str, task: str, split: str, files: Sequence[str]) -> list[Path]:
@@ -162,15 +196,18 @@ def encode_pair(tokenizer: Any, text_a: str, text_b: str | None, max_seq_length:
     return list(tokenizer.convert_tokens_to_ids(tokens)), types
 
 
-def collate(features: Sequence[Feature], pad_id: int = 0) -> dict[str, Tensor]:
+def collate(features: Sequence[Feature], pad_id: int = 0,
+            kinds: dict[str, TargetKind] | None = None) -> dict[str, Tensor]:
     """Stack features into a batch padded to its longest window.
 
     Returns input_ids / token_type_ids / attention_mask [B, T] (long; padding pad_id / 0 / 0) and one
-    tensor per target: int -> long [B], float -> float32 [B], list -> long [B, T] padded with -100.
-    Every feature must have the same target keys.
+    tensor per target, by its kind (`kinds`, as `target_kinds(task)` gives them; undeclared: an int or
+    float is "scalar", a list is "token"): scalar int -> long [B], scalar float -> float32 [B];
+    token -> long [B, T] padded with -100; vector -> float32 [B, K]. Every feature must have the same
+    target keys; a token list must have one int per input id, a vector the same K in every feature.
     """
     if not features:
-        raise ValueError("collate needs at least one feature.")
+        raise InputError("collate needs at least one feature.")
     length = max(len(f.input_ids) for f in features)
     batch = {
         "input_ids": _pad([f.input_ids for f in features], length, pad_id),
@@ -180,16 +217,45 @@ def collate(features: Sequence[Feature], pad_id: int = 0) -> dict[str, Tensor]:
     keys = set(features[0].targets)
     for f in features:
         if set(f.targets) != keys:
-            raise ValueError(f"Features disagree on targets: {sorted(keys)} vs {sorted(f.targets)}.")
+            raise InputError(f"Features disagree on targets: {sorted(keys)} vs {sorted(f.targets)}.")
+    kinds = kinds or {}
     for key in sorted(keys):
         values = [f.targets[key] for f in features]
-        if isinstance(values[0], list):
-            batch[key] = _pad(values, length, IGNORE_INDEX)
-        elif isinstance(values[0], float):
-            batch[key] = torch.tensor(values, dtype=torch.float32)
-        else:
-            batch[key] = torch.tensor(values, dtype=torch.long)
+        kind = kinds.get(key) or ("token" if isinstance(values[0], (list, tuple)) else "scalar")
+        batch[key] = _COLLATE[kind](key, values, features, length)
     return batch
+
+
+def _scalars(key: str, values: list[Any], features: Sequence[Feature], length: int) -> Tensor:
+    if any(isinstance(v, (list, tuple)) for v in values):
+        raise InputError(f"Target '{key}' is declared a scalar but some features give a list.")
+    floats = any(isinstance(v, float) for v in values)
+    return torch.tensor(values, dtype=torch.float32 if floats else torch.long)
+
+
+def _tokens(key: str, values: list[Any], features: Sequence[Feature], length: int) -> Tensor:
+    for index, (value, feature) in enumerate(zip(values, features, strict=True)):
+        if not isinstance(value, (list, tuple)) or len(value) != len(feature.input_ids):
+            size = len(value) if isinstance(value, (list, tuple)) else "a scalar"
+            raise InputError(f"Target '{key}' of feature {index} has {size} entries for {len(feature.input_ids)} "
+                             "input ids; a per-token target needs one per input id. For one vector per example "
+                             f"(multi-label, several outputs) declare target_kinds = {{'{key}': 'vector'}} on the "
+                             "task.")
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+            raise InputError(f"Target '{key}' of feature {index} is a per-token target and must hold ints (label "
+                             f"ids, -100 = ignored); declare target_kinds = {{'{key}': 'vector'}} for float vectors.")
+    return _pad(values, length, IGNORE_INDEX)
+
+
+def _vectors(key: str, values: list[Any], features: Sequence[Feature], length: int) -> Tensor:
+    sizes = {len(v) if isinstance(v, (list, tuple)) else None for v in values}
+    if len(sizes) != 1 or None in sizes:
+        raise InputError(f"Vector target '{key}' needs a list of the same length in every feature, got lengths "
+                         f"{sorted(str(s) for s in sizes)}.")
+    return torch.tensor([list(v) for v in values], dtype=torch.float32)
+
+
+_COLLATE = {"scalar": _scalars, "token": _tokens, "vector": _vectors}
 
 
 def model_inputs(batch: dict[str, Tensor]) -> dict[str, Tensor]:

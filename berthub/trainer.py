@@ -31,7 +31,8 @@ from torch import Tensor, nn
 
 from berthub.config import write_text_atomic
 from berthub.errors import ConfigError
-from berthub.tasks import Feature, Outputs, Task, collate, model_inputs, unbatch
+from berthub.labels import with_labels
+from berthub.tasks import Feature, Outputs, Task, collate, model_inputs, target_kinds, task_options, unbatch
 from berthub.training import accumulation, checkpoint, distributed, reporting
 from berthub.training.batching import Layout, epoch_plan, eval_batches
 from berthub.training.config import TrainingConfig
@@ -85,8 +86,11 @@ class Trainer:
         problems = precision_problems(config.precision, self.dist.device)
         if problems:
             raise ConfigError("Invalid TrainingConfig:\n  - " + "\n  - ".join(problems))
+        if task.labels:  # the saved model names its outputs without the task's plugin (config.json id2label)
+            model.config = with_labels(model.config, task.labels)
         self.model = model.to(self.dist.device)
         self.base_model = _source(model)
+        self._target_kinds = target_kinds(task)
 
     # -- public ----------------------------------------------------------------------------------
     def features(self, examples: Sequence[Any]) -> list[Feature]:
@@ -176,7 +180,8 @@ class Trainer:
             run.scheduler.step()
 
     def _batch(self, features: Sequence[Feature], indices: list[int], with_targets: bool = True) -> dict[str, Tensor]:
-        batch = collate([features[i] for i in indices], pad_id=self.model.config.pad_token_id)
+        batch = collate([features[i] for i in indices], pad_id=self.model.config.pad_token_id,
+                        kinds=self._target_kinds)
         if not with_targets:
             batch = model_inputs(batch)
         return {k: v.to(self.dist.device, non_blocking=True) for k, v in batch.items()}
@@ -287,7 +292,11 @@ class Trainer:
 
     def _save_model(self, target: Path, metrics: dict[str, float], step: int) -> None:
         """best/ or last/: the model, its tokenizer and training.json (what the model card is made from)."""
-        info = {"task": self.task.name, "base_model": self.base_model, "step": step,
+        from berthub import plugins
+
+        info = {"task": self.task.name, "task_options": task_options(self.task),
+                "task_distribution": plugins.distribution("datasets", self.task.name),
+                "base_model": self.base_model, "step": step,
                 "metrics": metrics, "hyperparameters": self.config.hyperparameters(),
                 "processes": self.dist.world_size}
 

@@ -1,13 +1,18 @@
-"""`berthub plugins`: every entry-point group with its names, distributions and versions."""
+"""`berthub plugins`: every entry-point group with its names, distributions and versions.
+
+A `berthub.models` entry point stands for a list of model names; those names are shown under it
+(reading them loads that entry point's list: plain data, as docs/plugins.md asks of such modules).
+"""
 
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 from berthub import plugins
 
 _EPILOG = """examples:
-  berthub plugins                  list heads, datasets, converters and models (imports no plugin)
+  berthub plugins                  list heads, datasets, converters and models (imports no head or task)
   berthub plugins --kind datasets  only the datasets group
   berthub plugins --check          also import each plugin; exit 1 if any is broken or duplicated
 """
@@ -61,5 +66,17 @@ def _print_group(kind: str, check: bool) -> int:
             note = "ok"
         dist = f"{info.distribution} {info.version}"
         print(f"  {info.name:<{width}}  {dist:<{dist_width}}  {info.value:<{value_width}}  {note}".rstrip())
+        if kind == "models":
+            _print_model_names(info)
     broken = sum(1 for name, error in status.items() if error is not None and name not in clashes)
     return len(clashes) + broken
+
+
+def _print_model_names(info: plugins.PluginInfo) -> None:
+    """The registry names one `berthub.models` entry point adds, wrapped under its row."""
+    from berthub import registry
+
+    added = registry.names_added_by(info.name, info.value)
+    text = ("model names: " + ", ".join(added)) if added is not None else \
+        "model names: none usable (it failed to load; `berthub models` says why)"
+    print(textwrap.fill(text, width=100, initial_indent="    ", subsequent_indent="      "))

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import shlex
 import typing
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,10 @@ EVALUATE_EPILOG = """\
 examples:
   berthub evaluate --model runs/sst2/best --task sst-2 --data-dir glue/SST-2
   berthub evaluate --model my-org/bert-sst2 --task sst-2 --data-dir glue/SST-2 --predictions preds.json
+
+Without --task-option, the task is built with the options the model was trained with (its
+training.json), when it was trained on the same task. The task's head options (e.g. num_labels)
+must match the model's head; otherwise evaluate stops and names the --task-option values to pass.
 """
 
 # Help for each TrainingConfig field that becomes an option (the dataclass docstring has the details).
@@ -67,6 +72,11 @@ _HELP = {
     "resume": "continue from the newest checkpoint in --output-dir",
     "device": "auto (GPU if present), cpu or cuda",
     "progress": "show a progress bar",
+}
+# Help for the --no-X flag of each boolean field that is on by default: what passing the flag does.
+_HELP_OFF = {
+    "group_by_length": "do not group examples of similar length: batches in random order (more padding)",
+    "progress": "do not show a progress bar",
 }
 
 
@@ -125,7 +135,8 @@ def _add_config_option(parser: argparse.ArgumentParser, option: dataclasses.Fiel
         default = option.default
         negated = "--no-" + option.name.replace("_", "-")
         parser.add_argument(negated if default else flag, dest=option.name, default=default,
-                            action="store_false" if default else "store_true", help=_HELP[option.name])
+                            action="store_false" if default else "store_true",
+                            help=_HELP_OFF[option.name] if default else _HELP[option.name])
     elif option.name == "adam_betas":
         parser.add_argument(flag, dest=option.name, type=float, nargs=2, default=option.default,
                             metavar=("BETA1", "BETA2"), help=_HELP[option.name])
@@ -136,9 +147,11 @@ def _add_config_option(parser: argparse.ArgumentParser, option: dataclasses.Fiel
                             help=f"{_HELP[option.name]} (default: {option.default})")
 
 
-def _task(args: argparse.Namespace) -> Any:
+def _task(args: argparse.Namespace, saved_options: dict[str, Any] | None = None) -> Any:
     from berthub.tasks import get_task
 
+    if not args.task_option and saved_options:
+        return get_task(args.task, **saved_options)
     options = {}
     for item in args.task_option:
         key, sep, value = item.partition("=")
@@ -199,8 +212,7 @@ def _push(args: argparse.Namespace, result: Any, trainer: Any) -> None:
 
     folder = result.output_dir / ("best" if result.best_metrics else "last")
     info = json.loads((folder / "training.json").read_text(encoding="utf-8"))
-    card = CardFacts(base_model=_base_repo(args.model), task=trainer.task.name, metrics=info["metrics"],
-                     hyperparameters=info["hyperparameters"])
+    card = CardFacts.from_training(folder, base_model=_base_repo(args.model))
     commit = push(folder, args.push, endpoint=args.endpoint, card=card,
                   commit_message=f"Fine-tuned on {trainer.task.name} with berthub (step {info['step']})")
     print(f"Pushed {folder} to {args.push}: commit {getattr(commit, 'oid', commit)}")
@@ -224,11 +236,13 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from berthub.trainer import Trainer, TrainingConfig
     from berthub.training import distributed, reporting
 
-    task = _task(args)
-    examples = _limited(task.read(args.data_dir, args.split), args.limit, "--limit")
     model = BertForTask.from_pretrained(args.model)
+    info = _training_info(args.model, model)
+    task = _task(args, info.get("task_options") if info.get("task") == args.task else None)
+    _check_head(args, task, model, info)
+    examples = _limited(task.read(args.data_dir, args.split), args.limit, "--limit")
     tokenizer = BertTokenizer.from_pretrained(args.model)
-    length = args.max_seq_length or _trained_length(args.model, model) or 128
+    length = args.max_seq_length or info.get("hyperparameters", {}).get("max_seq_length") or 128
     config = TrainingConfig(output_dir=Path("."), eval_batch_size=args.batch_size, max_seq_length=length,
                             precision=args.precision, device=args.device, progress=False)
     trainer = Trainer(model, task, tokenizer, config)
@@ -250,15 +264,36 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _trained_length(name: str, model: Any) -> int | None:
-    """max_seq_length from the training.json that `berthub train` saved beside the weights, if any."""
+def _check_head(args: argparse.Namespace, task: Any, model: Any, info: dict[str, Any]) -> None:
+    """The model must carry the head the task scores, with the same options; say which flags fix it."""
+    if model.head_name != task.head:
+        raise ConfigError(f"--model {args.model} carries a '{model.head_name}' head, but --task {task.name} scores a "
+                          f"'{task.head}' head; pick a task for that head (`berthub plugins` lists them).")
+    wanted, have = task.head_options(), model.config.head_options
+    wrong = sorted(k for k in wanted if have.get(k) != wanted[k])
+    if not wrong:
+        return
+    differ = ", ".join(f"{k}={wanted[k]!r} (the model's: {have.get(k)!r})" for k in wrong)
+    saved = info.get("task_options") if info.get("task") == task.name else None
+    if saved:
+        flags = " ".join(f"--task-option {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in saved.items())
+        fix = f"It was trained with: {flags}"
+    else:
+        fix = "Pass the --task-option KEY=VALUE settings it was trained with (see training.json beside the model)"
+    raise ConfigError(f"--task {task.name} with these --task-option settings builds a head with {differ}, so it "
+                      f"cannot score --model {args.model}. {fix}.")
+
+
+def _training_info(name: str, model: Any) -> dict[str, Any]:
+    """The training.json that `berthub train` saved beside the weights ({} if there is none)."""
     folder = Path(model.load_report.directory)
     info = folder / "training.json"
     if not info.is_file() and not Path(name).exists():
         info = _hub_file(name, folder.name, "training.json")  # hub snapshots are named by their commit
     if info is None or not info.is_file():
-        return None
-    return json.loads(info.read_text(encoding="utf-8")).get("hyperparameters", {}).get("max_seq_length")
+        return {}
+    values = json.loads(info.read_text(encoding="utf-8"))
+    return values if isinstance(values, dict) else {}
 
 
 def _hub_file(name: str, commit: str, filename: str) -> Path | None:
