@@ -73,6 +73,8 @@ class Task(Protocol):
     main_metric: the key of `metrics()` used to pick the best checkpoint ("accuracy");
     labels: label names in id order ([] for regression and span tasks);
     splits: split -> file names it reads, relative to the data directory (for docs and errors).
+    label_names (optional): what the outputs mean, in id order, when `labels` are codes (SST-2's
+      "0"/"1" -> ["negative", "positive"]); a trained model keeps them as its id2label. Default: labels.
     target_kinds (optional): target key -> "scalar" | "token" | "vector"; a list target not declared
       here is a "token" target, so a per-example vector ({"labels": [0.0, 1.0, 1.0]}) must be declared
       ({"labels": "vector"}) to collate as one [B, K] float tensor.
@@ -149,6 +151,11 @@ def task_options(task: Any) -> dict[str, Any] | None:
         return _BUILT_WITH.get(task)
     except TypeError:
         return None
+
+
+def output_names(task: Any) -> list[str]:
+    """The names of a task's outputs in id order: its optional `label_names`, else its `labels`."""
+    return list(getattr(task, "label_names", None) or task.labels)
 
 
 def target_kinds(task: Any) -> dict[str, TargetKind]:

@@ -31,7 +31,7 @@ from torch import Tensor, nn
 
 from berthub.config import write_text_atomic
 from berthub.errors import ConfigError
-from berthub.labels import with_labels
+from berthub.labels import with_task_labels
 from berthub.tasks import Feature, Outputs, Task, collate, model_inputs, target_kinds, task_options, unbatch
 from berthub.training import accumulation, checkpoint, distributed, reporting
 from berthub.training.batching import Layout, epoch_plan, eval_batches
@@ -86,8 +86,7 @@ class Trainer:
         problems = precision_problems(config.precision, self.dist.device)
         if problems:
             raise ConfigError("Invalid TrainingConfig:\n  - " + "\n  - ".join(problems))
-        if task.labels:  # the saved model names its outputs without the task's plugin (config.json id2label)
-            model.config = with_labels(model.config, task.labels)
+        model.config = with_task_labels(model.config, task)  # saved as id2label: no plugin needed to read outputs
         self.model = model.to(self.dist.device)
         self.base_model = _source(model)
         self._target_kinds = target_kinds(task)

@@ -22,7 +22,7 @@ from trainer_support import SentenceTask, tokenizer
 from berthub import BertConfig, BertForTask
 from berthub.errors import InputError, PluginError
 from berthub.publish import CardFacts, model_card
-from berthub.tasks import Feature, collate, get_task, target_kinds, task_options
+from berthub.tasks import Feature, collate, get_task, output_names, target_kinds, task_options
 from berthub.trainer import Trainer, TrainingConfig, set_seed
 
 EXAMPLE = Path(__file__).resolve().parent / "fixtures" / "berthub-example-plugin"
@@ -157,3 +157,10 @@ def test_evaluate_refusing_other_head_options_names_the_task_option_flags(minilm
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "num_labels=13 (the model's: 3)" in done.stderr
     assert """--task-option 'labels=["O", "B-x", "I-x"]'""" in done.stderr
+
+
+def test_glue_binary_tasks_save_readable_names_and_keep_their_codes():
+    sst2 = get_task("sst-2")
+    assert output_names(sst2) == ["negative", "positive"] and sst2.labels == ["0", "1"]
+    assert output_names(get_task("mnli")) == ["contradiction", "entailment", "neutral"]
+    assert output_names(get_task("sts-b")) == []

@@ -15,7 +15,10 @@ holding them (`--data-dir data/glue/SST-2`). Column layouts, per split, are GLUE
 | RTE   | index, sentence1, sentence2, label (1, 2, 3)                            | yes            | (not_)entailment |
 | WNLI  | index, sentence1, sentence2, label (1, 2, 3)                            | yes            | 0, 1        |
 
-MNLI's labels are contradiction, entailment, neutral (Google's order).
+MNLI's labels are contradiction, entailment, neutral (Google's order). The 0/1 tasks also have
+`label_names` (SST-2: negative, positive; CoLA: unacceptable, acceptable; MRPC, QQP, WNLI: not_/
+equivalent, duplicate, entailment), which a trained model keeps as its config.json `id2label`;
+`labels`, `predict` and the metrics keep GLUE's own 0/1 values.
 
 Test files have an index column and no label. Files are read with quoting off (GLUE's TSVs are
 not quoted and hold stray quote characters) and with a leading BOM removed.
@@ -67,8 +70,10 @@ class GlueTask:
 
     head = "sequence-classification"
 
-    def __init__(self, name: str, labels: list[str], main_metric: str, splits: dict[str, _Split]) -> None:
+    def __init__(self, name: str, labels: list[str], main_metric: str, splits: dict[str, _Split],
+                 label_names: list[str] | None = None) -> None:
         self.name, self.labels, self.main_metric = name, labels, main_metric
+        self.label_names = label_names or labels  # what the outputs mean, saved with a trained model
         self._splits = splits
         self.splits = {split: [s.file] for split, s in splits.items()}
 
@@ -167,17 +172,20 @@ _MNLI = ["contradiction", "entailment", "neutral"]
 
 def cola() -> GlueTask:
     """CoLA: grammatical acceptability; Matthews correlation."""
-    return GlueTask("cola", _BINARY, "mcc", _standard(Columns(1, None, None), Columns(3, None, 1, header=False)))
+    return GlueTask("cola", _BINARY, "mcc", _standard(Columns(1, None, None), Columns(3, None, 1, header=False)),
+                    ["unacceptable", "acceptable"])
 
 
 def sst2() -> GlueTask:
     """SST-2: binary sentiment of movie-review sentences; accuracy."""
-    return GlueTask("sst-2", _BINARY, "accuracy", _standard(Columns(1, None, None), Columns(0, None, 1)))
+    return GlueTask("sst-2", _BINARY, "accuracy", _standard(Columns(1, None, None), Columns(0, None, 1)),
+                    ["negative", "positive"])
 
 
 def mrpc() -> GlueTask:
     """MRPC: are two news sentences paraphrases; F1 (and accuracy)."""
-    return GlueTask("mrpc", _BINARY, "f1", _standard(Columns(3, 4, None), Columns(3, 4, 0)))
+    return GlueTask("mrpc", _BINARY, "f1", _standard(Columns(3, 4, None), Columns(3, 4, 0)),
+                    ["not_equivalent", "equivalent"])
 
 
 def stsb() -> GlueTask:
@@ -187,7 +195,8 @@ def stsb() -> GlueTask:
 
 def qqp() -> GlueTask:
     """QQP: are two Quora questions duplicates; F1 (and accuracy)."""
-    return GlueTask("qqp", _BINARY, "f1", _standard(Columns(1, 2, None), Columns(3, 4, 5)))
+    return GlueTask("qqp", _BINARY, "f1", _standard(Columns(1, 2, None), Columns(3, 4, 5)),
+                    ["not_duplicate", "duplicate"])
 
 
 def mnli() -> GlueTask:
@@ -214,4 +223,5 @@ def rte() -> GlueTask:
 
 def wnli() -> GlueTask:
     """WNLI: Winograd schema as entailment; accuracy."""
-    return GlueTask("wnli", _BINARY, "accuracy", _standard(Columns(1, 2, None), Columns(1, 2, 3)))
+    return GlueTask("wnli", _BINARY, "accuracy", _standard(Columns(1, 2, None), Columns(1, 2, 3)),
+                    ["not_entailment", "entailment"])
