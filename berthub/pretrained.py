@@ -176,7 +176,6 @@ class BertPreTrainedModel(nn.Module):
         from berthub import hub
 
         dtype = resolve_dtype(dtype, torch_dtype)
-
         resolved = hub.resolve_model(
             pretrained_model_name_or_path, revision=revision, cache_dir=cache_dir,
             local_files_only=local_files_only, token=token,
@@ -195,7 +194,6 @@ class BertPreTrainedModel(nn.Module):
         model.load_report = load_into(model, state_dict, dtype=dtype, source=str(pretrained_model_name_or_path))
         model.load_report.directory = str(resolved.directory)
         return model.eval()
-
 
     @classmethod
     def _folder_overrides(cls, directory: Path, config: BertConfig, overrides: dict[str, Any]) -> dict[str, Any]:
