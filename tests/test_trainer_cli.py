@@ -47,6 +47,8 @@ def test_train_pushes_the_best_model_and_evaluate_reads_it_back_by_repo_id(minil
     card = Path(hf_hub_download(repo_id, "README.md", endpoint=hub_server.endpoint,
                                 cache_dir=tmp_path / "hf")).read_text()
     assert "sst-2" in card and "accuracy" in card and "gradient_accumulation_steps" in card
+    assert f'BertForSequenceClassification.from_pretrained("{repo_id}")' in card
+    assert "`negative`, `positive`" in card  # SST-2's label names, not GLUE's 0/1 codes or LABEL_i
 
     evaluated = berthub("evaluate", "--model", repo_id, "--task", "sst-2", "--data-dir",
                         str(data_dir / "glue" / "SST-2"), "--limit", "48", "--predictions",
