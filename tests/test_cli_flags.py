@@ -72,7 +72,8 @@ def test_plugins_lists_the_model_names_of_each_models_entry_point(tmp_path, monk
     info = tmp_path / "acme_models-0.1.0.dist-info"
     info.mkdir()
     (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-models\nVersion: 0.1.0\n")
-    (info / "entry_points.txt").write_text(f"[berthub.models]\nacme-berts = acme_{tag}:ENTRIES\n")
+    (info / "entry_points.txt").write_text(f"[berthub.models]\nacme-berts = acme_{tag}:ENTRIES\n"
+                                           f"acme-broken = acme_{tag}:MISSING\n")
     (tmp_path / f"acme_{tag}.py").write_text(
         "from berthub.registry import ModelEntry\n"
         "ENTRIES = [ModelEntry('acme-bert-tiny', repo_id='acme/bert-tiny'),\n"
@@ -87,3 +88,5 @@ def test_plugins_lists_the_model_names_of_each_models_entry_point(tmp_path, monk
     out = capsys.readouterr().out
     assert re.search(r"acme-berts +acme-models 0\.1\.0 .*\n +model names: acme-bert-tiny, acme-bert-small\n", out)
     assert re.search(r"google-bert +berthub .*\n +model names: bert-base-uncased, bert-large-uncased,", out)
+    assert "bert-large-uncased-whole-word-masking-finetuned-squad" in out  # names are never split
+    assert re.search(r"acme-broken +acme-models 0\.1\.0 .*\n +model names: none usable \(it failed to load", out)

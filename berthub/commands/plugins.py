@@ -79,4 +79,4 @@ def _print_model_names(info: plugins.PluginInfo) -> None:
     added = registry.names_added_by(info.name, info.value)
     text = ("model names: " + ", ".join(added)) if added is not None else \
         "model names: none usable (it failed to load; `berthub models` says why)"
-    print(textwrap.fill(text, width=100, initial_indent="    ", subsequent_indent="      "))
+    print(textwrap.fill(text, width=100, initial_indent="    ", subsequent_indent="      ", break_on_hyphens=False))
