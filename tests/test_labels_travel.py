@@ -136,6 +136,7 @@ def test_the_trainer_writes_real_label_names_for_builtin_heads(tmp_path):
     config = json.loads((tmp_path / "saved" / "config.json").read_text())
     assert config["id2label"] == {"0": "negative", "1": "positive"}
     assert config["label2id"] == {"negative": 0, "positive": 1}
+    assert BertForTask.from_pretrained(tmp_path / "saved").labels == ["negative", "positive"]  # no task needed
 
 
 def test_card_for_a_builtin_head_shows_its_class_and_says_it_is_built_in(minilm_dir, tmp_path):
