@@ -157,7 +157,7 @@ def test_evaluate_refusing_other_head_options_names_the_task_option_flags(minilm
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert "num_labels=13 (the model's: 3)" in done.stderr
-    assert """--task-option 'labels=["O", "B-x", "I-x"]'""" in done.stderr
+    assert """trained with: --task wnut17 --task-option 'labels=["O", "B-x", "I-x"]'""" in done.stderr
 
 
 def test_glue_binary_tasks_save_readable_names_and_keep_their_codes():

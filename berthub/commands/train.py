@@ -274,10 +274,10 @@ def _check_head(args: argparse.Namespace, task: Any, model: Any, info: dict[str,
     if not wrong:
         return
     differ = ", ".join(f"{k}={wanted[k]!r} (the model's: {have.get(k)!r})" for k in wrong)
-    saved = info.get("task_options") if info.get("task") == task.name else None
-    if saved:
-        flags = " ".join(f"--task-option {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in saved.items())
-        fix = f"It was trained with: {flags}"
+    trained, saved = info.get("task"), info.get("task_options")
+    if trained and saved is not None:
+        flags = "".join(f" --task-option {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in saved.items())
+        fix = f"It was trained with: --task {trained}{flags}"
     else:
         fix = "Pass the --task-option KEY=VALUE settings it was trained with (see training.json beside the model)"
     raise ConfigError(f"--task {task.name} with these --task-option settings builds a head with {differ}, so it "
