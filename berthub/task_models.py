@@ -51,10 +51,10 @@ def head_class(name: str, distribution: str | None = None) -> type[nn.Module]:
 
 def _with_label_count(cls: type[nn.Module], config: BertConfig, options: dict[str, Any]) -> dict[str, Any]:
     """Default a head's `num_labels` to the number of label names in config.json, as transformers does."""
-    labels = label_names(config)
-    if not labels or "num_labels" in options or "num_labels" not in inspect.signature(cls).parameters:
+    if "num_labels" in options or "num_labels" not in inspect.signature(cls).parameters:
         return options
-    return {**options, "num_labels": len(labels)}
+    labels = label_names(config)
+    return {**options, "num_labels": len(labels)} if labels else options
 
 
 class BertForTask(BertPreTrainedModel):
