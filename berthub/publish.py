@@ -186,7 +186,9 @@ def _training_section(facts: CardFacts) -> str:
 
 
 def _usage_section(repo_id: str, endpoint: str | None, config: dict[str, Any], facts: CardFacts) -> str:
-    head = config.get("berthub_head")
+    from berthub.task_models import head_for_architecture
+
+    head = config.get("berthub_head") or head_for_architecture((config.get("architectures") or [None])[0])
     text = "## How to use\n\n" + (_task_usage(repo_id, config, head) if head else _encoder_usage(repo_id))
     if facts.task:
         source = f" from the plugin distribution `{facts.task_distribution}`" if facts.task_distribution else ""

@@ -49,6 +49,11 @@ def head_class(name: str, distribution: str | None = None) -> type[nn.Module]:
     return plugins.load("heads", name)
 
 
+def head_for_architecture(name: str | None) -> str | None:
+    """The berthub head of a transformers class name in config.json's `architectures` (None for others)."""
+    return _HEAD_OF_CLASS.get(name) if name else None
+
+
 def _with_label_count(cls: type[nn.Module], config: BertConfig, options: dict[str, Any]) -> dict[str, Any]:
     """Default a head's `num_labels` to the number of label names in config.json, as transformers does."""
     if "num_labels" in options or "num_labels" not in inspect.signature(cls).parameters:
@@ -132,7 +137,7 @@ class BertForTask(BertPreTrainedModel):
         """A folder saved by transformers names its head only in `architectures` (BertForSequenceClassification...)."""
         if overrides.get("head") is not None or config.head is not None:
             return overrides
-        head = _HEAD_OF_CLASS.get(_architecture(directory))
+        head = head_for_architecture(_architecture(directory))
         return {**overrides, "head": head} if head else overrides
 
 

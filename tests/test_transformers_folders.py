@@ -150,3 +150,12 @@ def test_torch_dtype_is_an_alias_of_dtype(minilm_dir):
         BertModel.from_pretrained(minilm_dir, dtype=torch.float16, torch_dtype=torch.bfloat16)
     with pytest.raises(InputError, match="not a floating-point torch dtype"):
         BertModel.from_pretrained(minilm_dir, dtype="int8")
+
+
+def test_the_model_card_of_a_transformers_classifier_shows_its_class_and_labels(minilm_dir, tmp_path):
+    from berthub.publish import model_card
+
+    _saved("BertForSequenceClassification", minilm_dir, tmp_path, num_labels=3, id2label=LABELS)
+    card = model_card(tmp_path, "acme/nli")
+    assert 'BertForSequenceClassification.from_pretrained("acme/nli")' in card
+    assert "`contradiction`, `entailment`, `neutral`" in card
