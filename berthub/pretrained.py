@@ -62,6 +62,12 @@ class BertPreTrainedModel(nn.Module):
                 init_parameter(module, name, param, self.config.initializer_range)
         self.tie_weights()
 
+    def init_bert_weights(self, module: nn.Module) -> None:
+        """pytorch-pretrained-BERT 0.6's per-module initialiser, for `self.apply(self.init_bert_weights)` in
+        custom models: Google's initialisation of `module`'s own parameters (as init_weights)."""
+        for name, param in module.named_parameters(recurse=False):
+            init_parameter(module, name, param, self.config.initializer_range)
+
     def tie_weights(self) -> None:
         """Point output embeddings at the input embeddings (heads that decode to the vocabulary)."""
 

@@ -48,3 +48,22 @@ def minilm_dir() -> Path:
 def data_dir() -> Path:
     """The repo's real data folder (vocabularies, GLUE, SQuAD, WNUT-17)."""
     return DATA
+
+
+@pytest.fixture(scope="session")
+def minilm_named_hub(hub_server: HubServer, minilm_dir: Path) -> HubServer:
+    """`hub_server` holding the real MiniLM as google-bert/<name> for every built-in registry name, so code
+    written for "bert-base-uncased" & co. runs by name (point BERTHUB_ENDPOINT at it, see
+    `named_models_env`). MiniLM's vocabulary is uncased English whatever the name says."""
+    from berthub import push
+    from berthub.registry import BUILTIN_MODELS
+
+    for entry in BUILTIN_MODELS:
+        push(minilm_dir, entry.repo_id, endpoint=hub_server.endpoint, token=hub_server.token)
+    return hub_server
+
+
+def named_models_env(hub: HubServer, cache: Path) -> dict[str, str]:
+    """Environment variables under which berthub loads registry names from `hub` into `cache`."""
+    return {"BERTHUB_ENDPOINT": hub.endpoint, "BERTHUB_CACHE": str(cache), "BERTHUB_OFFLINE": "0",
+            "HF_HUB_OFFLINE": "0"}
