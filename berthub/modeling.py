@@ -308,6 +308,11 @@ class BertLayerNorm(nn.LayerNorm):
         super().__init__(hidden_size, eps=eps)
 
 
+def swish(x: Tensor) -> Tensor:
+    """0.6's swish activation, x * sigmoid(x), for custom models (BertConfig's hidden_act does not offer it)."""
+    return x * torch.sigmoid(x)
+
+
 # 0.6 imported every class and file name from `modeling`. The task classes live in berthub.task_models,
 # which imports this module, so they are looked up on first use here instead of imported at the top.
 _LEGACY_NAMES = {
@@ -322,6 +327,9 @@ _LEGACY_NAMES = {
     "CONFIG_NAME": "berthub.file_utils",
     "BERT_CONFIG_NAME": "berthub.file_utils",
     "TF_WEIGHTS_NAME": "berthub.file_utils",
+    "load_tf_weights_in_bert": "berthub.pretrained",
+    "PRETRAINED_MODEL_ARCHIVE_MAP": "berthub.file_utils",
+    "cached_path": "berthub.file_utils",
 }
 
 

@@ -170,6 +170,27 @@ def _convert_tf(directory: Path, scratch: Path) -> Path:
     return Path(plugins.load("converters", "tf").convert_directory(directory, scratch / "converted"))
 
 
+def load_tf_weights_in_bert(model: BertPreTrainedModel, tf_checkpoint_path: str | os.PathLike) -> BertPreTrainedModel:
+    """pytorch-pretrained-BERT 0.6's loader: the weights of the Google TF checkpoint at prefix
+    `tf_checkpoint_path` (e.g. "uncased_L-12_H-768_A-12/bert_model.ckpt") into `model`, whose config
+    must match it. Goes through the `tf` converter plugin (berthub-tf); returns `model`."""
+    prefix = Path(tf_checkpoint_path).expanduser()
+    parts = [p for p in prefix.parent.glob(prefix.name + ".*") if p.name.startswith((prefix.name + ".index",
+                                                                                      prefix.name + ".data-"))]
+    if not parts:
+        raise WeightsError(f"No TF checkpoint at '{tf_checkpoint_path}' (no {prefix.name}.index): pass the "
+                           "checkpoint prefix, e.g. uncased_L-12_H-768_A-12/bert_model.ckpt.")
+    with tempfile.TemporaryDirectory(prefix="berthub-tf-weights-") as scratch:
+        release = Path(scratch) / "release"
+        release.mkdir()
+        for part in parts:
+            (release / part.name).symlink_to(part.resolve())
+        model.config.to_json_file(release / "bert_config.json")
+        state_dict = read_weights(_convert_tf(release, Path(scratch)))
+        model.load_report = load_into(model, state_dict, dtype=None, source=str(tf_checkpoint_path))
+    return model
+
+
 def read_weights(directory: Path) -> dict[str, Tensor]:
     """Tensors of model.safetensors (preferred) or pytorch_model.bin (weights_only, mapped to CPU)."""
     safetensors_path, pytorch_path = directory / SAFETENSORS_NAME, directory / PYTORCH_NAME

@@ -31,7 +31,7 @@ from berthub._tokenizer_files import (
 )
 from berthub.errors import ConfigError, InputError, NotFoundError
 
-__all__ = ["BasicTokenizer", "BertTokenizer", "Encoding", "WordpieceTokenizer", "load_vocab"]
+__all__ = ["BasicTokenizer", "BertTokenizer", "Encoding", "WordpieceTokenizer", "load_vocab", "whitespace_tokenize"]
 
 # Above this many distinct words the word cache is emptied, so memory stays bounded on endless streams.
 _CACHE_LIMIT = 1 << 18
@@ -307,3 +307,17 @@ def _case_of_named_model(name: str, entry: Any, overrides: dict[str, Any]) -> di
         UserWarning, stacklevel=3,
     )
     return {**overrides, "do_lower_case": entry.do_lower_case}
+
+
+def whitespace_tokenize(text: str) -> list[str]:
+    """pytorch-pretrained-BERT 0.6's helper (run_squad.py imports it): `text` split on whitespace."""
+    return text.split()
+
+
+def __getattr__(name: str) -> object:
+    # 0.6's name tables (read from the registry when used) and its cached_path, from berthub.file_utils.
+    if name in ("PRETRAINED_VOCAB_ARCHIVE_MAP", "PRETRAINED_VOCAB_POSITIONAL_EMBEDDINGS_SIZE_MAP", "cached_path"):
+        from berthub import file_utils
+
+        return getattr(file_utils, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

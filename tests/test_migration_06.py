@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import runpy
 import sys
 import tarfile
@@ -420,3 +421,64 @@ def test_do_lower_case_of_a_directory_is_what_the_user_asked(minilm_dir):
         warnings.simplefilter("ignore")  # the uncased-vocabulary hint is another warning
         tokenizer = berthub.BertTokenizer.from_pretrained(minilm_dir, do_lower_case=False)
     assert tokenizer.do_lower_case is False
+
+
+# -- every 0.6.2 name is accounted for ----------------------------------------------------------------
+
+# Names of 0.6.2 that berthub does not provide under that name; README's migration section says what instead.
+NOT_PROVIDED = re.compile(r"GPT|OpenAI|TransfoXL|gpt|transfo_xl|^(BertPredictionHeadTransform|BertLMPredictionHead|"
+                          r"BertOnlyMLMHead|BertOnlyNSPHead|BertPreTrainingHeads|url_to_filename|filename_to_url|"
+                          r"http_get|s3_\w+|split_s3_path|read_set_from_file|get_file_extension)$")
+
+
+def _public_names_062() -> dict[str, list[str]]:
+    """module ("" = the package) -> the public names 0.6.2 defines or re-exports there."""
+    import importlib
+    import types
+
+    names = {}
+    for module in ("", "modeling", "tokenization", "optimization", "file_utils"):
+        theirs = importlib.import_module("pytorch_pretrained_bert" + (f".{module}" if module else ""))
+        names[module] = [
+            name for name in dir(theirs) if not name.startswith("_") and not isinstance(getattr(theirs, name),
+                                                                                       types.ModuleType)
+            and (getattr(getattr(theirs, name), "__module__", "") or "").startswith("pytorch_pretrained_bert")
+            or name.isupper() and name != "ABC"  # optimization's Python 2 shim for abc.ABC
+        ]
+    return names
+
+
+def test_every_062_name_exists_under_its_module_path_or_is_explained():
+    import importlib
+
+    for module, names in _public_names_062().items():
+        ours = importlib.import_module("berthub" + (f".{module}" if module else ""))
+        missing = [name for name in names if not NOT_PROVIDED.search(name) and not hasattr(ours, name)]
+        assert not missing, f"berthub.{module} lacks 0.6.2's {missing}"
+
+
+def test_readme_migration_section_names_every_062_name():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Coming from pytorch-pretrained-BERT 0.6", 1)[1].split("\n## ", 1)[0]
+    named = set(re.findall(r"`([A-Za-z_][\w]*)", section))
+    unnamed = sorted({name for names in _public_names_062().values() for name in names} - named)
+    assert not unnamed, f"README's migration section does not say what became of {unnamed}"
+    assert "missing" not in section.lower()
+
+
+@pytest.mark.tf
+def test_load_tf_weights_in_bert_reads_a_google_checkpoint_into_a_model(minilm_dir, tmp_path):
+    pytest.importorskip("tensorflow")
+    import subprocess
+
+    from berthub.modeling import load_tf_weights_in_bert
+
+    subprocess.run([sys.executable, "-m", "berthub", "convert", "to-tf", str(minilm_dir), "--output",
+                    str(tmp_path / "tf" / "bert_model.ckpt")], check=True, capture_output=True)
+    reference = BertModel.from_pretrained(minilm_dir)
+    model = BertModel(reference.config)
+    assert load_tf_weights_in_bert(model, tmp_path / "tf" / "bert_model.ckpt") is model
+    assert model.load_report.missing == [] and model.load_report.unexpected == []
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in reference.state_dict().items())
+    with pytest.raises(berthub.errors.WeightsError, match="No TF checkpoint"):
+        load_tf_weights_in_bert(model, tmp_path / "tf" / "model.ckpt")
