@@ -50,7 +50,7 @@ class BertConfig:
 
     def __post_init__(self, vocab_size_or_config_json_file: int | str | os.PathLike | None = None) -> None:
         legacy = vocab_size_or_config_json_file
-        if legacy is None and isinstance(self.vocab_size, (str, os.PathLike)):  # BertConfig("bert_config.json")
+        if legacy is None and _names_a_file(self.vocab_size):  # 0.6's BertConfig("bert_config.json")
             legacy = self.vocab_size
         if legacy is not None:
             self._take_legacy_argument(legacy)
@@ -133,6 +133,14 @@ class BertConfig:
 
 # Written afresh on every save (or describing one runtime, not the model): not carried in `extra`.
 _RUNTIME_KEYS = {"transformers_version", "_name_or_path", "torch_dtype", "dtype", "model_type", "architectures"}
+
+
+def _names_a_file(value: Any) -> bool:
+    """Whether a first argument is 0.6's config path rather than a (bad) vocabulary size like "30522"."""
+    if isinstance(value, os.PathLike):
+        return True
+    return isinstance(value, str) and (value.endswith(".json") or "/" in value or os.sep in value
+                                       or Path(value).is_file())
 
 
 def _problems(config: BertConfig) -> list[str]:
