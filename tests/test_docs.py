@@ -262,3 +262,38 @@ STAND_INS: dict[str, Callable[[Context, list[str], str], str]] = {
     "hub": _hub,
     "example-plugin": _example_plugin,
 }
+
+
+# -- the reader itself ----------------------------------------------------------------------------------
+
+
+def test_berthub_command_lines_are_found_after_variables_torchrun_and_continuations():
+    code = ("BERTHUB_SERVER_TOKEN=s3cret berthub serve --root ./hub-data   # comment\n"
+            "torchrun --nproc-per-node 2 -m berthub train ...\n"
+            "berthub cache ls | rm NAME | verify\n"
+            "berthub convert tf --checkpoint a/b \\\n    --config c.json\n"
+            "pip install berthub-tf && python -m berthub models\n")
+    assert berthub_commands(code) == [["serve"], ["train"], ["cache", "ls"], ["convert", "tf"], ["models"]]
+
+
+def test_an_unknown_command_fails_its_help_check():
+    with pytest.raises(AssertionError, match="berthub no-such-command --help` failed"):
+        test_every_berthub_command_in_the_docs_exists(["no-such-command"])
+
+
+def test_markers_on_the_line_before_a_fence_are_read(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_text("text\n<!-- docs-test: needs tf-checkpoint release, glue glue/SST-2 -->\n```python\nx = 1\n```\n"
+                    "<!-- docs-test: excerpt berthub/cli.py -->\n```python\ndef main(argv): ...\n```\n"
+                    "```\nplain\n```\n")
+    first, second, third = read_blocks(page)
+    assert (first.line, first.language, first.needs, first.code) == (3, "python", [["tf-checkpoint", "release"],
+                                                                                 ["glue", "glue/SST-2"]], "x = 1\n")
+    assert (second.excerpt, second.needs, third.language, third.code) == ("berthub/cli.py", [], "", "plain\n")
+
+
+def test_an_excerpt_showing_a_function_its_file_lacks_fails(tmp_path):
+    block = Block(REPO / "README.md", 1, "python", "def main(argv): ...\ndef no_such_function(): ...\n",
+                  excerpt="berthub/cli.py")
+    with pytest.raises(AssertionError, match="no_such_function"):
+        _check_excerpt(block)
