@@ -310,14 +310,14 @@ def test_custom_model_with_init_bert_weights_loads_pretrained_weights_by_name(na
     assert sorted(model.load_report.missing) == ["classifier.bias", "classifier.weight"]
     reference = BertModel.from_pretrained(minilm_dir)
     assert torch.equal(model.bert.embeddings.word_embeddings.weight, reference.embeddings.word_embeddings.weight)
-    weight = model.classifier.weight
+    weight = model.classifier.weight.detach()
     assert weight.shape == (3, 384) and 0.01 < float(weight.std()) < 0.03 and float(weight.abs().max()) <= 0.04
     assert torch.equal(model.classifier.bias, torch.zeros(3))
     assert any((tmp_path / "cache").rglob("model.safetensors")), "cache_dir is where the weights were fetched to"
     small = berthub.BertConfig(vocab_size_or_config_json_file=99, hidden_size=256, num_hidden_layers=1,
                                num_attention_heads=2, intermediate_size=512)
     fresh = _Custom06Model(small, num_labels=3)  # built directly: init_bert_weights initialises every layer
-    std = float(fresh.bert.encoder.layer[0].output.dense.weight.std())
+    std = float(fresh.bert.encoder.layer[0].output.dense.weight.detach().std())
     assert std == pytest.approx(0.02 * 0.88, rel=0.05)  # Google's normal truncated at 2 sigma
 
 
