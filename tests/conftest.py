@@ -53,8 +53,8 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def minilm_named_hub(hub_server: HubServer, minilm_dir: Path) -> HubServer:
     """`hub_server` holding the real MiniLM as google-bert/<name> for every built-in registry name, so code
-    written for "bert-base-uncased" & co. runs by name (point BERTHUB_ENDPOINT at it, see
-    `named_models_env`). MiniLM's vocabulary is uncased English whatever the name says."""
+    written for "bert-base-uncased" & co. runs by name (the `named` fixture points berthub at it).
+    MiniLM's vocabulary is uncased English whatever the name says."""
     from berthub import push
     from berthub.registry import BUILTIN_MODELS
 
@@ -63,7 +63,13 @@ def minilm_named_hub(hub_server: HubServer, minilm_dir: Path) -> HubServer:
     return hub_server
 
 
-def named_models_env(hub: HubServer, cache: Path) -> dict[str, str]:
-    """Environment variables under which berthub loads registry names from `hub` into `cache`."""
-    return {"BERTHUB_ENDPOINT": hub.endpoint, "BERTHUB_CACHE": str(cache), "BERTHUB_OFFLINE": "0",
-            "HF_HUB_OFFLINE": "0"}
+@pytest.fixture(scope="module")
+def named(minilm_named_hub: HubServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
+    """For one test module: berthub loads registry names ("bert-base-uncased", ...) from `minilm_named_hub`
+    into a fresh cache (BERTHUB_CACHE, a folder of its own); yields the hub."""
+    cache = tmp_path_factory.mktemp("named-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in {"BERTHUB_ENDPOINT": minilm_named_hub.endpoint, "BERTHUB_CACHE": str(cache),
+                           "BERTHUB_OFFLINE": "0", "HF_HUB_OFFLINE": "0"}.items():
+            patch.setenv(key, value)
+        yield minilm_named_hub

@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from conftest import DATA, REPO, named_models_env
+from conftest import DATA, REPO
 
 DOCUMENTS = [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))]
 SHELL_LANGUAGES = {"", "bash", "sh", "shell", "console"}
@@ -134,13 +134,9 @@ def test_the_docs_have_berthub_commands_and_python_blocks():  # the parser found
 
 
 @pytest.fixture(scope="module")
-def docs_env(minilm_named_hub, tmp_path_factory):
-    """berthub pointed at the hub of named MiniLMs (fresh cache), and one working folder per document."""
-    root = tmp_path_factory.mktemp("docs")
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in named_models_env(minilm_named_hub, root / "cache").items():
-            patch.setenv(key, value)
-        yield minilm_named_hub, root
+def docs_env(named, tmp_path_factory):
+    """berthub pointed at the hub of named MiniLMs (fresh cache), and a root for one working folder per page."""
+    return named, tmp_path_factory.mktemp("docs")
 
 
 def _workdir(root: Path, document: Path) -> Path:
