@@ -335,3 +335,49 @@ def test_load_tf_weights_in_bert_reads_a_google_checkpoint_into_a_model(minilm_d
     assert all(torch.equal(model.state_dict()[k], v) for k, v in reference.state_dict().items())
     with pytest.raises(berthub.errors.WeightsError, match="No TF checkpoint"):
         load_tf_weights_in_bert(model, tmp_path / "tf" / "model.ckpt")
+
+
+def _small_062_config(tmp_path: Path) -> Path:
+    path = tmp_path / "bert_config.json"
+    path.write_text(json.dumps({"vocab_size": 99, "hidden_size": 32, "num_hidden_layers": 2, "num_attention_heads": 2,
+                                "intermediate_size": 37, "hidden_act": "gelu", "hidden_dropout_prob": 0.1,
+                                "attention_probs_dropout_prob": 0.1, "max_position_embeddings": 64,
+                                "type_vocab_size": 2, "initializer_range": 0.02}))
+    return path
+
+
+def test_a_model_saved_by_pytorch_pretrained_bert_062_loads_and_computes_the_same(tmp_path):
+    import pytorch_pretrained_bert.modeling as reference
+
+    torch.manual_seed(0)
+    theirs = reference.BertForPreTraining(reference.BertConfig(str(_small_062_config(tmp_path)))).eval()
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    torch.save(theirs.state_dict(), saved / "pytorch_model.bin")  # 0.6.2's own way of saving
+    theirs.config.to_json_file(str(saved / "config.json"))
+    ours = berthub.BertForPreTraining.from_pretrained(saved)
+    assert ours.load_report.missing == [] and ours.load_report.unexpected == []
+    ids = torch.randint(0, 99, (2, 12))
+    types, mask = torch.zeros_like(ids), torch.ones_like(ids)
+    mask[1, 8:] = 0
+    with torch.no_grad():
+        for expected, actual in zip(theirs(ids, types, mask), ours(ids, types, mask), strict=True):
+            torch.testing.assert_close(actual[mask.bool()] if actual.dim() == 3 else actual,
+                                       expected[mask.bool()] if expected.dim() == 3 else expected,
+                                       atol=1e-5, rtol=1e-5)
+
+
+def test_a_folder_saved_the_06_way_by_berthub_loads_back_into_pytorch_pretrained_bert_062(tmp_path):
+    import pytorch_pretrained_bert.modeling as reference
+
+    torch.manual_seed(0)
+    ours = berthub.BertForSequenceClassification(berthub.BertConfig(str(_small_062_config(tmp_path))),
+                                                 num_labels=3).eval()
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    torch.save(ours.state_dict(), saved / "pytorch_model.bin")
+    ours.config.to_json_file(saved / "config.json")
+    theirs = reference.BertForSequenceClassification.from_pretrained(str(saved), num_labels=3).eval()
+    ids = torch.randint(0, 99, (2, 10))
+    with torch.no_grad():
+        torch.testing.assert_close(ours(ids), theirs(ids), atol=1e-5, rtol=1e-5)
