@@ -292,7 +292,6 @@ class BertTokenizer:
         )
 
 
-
 def _case_of_named_model(name: str, entry: Any, overrides: dict[str, Any]) -> dict[str, Any]:
     """pytorch-pretrained-BERT 0.6.2's rule for named checkpoints: a cased one (`-cased` in the name) is
     never lower-cased, every other one (`-uncased`, bert-base-chinese) always is. An explicit
