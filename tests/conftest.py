@@ -53,7 +53,7 @@ def data_dir() -> Path:
 @pytest.fixture(scope="session")
 def minilm_named_hub(hub_server: HubServer, minilm_dir: Path) -> HubServer:
     """`hub_server` holding the real MiniLM as google-bert/<name> for every built-in registry name, so code
-    written for "bert-base-uncased" & co. runs by name (the `named` fixture points berthub at it).
+    written for "bert-base-uncased" & co. runs by name (the `named_models` fixture points berthub at it).
     MiniLM's vocabulary is uncased English whatever the name says."""
     from berthub import push
     from berthub.registry import BUILTIN_MODELS
@@ -64,7 +64,7 @@ def minilm_named_hub(hub_server: HubServer, minilm_dir: Path) -> HubServer:
 
 
 @pytest.fixture(scope="module")
-def named(minilm_named_hub: HubServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
+def named_models(minilm_named_hub: HubServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
     """For one test module: berthub loads registry names ("bert-base-uncased", ...) from `minilm_named_hub`
     into a fresh cache (BERTHUB_CACHE, a folder of its own); yields the hub."""
     cache = tmp_path_factory.mktemp("named-cache")

@@ -134,9 +134,9 @@ def test_the_docs_have_berthub_commands_and_python_blocks():  # the parser found
 
 
 @pytest.fixture(scope="module")
-def docs_env(named, tmp_path_factory):
+def docs_env(named_models, tmp_path_factory):
     """berthub pointed at the hub of named MiniLMs (fresh cache), and a root for one working folder per page."""
-    return named, tmp_path_factory.mktemp("docs")
+    return named_models, tmp_path_factory.mktemp("docs")
 
 
 def _workdir(root: Path, document: Path) -> Path:

@@ -48,7 +48,7 @@ def _eval_results(path: Path) -> dict[str, float]:
 # -- the example scripts ------------------------------------------------------------------------
 
 
-def test_run_classifier_trains_saves_the_06_way_reloads_and_evaluates_sst2(named, minilm_dir, tmp_path):
+def test_run_classifier_trains_saves_the_06_way_reloads_and_evaluates_sst2(named_models, minilm_dir, tmp_path):
     data = tmp_path / "SST-2"
     _tsv_head(DATA / "glue" / "SST-2" / "train.tsv", data / "train.tsv", 16)
     _tsv_head(DATA / "glue" / "SST-2" / "dev.tsv", data / "dev.tsv", 8)
@@ -68,7 +68,7 @@ def test_run_classifier_trains_saves_the_06_way_reloads_and_evaluates_sst2(named
     assert not torch.equal(trained, original.encoder.layer[0].attention.self.query.weight)
 
 
-def test_extract_features_writes_the_hidden_states_transformers_computes(named, minilm_dir, tmp_path):
+def test_extract_features_writes_the_hidden_states_transformers_computes(named_models, minilm_dir, tmp_path):
     from transformers import BertModel as ReferenceModel
     from transformers import BertTokenizer as ReferenceTokenizer
 
@@ -100,7 +100,7 @@ def _squad_subset(path: Path, questions: int) -> list[str]:
     return [paragraph["context"], *(qa["id"] for qa in paragraph["qas"])]
 
 
-def test_run_squad_windows_the_document_trains_and_predicts_spans_of_the_context(named, tmp_path):
+def test_run_squad_windows_the_document_trains_and_predicts_spans_of_the_context(named_models, tmp_path):
     context, *ids = _squad_subset(tmp_path / "squad.json", questions=2)
     run_script("run_squad", "--bert_model", "bert-base-uncased", "--output_dir", str(tmp_path / "out"),
                "--train_file", str(tmp_path / "squad.json"), "--predict_file", str(tmp_path / "squad.json"),
@@ -133,7 +133,7 @@ def _swag_csv(path: Path, sentences: list[str], seed: int) -> None:
         csv.writer(handle).writerows(rows)
 
 
-def test_run_swag_trains_multiple_choice_on_items_built_from_shipped_sentences(named, tmp_path):
+def test_run_swag_trains_multiple_choice_on_items_built_from_shipped_sentences(named_models, tmp_path):
     lines = (DATA / "glue" / "SST-2" / "train.tsv").read_text(encoding="utf-8").splitlines()[1:]
     sentences = [line.split("\t")[0] for line in lines if 10 <= len(line.split("\t")[0].split()) <= 14][:8]
     _swag_csv(tmp_path / "train.csv", sentences[:4], seed=0)
@@ -146,7 +146,7 @@ def test_run_swag_trains_multiple_choice_on_items_built_from_shipped_sentences(n
     assert results["eval_accuracy"] in (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
-def test_simple_lm_finetuning_trains_both_pretraining_losses_and_saves_a_loadable_model(named, tmp_path):
+def test_simple_lm_finetuning_trains_both_pretraining_losses_and_saves_a_loadable_model(named_models, tmp_path):
     article = json.loads((DATA / "squad" / "dev-v1.1.json").read_text(encoding="utf-8"))["data"][0]
     docs = [[s.strip() + "." for s in p["context"].split(". ") if s.strip()] for p in article["paragraphs"][:3]]
     (tmp_path / "corpus.txt").write_text("\n\n".join("\n".join(doc) for doc in docs) + "\n", encoding="utf-8")

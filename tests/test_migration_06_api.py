@@ -152,7 +152,7 @@ class _Custom06Model(berthub.BertPreTrainedModel):
         return self.classifier(self.dropout(pooled))
 
 
-def test_custom_model_with_init_bert_weights_loads_pretrained_weights_by_name(named, minilm_dir, tmp_path):
+def test_custom_model_with_init_bert_weights_loads_pretrained_weights_by_name(named_models, minilm_dir, tmp_path):
     model = _Custom06Model.from_pretrained("bert-base-uncased", cache_dir=tmp_path / "cache", num_labels=3)
     assert sorted(model.load_report.missing) == ["classifier.bias", "classifier.weight"]
     reference = BertModel.from_pretrained(minilm_dir)
@@ -168,7 +168,7 @@ def test_custom_model_with_init_bert_weights_loads_pretrained_weights_by_name(na
     assert std == pytest.approx(0.02 * 0.88, rel=0.05)  # Google's normal truncated at 2 sigma
 
 
-def test_state_dict_argument_replaces_the_files_weights(named, minilm_dir):
+def test_state_dict_argument_replaces_the_files_weights(named_models, minilm_dir):
     state = {k: v.clone() for k, v in BertModel.from_pretrained(minilm_dir).state_dict().items()}
     state["pooler.dense.bias"] = torch.full((384,), 0.5)
     model = BertModel.from_pretrained("bert-base-uncased", state_dict=state)
@@ -215,7 +215,7 @@ def test_a_file_that_is_not_an_archive_is_refused_by_name(tmp_path):
         BertModel.from_pretrained(tmp_path / "weights.txt")
 
 
-def test_pytorch_pretrained_bert_cache_is_honoured_with_one_warning(named, tmp_path, monkeypatch):
+def test_pytorch_pretrained_bert_cache_is_honoured_with_one_warning(named_models, tmp_path, monkeypatch):
     from berthub import file_utils
 
     monkeypatch.delenv("BERTHUB_CACHE")
@@ -233,10 +233,10 @@ def test_pytorch_pretrained_bert_cache_is_honoured_with_one_warning(named, tmp_p
     assert file_utils.PYTORCH_PRETRAINED_BERT_CACHE == tmp_path / "new"
 
 
-def test_cached_path_downloads_urls_once_and_returns_local_files(named, minilm_dir, tmp_path):
+def test_cached_path_downloads_urls_once_and_returns_local_files(named_models, minilm_dir, tmp_path):
     from berthub.file_utils import cached_path
 
-    url = f"{named.endpoint}/google-bert/bert-base-uncased/resolve/main/vocab.txt"
+    url = f"{named_models.endpoint}/google-bert/bert-base-uncased/resolve/main/vocab.txt"
     local = cached_path(url, cache_dir=tmp_path / "cache")
     assert Path(local).read_bytes() == (minilm_dir / "vocab.txt").read_bytes()
     assert Path(local).is_relative_to(tmp_path / "cache") and cached_path(url, cache_dir=tmp_path / "cache") == local
@@ -261,7 +261,7 @@ def test_registry_casing_follows_062s_rule_for_its_names():
 @pytest.mark.parametrize(("name", "asked", "corrected"), [("bert-base-uncased", False, True),
                                                           ("bert-base-chinese", False, True),
                                                           ("bert-base-cased", True, False)])
-def test_do_lower_case_contradicting_a_named_model_is_corrected_with_a_warning(named, name, asked, corrected):
+def test_do_lower_case_contradicting_a_named_model_is_corrected_with_a_warning(named_models, name, asked, corrected):
     with pytest.warns(UserWarning, match=f"sets do_lower_case={corrected} instead"):
         tokenizer = berthub.BertTokenizer.from_pretrained(name, do_lower_case=asked)
     assert tokenizer.do_lower_case is corrected
