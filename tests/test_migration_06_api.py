@@ -381,3 +381,10 @@ def test_a_folder_saved_the_06_way_by_berthub_loads_back_into_pytorch_pretrained
     ids = torch.randint(0, 99, (2, 10))
     with torch.no_grad():
         torch.testing.assert_close(ours(ids), theirs(ids), atol=1e-5, rtol=1e-5)
+
+
+def test_positional_inputs_after_the_name_go_to_the_constructor_as_in_06(minilm_dir):
+    classifier = berthub.BertForSequenceClassification.from_pretrained(minilm_dir, 3)
+    assert classifier(torch.tensor([[101, 2023, 102]])).shape == (1, 3)
+    custom = _Custom06Model.from_pretrained(minilm_dir, 4)
+    assert custom.classifier.out_features == 4
