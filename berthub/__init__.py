@@ -45,3 +45,23 @@ __all__ = [
     "list_models",
     "push",
 ]
+
+
+# The other names pytorch-pretrained-BERT 0.6 exported at the top level, looked up on first use so
+# that `import berthub` does not load the optimizer, downloader or converter modules.
+_LEGACY_NAMES = {
+    "BertAdam": "berthub.optimization",
+    "cached_path": "berthub.file_utils",
+    "PYTORCH_PRETRAINED_BERT_CACHE": "berthub.file_utils",
+    "WEIGHTS_NAME": "berthub.file_utils",
+    "CONFIG_NAME": "berthub.file_utils",
+    "load_tf_weights_in_bert": "berthub.pretrained",
+}
+
+
+def __getattr__(name: str):
+    if name in _LEGACY_NAMES:
+        import importlib
+
+        return getattr(importlib.import_module(_LEGACY_NAMES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

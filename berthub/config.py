@@ -11,14 +11,13 @@ import dataclasses
 import json
 import os
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from berthub.errors import ConfigError
 
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "tanh")
-
 
 
 @dataclass
@@ -46,11 +45,33 @@ class BertConfig:
     head: str | None = None
     head_options: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
+    # pytorch-pretrained-BERT 0.6's first argument: a vocabulary size, or the path of a config file to read.
+    vocab_size_or_config_json_file: InitVar[int | str | os.PathLike | None] = None
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, vocab_size_or_config_json_file: int | str | os.PathLike | None = None) -> None:
+        legacy = vocab_size_or_config_json_file
+        if legacy is None and _names_a_file(self.vocab_size):  # 0.6's BertConfig("bert_config.json")
+            legacy = self.vocab_size
+        if legacy is not None:
+            self._take_legacy_argument(legacy)
         problems = _problems(self)
         if problems:
             raise ConfigError("Invalid BertConfig:\n  - " + "\n  - ".join(problems))
+
+    def _take_legacy_argument(self, value: int | str | os.PathLike) -> None:
+        """0.6's `BertConfig(vocab_size_or_config_json_file)`: an int sets vocab_size; a path replaces every
+        field with the file's (other arguments are ignored, as 0.6 did)."""
+        if isinstance(value, (str, os.PathLike)):
+            loaded = type(self).from_json_file(value)
+            for f in dataclasses.fields(self):
+                setattr(self, f.name, getattr(loaded, f.name))
+        elif isinstance(value, int) and not isinstance(value, bool):
+            self.vocab_size = value
+        else:
+            raise ConfigError(
+                f"vocab_size_or_config_json_file must be a vocabulary size (int) or the path of a config file, "
+                f"got {value!r}."
+            )
 
     @property
     def head_size(self) -> int:
@@ -97,9 +118,13 @@ class BertConfig:
             values["berthub_head_options"] = dict(self.head_options)
         return values
 
+    def to_json_string(self) -> str:
+        """The config.json text (sorted keys, 2-space indent)."""
+        return json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n"
+
     def to_json_file(self, path: str | Path) -> None:
         """Write config.json atomically."""
-        write_text_atomic(Path(path), json.dumps(self.to_dict(), indent=2, sort_keys=True) + "\n")
+        write_text_atomic(Path(path), self.to_json_string())
 
     def replace(self, **changes: Any) -> BertConfig:
         """A copy with some fields changed (validated again)."""
@@ -108,6 +133,14 @@ class BertConfig:
 
 # Written afresh on every save (or describing one runtime, not the model): not carried in `extra`.
 _RUNTIME_KEYS = {"transformers_version", "_name_or_path", "torch_dtype", "dtype", "model_type", "architectures"}
+
+
+def _names_a_file(value: Any) -> bool:
+    """Whether a first argument is 0.6's config path rather than a (bad) vocabulary size like "30522"."""
+    if isinstance(value, os.PathLike):
+        return True
+    return isinstance(value, str) and (value.endswith(".json") or "/" in value or os.sep in value
+                                       or Path(value).is_file())
 
 
 def _problems(config: BertConfig) -> list[str]:

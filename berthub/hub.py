@@ -11,7 +11,8 @@ transformers or huggingface_hub already downloaded are reused. Settings are read
 
     BERTHUB_ENDPOINT (HF_ENDPOINT)   hub URL, default https://huggingface.co
     BERTHUB_TOKEN (HF_TOKEN)         token for private or gated repos
-    BERTHUB_CACHE (HF_HUB_CACHE)     cache root, default huggingface_hub's (~/.cache/huggingface/hub)
+    BERTHUB_CACHE (HF_HUB_CACHE)     cache root, default huggingface_hub's (~/.cache/huggingface/hub);
+                                     0.6's PYTORCH_PRETRAINED_BERT_CACHE is honoured with a FutureWarning
     BERTHUB_OFFLINE (HF_HUB_OFFLINE) 1 = no network call at all, files come from the cache
 
 Online, one HEAD request with a short timeout finds the commit the revision points to; every file
@@ -22,8 +23,10 @@ from the usual HTTP(S)_PROXY / NO_PROXY variables.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +35,7 @@ from berthub.registry import ModelEntry, model_entry
 
 __all__ = [
     "CONFIG_NAME", "LEGACY_CONFIG_NAME", "PROBE_TIMEOUT_S", "TOKENIZER_CONFIG_NAME", "VOCAB_NAME", "WEIGHTS_NAMES",
-    "HubSettings", "Resolved", "resolve_model", "resolve_tokenizer",
+    "HubSettings", "Resolved", "cache_root", "resolve_model", "resolve_tokenizer",
 ]  # fmt: skip
 
 # huggingface_hub and requests are imported only when a hub or a URL is used (berthub._hub_repo,
@@ -44,6 +47,8 @@ TOKENIZER_CONFIG_NAME = "tokenizer_config.json"
 PROBE_TIMEOUT_S = 3.0  # how long a load waits for the hub before falling back to the cache
 LEGACY_CONFIG_NAME = "bert_config.json"  # pytorch-pretrained-BERT archives and Google's releases
 DEFAULT_ENDPOINT = "https://huggingface.co"
+LEGACY_CACHE_VARIABLE = "PYTORCH_PRETRAINED_BERT_CACHE"  # pytorch-pretrained-BERT 0.6's cache setting
+LOCAL_ARCHIVES_FOLDER = "berthub-archives"  # local .tar.gz model archives, extracted once
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ class HubSettings:
         return cls(
             endpoint=(endpoint or _env("BERTHUB_ENDPOINT", "HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/"),
             token=token or _env("BERTHUB_TOKEN", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"),
-            cache_dir=Path(cache_dir or _env("BERTHUB_CACHE", "HF_HUB_CACHE") or _default_cache()).expanduser(),
+            cache_dir=Path(cache_dir or cache_root()).expanduser(),
             offline=local_files_only or offline.strip().lower() in ("1", "true", "yes", "on"),
         )
 
@@ -107,7 +112,7 @@ def resolve_model(
     """Directory with a config (config.json, or bert_config.json in local folders) and one weights file.
 
     `name_or_path`: a registry name ("bert-base-chinese"), a hub repo id ("google-bert/bert-base-chinese",
-    with `revision`), a local directory, or an http(s) URL of a .tar.gz / .zip archive.
+    with `revision`), a local directory, or a local path or http(s) URL of a .tar.gz / .zip archive.
     """
     settings = HubSettings.from_env(
         cache_dir=cache_dir, token=token, local_files_only=local_files_only, endpoint=endpoint
@@ -139,6 +144,8 @@ def _resolve(name_or_path: str | Path, wanted: Wanted, revision: str | None, set
     local = Path(text).expanduser()
     if local.is_dir():
         return Resolved(_checked_directory(local, wanted, text))
+    if local.is_file() and wanted is MODEL_FILES:
+        return Resolved(_from_local_archive(local, settings))
     if text.startswith(("http://", "https://")):
         return Resolved(_from_url(text, None, wanted, settings))
     if isinstance(name_or_path, os.PathLike) or text.startswith((".", "/", "~", "\\")) or text.count("/") > 1:
@@ -193,6 +200,35 @@ def _from_url(url: str, sha256: str | None, wanted: Wanted, settings: HubSetting
     )
 
 
+def _from_local_archive(archive: Path, settings: HubSettings) -> Path:
+    """A local .tar.gz / .zip (pytorch-pretrained-BERT's model archives) extracted once into the cache.
+
+    The cache folder is keyed by the archive's absolute path, size and modification time, so a
+    replaced archive is extracted afresh. Extraction works on a link (or copy) inside that folder:
+    a refused archive is removed from the cache, never from where the user keeps it.
+    """
+    from filelock import FileLock
+
+    from berthub import archives
+
+    if not archives.is_archive(archive):
+        raise NotFoundError(
+            f"'{archive}' is a file, not a model directory or a .tar.gz / .zip model archive; pass the folder "
+            f"holding {CONFIG_NAME} and the weights."
+        )
+    stat = archive.resolve().stat()
+    key = hashlib.sha256(f"{archive.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
+    folder = settings.cache_dir / LOCAL_ARCHIVES_FOLDER / f"{archive.name}--{key}"
+    extracted = folder / archives.EXTRACTED_FOLDER
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(folder) + ".lock"):
+        if not extracted.is_dir():
+            archives.extract_once(str(archive), _named(archive.resolve(), archive.name, folder), extracted)
+    root = archives.content_root(extracted)
+    _add_config_json(root)
+    return _checked_directory(root, MODEL_FILES, str(archive))
+
+
 def _add_config_json(directory: Path) -> None:
     """Archives of pytorch-pretrained-BERT name the config bert_config.json; give it the usual name too."""
     legacy, config = directory / LEGACY_CONFIG_NAME, directory / CONFIG_NAME
@@ -202,11 +238,12 @@ def _add_config_json(directory: Path) -> None:
         os.replace(temporary, config)
 
 
-def _named(file: Path, name: str) -> Path:
-    """`file` under the name `name` in its own cache folder (a hard link, or a copy where links fail)."""
-    target = file.with_name(name)
+def _named(file: Path, name: str, folder: Path | None = None) -> Path:
+    """`file` under the name `name` in `folder` (default: its own cache folder), as a hard link or a
+    copy where links fail."""
+    target = (folder or file.parent) / name
     if not target.exists():
-        temporary = file.with_name(f".{name}.tmp-{os.getpid()}")
+        temporary = target.with_name(f".{name}.tmp-{os.getpid()}")
         temporary.unlink(missing_ok=True)
         try:
             os.link(file, temporary)
@@ -225,6 +262,25 @@ def _env(*names: str) -> str | None:
         if value:
             return value
     return None
+
+
+def cache_root() -> Path:
+    """The cache root: BERTHUB_CACHE, else pytorch-pretrained-BERT's PYTORCH_PRETRAINED_BERT_CACHE (with a
+    one-time deprecation warning), else HF_HUB_CACHE, else huggingface_hub's default."""
+    legacy = _env(LEGACY_CACHE_VARIABLE)
+    if legacy and not _env("BERTHUB_CACHE"):
+        if LEGACY_CACHE_VARIABLE not in _warned:
+            _warned.add(LEGACY_CACHE_VARIABLE)
+            warnings.warn(
+                f"{LEGACY_CACHE_VARIABLE} is pytorch-pretrained-BERT's name for the cache; berthub uses it "
+                f"({legacy}) but reads BERTHUB_CACHE first: set BERTHUB_CACHE instead.",
+                FutureWarning, stacklevel=3,
+            )
+        return Path(legacy).expanduser()
+    return Path(_env("BERTHUB_CACHE", "HF_HUB_CACHE") or _default_cache()).expanduser()
+
+
+_warned: set[str] = set()  # deprecated settings already warned about in this process
 
 
 def _default_cache() -> Path:

@@ -296,3 +296,48 @@ def _check_range(name: str, ids: Tensor, size: int, what: str) -> None:
     if low < 0 or high >= size:
         bad = low if low < 0 else high
         raise InputError(f"{name} contains {bad}, outside {what} of size {size} (valid: 0..{size - 1}).")
+
+
+# -- pytorch-pretrained-BERT 0.6's `modeling` module path ------------------------------------------
+
+
+class BertLayerNorm(nn.LayerNorm):
+    """0.6's BertLayerNorm: torch's LayerNorm with BERT's eps of 1e-12 as the default, for custom models."""
+
+    def __init__(self, hidden_size: int, eps: float = 1e-12) -> None:
+        super().__init__(hidden_size, eps=eps)
+
+
+def swish(x: Tensor) -> Tensor:
+    """0.6's swish activation, x * sigmoid(x), for custom models (BertConfig's hidden_act does not offer it)."""
+    return x * torch.sigmoid(x)
+
+
+# 0.6 imported every class and file name from `modeling`. The task classes live in berthub.task_models,
+# which imports this module, so they are looked up on first use here instead of imported at the top.
+_LEGACY_NAMES = {
+    "BertForPreTraining": "berthub.task_models",
+    "BertForMaskedLM": "berthub.task_models",
+    "BertForNextSentencePrediction": "berthub.task_models",
+    "BertForSequenceClassification": "berthub.task_models",
+    "BertForMultipleChoice": "berthub.task_models",
+    "BertForTokenClassification": "berthub.task_models",
+    "BertForQuestionAnswering": "berthub.task_models",
+    "WEIGHTS_NAME": "berthub.file_utils",
+    "CONFIG_NAME": "berthub.file_utils",
+    "BERT_CONFIG_NAME": "berthub.file_utils",
+    "TF_WEIGHTS_NAME": "berthub.file_utils",
+    "load_tf_weights_in_bert": "berthub.pretrained",
+    "PRETRAINED_MODEL_ARCHIVE_MAP": "berthub.file_utils",
+    "cached_path": "berthub.file_utils",
+}
+
+
+def __getattr__(name: str):
+    if name == "PreTrainedBertModel":  # 0.6.0's name of the base class
+        return BertPreTrainedModel
+    if name in _LEGACY_NAMES:
+        import importlib
+
+        return getattr(importlib.import_module(_LEGACY_NAMES[name]), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -62,6 +62,12 @@ class BertPreTrainedModel(nn.Module):
                 init_parameter(module, name, param, self.config.initializer_range)
         self.tie_weights()
 
+    def init_bert_weights(self, module: nn.Module) -> None:
+        """pytorch-pretrained-BERT 0.6's per-module initialiser, for `self.apply(self.init_bert_weights)` in
+        custom models: Google's initialisation of `module`'s own parameters (as init_weights)."""
+        for name, param in module.named_parameters(recurse=False):
+            init_parameter(module, name, param, self.config.initializer_range)
+
     def tie_weights(self) -> None:
         """Point output embeddings at the input embeddings (heads that decode to the vocabulary)."""
 
@@ -234,6 +240,27 @@ def _convert_tf(directory: Path, scratch: Path) -> Path:
     from berthub import plugins
 
     return Path(plugins.load("converters", "tf").convert_directory(directory, scratch / "converted"))
+
+
+def load_tf_weights_in_bert(model: BertPreTrainedModel, tf_checkpoint_path: str | os.PathLike) -> BertPreTrainedModel:
+    """pytorch-pretrained-BERT 0.6's loader: the weights of the Google TF checkpoint at prefix
+    `tf_checkpoint_path` (e.g. "uncased_L-12_H-768_A-12/bert_model.ckpt") into `model`, whose config
+    must match it. Goes through the `tf` converter plugin (berthub-tf); returns `model`."""
+    prefix = Path(tf_checkpoint_path).expanduser()
+    parts = [p for p in prefix.parent.glob(prefix.name + ".*") if p.name.startswith((prefix.name + ".index",
+                                                                                      prefix.name + ".data-"))]
+    if not parts:
+        raise WeightsError(f"No TF checkpoint at '{tf_checkpoint_path}' (no {prefix.name}.index): pass the "
+                           "checkpoint prefix, e.g. uncased_L-12_H-768_A-12/bert_model.ckpt.")
+    with tempfile.TemporaryDirectory(prefix="berthub-tf-weights-") as scratch:
+        release = Path(scratch) / "release"
+        release.mkdir()
+        for part in parts:
+            (release / part.name).symlink_to(part.resolve())
+        model.config.to_json_file(release / "bert_config.json")
+        state_dict = read_weights(_convert_tf(release, Path(scratch)))
+        model.load_report = load_into(model, state_dict, dtype=None, source=str(tf_checkpoint_path))
+    return model
 
 
 def read_weights(directory: Path) -> dict[str, Tensor]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,7 @@ from berthub._tokenizer_files import (
 )
 from berthub.errors import ConfigError, InputError, NotFoundError
 
-__all__ = ["BasicTokenizer", "BertTokenizer", "Encoding", "WordpieceTokenizer", "load_vocab"]
+__all__ = ["BasicTokenizer", "BertTokenizer", "Encoding", "WordpieceTokenizer", "load_vocab", "whitespace_tokenize"]
 
 # Above this many distinct words the word cache is emptied, so memory stays bounded on endless streams.
 _CACHE_LIMIT = 1 << 18
@@ -177,6 +178,7 @@ class BertTokenizer:
                 f"'{name_or_path}' resolved to '{resolved.directory}', which has no {VOCAB_NAME}; "
                 "point to a BERT model directory or pass the vocab.txt path itself."
             )
+        overrides = _case_of_named_model(str(name_or_path), resolved.entry, overrides)
         return cls(vocab_file, **pretrained_settings(resolved.entry, Path(resolved.directory), overrides))
 
     def save_pretrained(self, directory: str | os.PathLike) -> list[Path]:
@@ -289,3 +291,32 @@ class BertTokenizer:
             max_input_chars_per_word=self.wordpiece_tokenizer.max_input_chars_per_word,
         )
 
+
+def _case_of_named_model(name: str, entry: Any, overrides: dict[str, Any]) -> dict[str, Any]:
+    """pytorch-pretrained-BERT 0.6.2's rule for named checkpoints: a cased one (`-cased` in the name) is
+    never lower-cased, every other one (`-uncased`, bert-base-chinese) always is. An explicit
+    do_lower_case that contradicts the registry is corrected, with a warning, as 0.6.2 did; otherwise
+    cased words would become [UNK] (or capitals unreachable)."""
+    if entry is None or "do_lower_case" not in overrides or overrides["do_lower_case"] == entry.do_lower_case:
+        return overrides
+    kind = "a lower-cased (uncased)" if entry.do_lower_case else "a cased"
+    warnings.warn(
+        f"'{name}' is {kind} model, so berthub sets do_lower_case={entry.do_lower_case} instead of the "
+        f"do_lower_case={overrides['do_lower_case']} passed; to tokenize differently, load its vocab.txt by path.",
+        UserWarning, stacklevel=3,
+    )
+    return {**overrides, "do_lower_case": entry.do_lower_case}
+
+
+def whitespace_tokenize(text: str) -> list[str]:
+    """pytorch-pretrained-BERT 0.6's helper (run_squad.py imports it): `text` split on whitespace."""
+    return text.split()
+
+
+def __getattr__(name: str) -> object:
+    # 0.6's name tables (read from the registry when used) and its cached_path, from berthub.file_utils.
+    if name in ("PRETRAINED_VOCAB_ARCHIVE_MAP", "PRETRAINED_VOCAB_POSITIONAL_EMBEDDINGS_SIZE_MAP", "cached_path"):
+        from berthub import file_utils
+
+        return getattr(file_utils, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

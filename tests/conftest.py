@@ -48,3 +48,28 @@ def minilm_dir() -> Path:
 def data_dir() -> Path:
     """The repo's real data folder (vocabularies, GLUE, SQuAD, WNUT-17)."""
     return DATA
+
+
+@pytest.fixture(scope="session")
+def minilm_named_hub(hub_server: HubServer, minilm_dir: Path) -> HubServer:
+    """`hub_server` holding the real MiniLM as google-bert/<name> for every built-in registry name, so code
+    written for "bert-base-uncased" & co. runs by name (the `named_models` fixture points berthub at it).
+    MiniLM's vocabulary is uncased English whatever the name says."""
+    from berthub import push
+    from berthub.registry import BUILTIN_MODELS
+
+    for entry in BUILTIN_MODELS:
+        push(minilm_dir, entry.repo_id, endpoint=hub_server.endpoint, token=hub_server.token)
+    return hub_server
+
+
+@pytest.fixture(scope="module")
+def named_models(minilm_named_hub: HubServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
+    """For one test module: berthub loads registry names ("bert-base-uncased", ...) from `minilm_named_hub`
+    into a fresh cache (BERTHUB_CACHE, a folder of its own); yields the hub."""
+    cache = tmp_path_factory.mktemp("named-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in {"BERTHUB_ENDPOINT": minilm_named_hub.endpoint, "BERTHUB_CACHE": str(cache),
+                           "BERTHUB_OFFLINE": "0", "HF_HUB_OFFLINE": "0"}.items():
+            patch.setenv(key, value)
+        yield minilm_named_hub

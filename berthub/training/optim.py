@@ -58,22 +58,31 @@ class BertAdam(torch.optim.Optimizer):
     def step(self, closure: Any = None) -> Any:
         loss = closure() if closure is not None else None
         for group in self.param_groups:
-            beta1, beta2 = group["betas"]
             for param in group["params"]:
-                if param.grad is None:
-                    continue
-                state = self.state[param]
-                if not state:
-                    state["exp_avg"] = torch.zeros_like(param)
-                    state["exp_avg_sq"] = torch.zeros_like(param)
-                exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-                exp_avg.lerp_(param.grad, 1 - beta1)
-                exp_avg_sq.mul_(beta2).addcmul_(param.grad, param.grad, value=1 - beta2)
-                update = exp_avg / (exp_avg_sq.sqrt() + group["eps"])
-                if group["weight_decay"]:
-                    update.add_(param, alpha=group["weight_decay"])
-                param.add_(update, alpha=-group["lr"])
+                if param.grad is not None:
+                    bertadam_update(param, self.state[param], group["lr"], group["betas"], group["eps"],
+                                    group["weight_decay"])
         return loss
+
+
+def bertadam_update(param: Tensor, state: dict[str, Any], lr: float, betas: tuple[float, float], eps: float,
+                    weight_decay: float) -> None:
+    """One BertAdam step of `param` from its `.grad`, keeping the moments in `state` (no bias correction).
+
+    Shared by this BertAdam and pytorch-pretrained-BERT 0.6's (berthub.optimization), which adds its
+    schedule and per-parameter clipping around it, so both compute the same update.
+    """
+    beta1, beta2 = betas
+    if "exp_avg" not in state:
+        state["exp_avg"] = torch.zeros_like(param)
+        state["exp_avg_sq"] = torch.zeros_like(param)
+    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+    exp_avg.lerp_(param.grad, 1 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(param.grad, param.grad, value=1 - beta2)
+    update = exp_avg / (exp_avg_sq.sqrt() + eps)
+    if weight_decay:
+        update.add_(param, alpha=weight_decay)
+    param.add_(update, alpha=-lr)
 
 
 def build_optimizer(model: nn.Module, name: str, learning_rate: float, weight_decay: float,
