@@ -13,6 +13,8 @@ transformers or huggingface_hub already downloaded are reused. Settings are read
     BERTHUB_TOKEN (HF_TOKEN)         token for private or gated repos
     BERTHUB_CACHE (HF_HUB_CACHE)     cache root, default huggingface_hub's (~/.cache/huggingface/hub)
     BERTHUB_OFFLINE (HF_HUB_OFFLINE) 1 = no network call at all, files come from the cache
+    BERTHUB_VERIFY                   1 = re-hash every cached file on every load (default: the
+                                     free size check of safetensors files only)
 
 Online, one HEAD request with a short timeout finds the commit the revision points to; every file
 is then taken from the cache or downloaded at that commit (berthub._hub_repo). If the hub cannot be
@@ -76,6 +78,7 @@ class HubSettings:
     token: str | None
     cache_dir: Path
     offline: bool
+    verify: bool = False  # re-hash cached files on every load, not only the free size check
 
     @classmethod
     def from_env(
@@ -85,13 +88,15 @@ class HubSettings:
         token: str | None = None,
         local_files_only: bool = False,
         endpoint: str | None = None,
+        verify: bool | None = None,
     ) -> HubSettings:
         offline = _env("BERTHUB_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE") or "0"
         return cls(
             endpoint=(endpoint or _env("BERTHUB_ENDPOINT", "HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/"),
             token=token or _env("BERTHUB_TOKEN", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"),
             cache_dir=Path(cache_dir or _env("BERTHUB_CACHE", "HF_HUB_CACHE") or _default_cache()).expanduser(),
-            offline=local_files_only or offline.strip().lower() in ("1", "true", "yes", "on"),
+            offline=local_files_only or _true(offline),
+            verify=_true(_env("BERTHUB_VERIFY") or "0") if verify is None else verify,
         )
 
 
@@ -103,14 +108,16 @@ def resolve_model(
     local_files_only: bool = False,
     token: str | None = None,
     endpoint: str | None = None,
+    verify: bool | None = None,
 ) -> Resolved:
     """Directory with a config (config.json, or bert_config.json in local folders) and one weights file.
 
     `name_or_path`: a registry name ("bert-base-chinese"), a hub repo id ("google-bert/bert-base-chinese",
     with `revision`), a local directory, or an http(s) URL of a .tar.gz / .zip archive.
+    `verify=True` (or BERTHUB_VERIFY=1) re-hashes cached hub files before they are used.
     """
     settings = HubSettings.from_env(
-        cache_dir=cache_dir, token=token, local_files_only=local_files_only, endpoint=endpoint
+        cache_dir=cache_dir, token=token, local_files_only=local_files_only, endpoint=endpoint, verify=verify
     )
     return _resolve(name_or_path, MODEL_FILES, revision, settings)
 
@@ -123,13 +130,14 @@ def resolve_tokenizer(
     local_files_only: bool = False,
     token: str | None = None,
     endpoint: str | None = None,
+    verify: bool | None = None,
 ) -> Resolved:
     """Directory with vocab.txt (and tokenizer_config.json when the source has one).
 
     Accepts what resolve_model accepts, plus a URL of a vocabulary file itself.
     """
     settings = HubSettings.from_env(
-        cache_dir=cache_dir, token=token, local_files_only=local_files_only, endpoint=endpoint
+        cache_dir=cache_dir, token=token, local_files_only=local_files_only, endpoint=endpoint, verify=verify
     )
     return _resolve(name_or_path, TOKENIZER_FILES, revision, settings)
 
@@ -225,6 +233,10 @@ def _env(*names: str) -> str | None:
         if value:
             return value
     return None
+
+
+def _true(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
 
 
 def _default_cache() -> Path:

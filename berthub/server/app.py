@@ -21,6 +21,7 @@ from starlette.staticfiles import StaticFiles
 
 from berthub.server.errors import HubError
 from berthub.server.http import Hub, ServerConfig, error_response, load_secret
+from berthub.server.limits import LimitBodies, SecurityHeaders
 from berthub.server.routes import api, commits, files, web
 from berthub.server.storage import Storage
 
@@ -73,7 +74,7 @@ def create_app(config: ServerConfig) -> Starlette:
             *web.routes,  # last: its /{org}/{name} patterns would shadow the others
         ],
         exception_handlers={HubError: _hub_error, HTTPException: _http_error},
-        middleware=[Middleware(RefuseTraversal)],
+        middleware=[Middleware(SecurityHeaders), Middleware(RefuseTraversal), Middleware(LimitBodies, config=config)],
     )
     app.state.hub = Hub(config=config, storage=storage, secret=load_secret(storage.root))
     return app

@@ -68,10 +68,16 @@ def _path_problem(path: str) -> str | None:
     return None
 
 
-def validate_ref_name(name: str, kind: str = "revision") -> str:
-    """Branch or tag names: one path segment, so a revision in a URL is never ambiguous."""
+def validate_ref_name(name: str, kind: str = "revision", *, new: bool = False) -> str:
+    """Branch or tag names: one path segment, so a revision in a URL is never ambiguous.
+
+    `new`: the name is about to be created, and may then not look like a commit id either (a branch
+    named like a 40-hex id would shadow, or be shadowed by, that commit).
+    """
     if not isinstance(name, str) or not _REF.match(name) or ".." in name or name.endswith(".lock"):
         raise BadRequest(
             f"Invalid {kind} name {name!r}: use 1-100 letters, digits, '.', '_' or '-' (no '/' or '..')."
         )
+    if new and re.fullmatch(r"[0-9a-fA-F]{40}", name):
+        raise BadRequest(f"Invalid {kind} name {name!r}: 40 hex digits read as a commit id; pick another name.")
     return name

@@ -45,6 +45,12 @@ LOCK_TIMEOUT_S = 120
 _COMMIT_CACHE_SIZE = 1024
 
 
+def repo_not_found_message(repo_id: str) -> str:
+    """The one answer for a repo that is missing or private to the caller: they must not differ."""
+    return (f"Repository '{repo_id}' not found on this hub (or it is private and the request carried no valid "
+            "token). Check the id, or create it (HfApi.create_repo or `berthub push`).")
+
+
 class BlobWriter:
     """Streams one upload into tmp/, hashing as it goes; `finish` verifies and publishes the blob."""
 
@@ -143,19 +149,35 @@ class Storage:
 
     # ---- repos -------------------------------------------------------------------------------
     def _repo_dir(self, repo_id: str) -> Path:
-        return self.repos_dir / validate_repo_id(repo_id)
+        """The repo's folder. Repo ids are case-insensitive, as on the public hub: `Acme/Pub` names the
+        folder of `acme/pub` (only a miss pays for the case-insensitive search)."""
+        exact = self.repos_dir / validate_repo_id(repo_id)
+        if exact.is_dir():
+            return exact
+        return self._case_variant(repo_id) or exact
+
+    def _case_variant(self, repo_id: str) -> Path | None:
+        namespace, name = repo_id.lower().split("/")
+        for folder in _children(self.repos_dir):
+            if folder.name.lower() == namespace:
+                for repo_dir in _children(folder):
+                    if repo_dir.name.lower() == name:
+                        return repo_dir
+        return None
 
     def _lock(self, repo_id: str) -> filelock.BaseFileLock:
-        return filelock.FileLock(self.locks_dir / (repo_id.replace("/", "--") + ".lock"),
+        # Lower-cased: writers of `Acme/Pub` and `acme/pub` queue on one lock, since they are one repo.
+        return filelock.FileLock(self.locks_dir / (repo_id.lower().replace("/", "--") + ".lock"),
                                  timeout=LOCK_TIMEOUT_S)
 
     def repo(self, repo_id: str) -> RepoMeta:
+        """The repo's metadata, under its id as created (whatever case `repo_id` is written in)."""
+        repo_dir = self._repo_dir(repo_id)
         try:
-            data = json.loads((self._repo_dir(repo_id) / "repo.json").read_text())
+            data = json.loads((repo_dir / "repo.json").read_text())
         except FileNotFoundError:
-            raise RepoNotFound(f"Repository '{repo_id}' not found on this hub. Create it first "
-                               "(HfApi.create_repo or `berthub push`).") from None
-        return RepoMeta(repo_id, bool(data.get("private")), data["created_at"])
+            raise RepoNotFound(repo_not_found_message(repo_id)) from None
+        return RepoMeta(f"{repo_dir.parent.name}/{repo_dir.name}", bool(data.get("private")), data["created_at"])
 
     def list_repos(self) -> list[RepoMeta]:
         repos = []
@@ -170,11 +192,13 @@ class Storage:
         return repos
 
     def create_repo(self, repo_id: str, *, private: bool = False, author: str = "berthub") -> RepoMeta:
-        """A new repo whose main branch holds one empty initial commit. 409 if it exists."""
-        repo_dir = self._repo_dir(repo_id)
+        """A new repo whose main branch holds one empty initial commit. 409 if it exists, in any case."""
         with self._locked(repo_id):
+            repo_dir = self._repo_dir(repo_id)
             if repo_dir.exists():
-                raise Conflict(f"Repository '{repo_id}' already exists; push to it, or delete it first.")
+                existing = f"{repo_dir.parent.name}/{repo_dir.name}"
+                same = "" if existing == repo_id else f" as '{existing}' (repo ids are case-insensitive)"
+                raise Conflict(f"Repository '{repo_id}' already exists{same}; push to it, or delete it first.")
             staging = self.tmp_dir / f"repo-{uuid.uuid4().hex}"
             (staging / "commits").mkdir(parents=True)
             (staging / "refs" / "heads").mkdir(parents=True)
@@ -264,7 +288,7 @@ class Storage:
 
     def create_ref(self, repo_id: str, kind: str, name: str, revision: str = "main") -> str:
         """A new branch (`kind="heads"`) or tag (`"tags"`) at `revision`; 409 if the name is taken."""
-        validate_ref_name(name, "branch" if kind == "heads" else "tag")
+        validate_ref_name(name, "branch" if kind == "heads" else "tag", new=True)
         with self._locked(repo_id):
             commit = self.resolve(repo_id, revision)
             refs = self._repo_dir(repo_id) / "refs"
@@ -316,7 +340,27 @@ def _apply_operations(files: dict[str, FileEntry], operations: list[Operation],
             if operation.path not in files:
                 raise EntryNotFound(f"Cannot delete '{operation.path}': A file with this name doesn't exist.")
             del files[operation.path]
+    _refuse_file_folder_clashes(files)
     return dict(sorted(files.items()))
+
+
+def _refuse_file_folder_clashes(files: dict[str, FileEntry]) -> None:
+    """A path cannot be a file and a folder at once (`cfg` and `cfg/x`): no checkout could hold both,
+    and snapshot_download would silently drop one of them."""
+    for path in files:
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder in files:
+                raise BadRequest(f"Commit refused: '{folder}' would be both a file and the folder of '{path}'. "
+                                 "Delete or rename one of them in the same commit.")
+
+
+def _children(folder: Path) -> list[Path]:
+    try:
+        return [entry for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith(".")]
+    except FileNotFoundError:
+        return []
 
 
 class _Held:
