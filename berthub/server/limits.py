@@ -1,10 +1,11 @@
 """What no request may exceed, and the headers every answer carries: the hub's ASGI guards.
 
 `LimitBodies` caps request bodies before any route reads them: streamed LFS PUTs at
-`--max-upload-size`, commit payloads at `--max-commit-size`, every other body (JSON calls, forms) at
-`--max-request-size`; beyond it the answer is 413, whether the client announced the size
-(Content-Length) or streams it (chunked). A route reading the body therefore never buffers more than
-its limit, so an anonymous client cannot make the server hold hundreds of MB.
+`--max-upload-size`, commit payloads at `--max-commit-size`, validate-yaml (a whole card) at 4x
+`--max-card-size`, every other body (JSON calls, forms) at `--max-request-size`. Beyond it the answer
+is 413, whether the client announced the size (Content-Length) or streams it (chunked). A route
+reading the body therefore never buffers more than its limit, so an anonymous client cannot make
+the server hold hundreds of MB.
 
 `SecurityHeaders` gives every answer `X-Content-Type-Options: nosniff` and a Content-Security-Policy:
 pages may load their own stylesheet and images but run no script at all; API answers and repo files get
@@ -23,6 +24,7 @@ PAGE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' https: http: d
             "base-uri 'none'; frame-ancestors 'none'")
 FILE_CSP = "sandbox; default-src 'none'"
 _STATIC_PREFIX = "/static/"
+_VALIDATE_FACTOR = 4  # JSON escaping (\n, \", \uXXXX) makes a card's text up to ~6x longer; 4x covers real cards
 
 
 def body_limit(config: ServerConfig, method: str, path: str) -> tuple[int, str]:
@@ -31,6 +33,8 @@ def body_limit(config: ServerConfig, method: str, path: str) -> tuple[int, str]:
         return config.max_upload_size, "--max-upload-size"
     if method == "POST" and path.startswith("/api/models/") and "/commit/" in path:
         return config.max_commit_size, "--max-commit-size"
+    if path == "/api/validate-yaml":  # HfApi sends a whole README.md here, JSON-escaped, before committing it
+        return _VALIDATE_FACTOR * config.max_card_size, "--max-card-size"
     return config.max_request_size, "--max-request-size"
 
 
