@@ -75,7 +75,7 @@ def from_hub(repo_id: str, revision: str, wanted: Wanted, settings: HubSettings,
     if not damaged:
         return directory, commit
     _remove(damaged)
-    reasons = "; ".join(f"{path.name}: {why}" for path, why in damaged.items())
+    reasons = _reasons(damaged)
     if settings.offline:
         raise CorruptDownloadError(
             f"The cached files of {repo} were damaged ({reasons}) and have been removed. Load it again while "
@@ -90,9 +90,13 @@ def from_hub(repo_id: str, revision: str, wanted: Wanted, settings: HubSettings,
     damaged = _damaged(directory, wanted, settings.verify)
     if damaged:
         _remove(damaged)
-        raise CorruptDownloadError(f"{repo} on {settings.endpoint} serves damaged files even when downloaded anew ("
-                                   + "; ".join(f"{p.name}: {why}" for p, why in damaged.items()) + ").")
+        raise CorruptDownloadError(f"{repo} on {settings.endpoint} serves damaged files even when downloaded "
+                                   f"anew ({_reasons(damaged)}).")
     return directory, commit
+
+
+def _reasons(damaged: dict[Path, str]) -> str:
+    return "; ".join(f"{path.name}: {why}" for path, why in damaged.items())
 
 
 def _damaged(directory: Path, wanted: Wanted, full: bool) -> dict[Path, str]:

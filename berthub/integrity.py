@@ -66,7 +66,7 @@ def content_problem(blob: Path) -> str | None:
         actual = _digest(blob, hashlib.sha1(f"blob {blob.stat().st_size}\0".encode()))
     else:
         return None
-    return None if actual == blob.name else f"its content hashes to {actual}, not to its name {blob.name}"
+    return None if actual == blob.name else f"content hashes to {actual}, not to its name"
 
 
 def _digest(path: Path, digest: hashlib._Hash) -> str:
