@@ -18,9 +18,12 @@ from __future__ import annotations
 
 import json
 import struct
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import markdown
 import nh3
@@ -40,6 +43,35 @@ _TAGS = {"a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl",
 _ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title", "width", "height"},
                "td": {"align"}, "th": {"align"}, "code": {"class"}, "ol": {"start"}}
 _URL_SCHEMES = {"http", "https", "mailto"}
+
+
+T = TypeVar("T")
+
+
+class BlobMemo(Generic[T]):
+    """`function(path)` remembered for the last `size` blob paths; `path in memo` says whether a call
+    would be free (so the server can answer on the event loop instead of a thread). Paths are plain
+    strings: they are hashed on every model-info request."""
+
+    def __init__(self, function: Callable[[str], T], size: int) -> None:
+        self._function, self._size = function, size
+        self._results: OrderedDict[str, T] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def __contains__(self, path: str) -> bool:
+        return path in self._results
+
+    def __call__(self, path: str) -> T:
+        with self._lock:
+            if path in self._results:
+                self._results.move_to_end(path)
+                return self._results[path]
+        result = self._function(path)
+        with self._lock:
+            self._results[path] = result
+            while len(self._results) > self._size:
+                self._results.popitem(last=False)
+        return result
 
 
 class UnreadableCard(ValueError):
@@ -115,14 +147,15 @@ def check_bounded(data: Any, max_values: int) -> None:
             stack.extend((item, depth + 1) for item in value)
 
 
-@lru_cache(maxsize=512)
-def parsed_card(path: Path) -> tuple[dict[str, Any], str]:
-    """(metadata, body) of a README.md blob."""
-    return split_card(path.read_text(encoding="utf-8", errors="replace"))
+def _parsed_card(path: str) -> tuple[dict[str, Any], str]:
+    return split_card(Path(path).read_text(encoding="utf-8", errors="replace"))
+
+
+parsed_card = BlobMemo(_parsed_card, 512)  # (metadata, body) of a README.md blob
 
 
 @lru_cache(maxsize=128)
-def rendered_card(path: Path) -> str:
+def rendered_card(path: str) -> str:
     """The card body of a README.md blob as sanitised HTML."""
     return render_markdown(parsed_card(path)[1])
 
@@ -137,17 +170,19 @@ def render_markdown(text: str) -> str:
                      link_rel="nofollow noopener noreferrer")
 
 
-@lru_cache(maxsize=512)
-def parsed_config(path: Path) -> dict[str, Any] | str:
+def _parsed_config(path: str) -> dict[str, Any] | str:
     """A config.json blob as a dict, or UNREADABLE."""
     try:
-        data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+        data = json.loads(Path(path).read_text(encoding="utf-8", errors="replace"))
         if not isinstance(data, dict):
             return UNREADABLE
         check_bounded(data, MAX_YAML_VALUES)
     except (ValueError, RecursionError):  # UnreadableCard is a ValueError too
         return UNREADABLE
     return data
+
+
+parsed_config = BlobMemo(_parsed_config, 512)
 
 
 @lru_cache(maxsize=256)

@@ -14,6 +14,7 @@ from berthub.server.storage import Storage
 _CARD = "README.md"
 _CONFIG = "config.json"
 DEFAULT_MAX_CARD = 1024**2  # cards and configs bigger than this are not parsed for pages or listings
+_INLINE_FILES = 1000  # model info of a commit with more files is built in the thread pool
 
 
 def sibling_json(entry: FileEntry) -> dict[str, Any]:
@@ -63,12 +64,24 @@ def model_info_json(storage: Storage, meta: RepoMeta, commit: Commit, *, sibling
     return data
 
 
+def is_cheap(storage: Storage, commit: Commit, max_card_size: int = DEFAULT_MAX_CARD) -> bool:
+    """Whether model_info_json for `commit` only reads remembered results and a short file list, so it
+    may run on the event loop (a thread hop would cost more than the work on this hot path)."""
+    if len(commit.files) > _INLINE_FILES:
+        return False
+    for name, memo in ((_CARD, cards.parsed_card), (_CONFIG, cards.parsed_config)):
+        entry = commit.files.get(name)
+        if entry is not None and entry.size <= max_card_size and storage.blob_file(entry.sha256) not in memo:
+            return False
+    return True
+
+
 def card(storage: Storage, commit: Commit, max_size: int = DEFAULT_MAX_CARD) -> tuple[dict[str, Any], str]:
     """(YAML metadata, markdown body) of the commit's README.md; ({}, "") when it has none or it is too big."""
     entry = commit.files.get(_CARD)
     if entry is None or entry.size > max_size:
         return {}, ""
-    return cards.parsed_card(storage.blob_path(entry.sha256))
+    return cards.parsed_card(storage.blob_file(entry.sha256))
 
 
 def card_html(storage: Storage, commit: Commit, max_size: int = DEFAULT_MAX_CARD) -> str:
@@ -76,7 +89,7 @@ def card_html(storage: Storage, commit: Commit, max_size: int = DEFAULT_MAX_CARD
     entry = commit.files.get(_CARD)
     if entry is None or entry.size > max_size:
         return ""
-    return cards.rendered_card(storage.blob_path(entry.sha256))
+    return cards.rendered_card(storage.blob_file(entry.sha256))
 
 
 def config(storage: Storage, commit: Commit, max_size: int = DEFAULT_MAX_CARD) -> dict[str, Any] | str | None:
@@ -84,11 +97,11 @@ def config(storage: Storage, commit: Commit, max_size: int = DEFAULT_MAX_CARD) -
     entry = commit.files.get(_CONFIG)
     if entry is None:
         return None
-    return cards.UNREADABLE if entry.size > max_size else cards.parsed_config(storage.blob_path(entry.sha256))
+    return cards.UNREADABLE if entry.size > max_size else cards.parsed_config(storage.blob_file(entry.sha256))
 
 
 def parameter_count(storage: Storage, commit: Commit) -> tuple[int, list[str]] | str | None:
     """(number of parameters, dtypes) read from the safetensors header, without loading tensors;
     None without model.safetensors, cards.UNREADABLE when its header is malformed."""
     entry = commit.files.get("model.safetensors")
-    return cards.safetensors_summary(str(storage.blob_path(entry.sha256))) if entry else None
+    return cards.safetensors_summary(storage.blob_file(entry.sha256)) if entry else None

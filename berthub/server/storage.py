@@ -103,6 +103,7 @@ class Storage:
         self.repos_dir = self.root / "repos"
         self.tmp_dir = self.root / "tmp"
         self.locks_dir = self.root / "locks"
+        self._blobs, self._repos = str(self.blobs_dir), str(self.repos_dir)
         for folder in (self.blobs_dir, self.repos_dir, self.tmp_dir, self.locks_dir):
             folder.mkdir(parents=True, exist_ok=True)
         self._commits: OrderedDict[tuple[str, str], Commit] = OrderedDict()
@@ -122,6 +123,10 @@ class Storage:
     # ---- blobs -------------------------------------------------------------------------------
     def blob_path(self, sha256: str) -> Path:
         return self.blobs_dir / sha256[:2] / sha256
+
+    def blob_file(self, sha256: str) -> str:
+        """blob_path as a plain string: hot paths (model info on every request) skip pathlib's cost."""
+        return f"{self._blobs}/{sha256[:2]}/{sha256}"
 
     def has_blob(self, sha256: str, size: int | None = None) -> bool:
         try:
@@ -151,10 +156,10 @@ class Storage:
     def _repo_dir(self, repo_id: str) -> Path:
         """The repo's folder. Repo ids are case-insensitive, as on the public hub: `Acme/Pub` names the
         folder of `acme/pub` (only a miss pays for the case-insensitive search)."""
-        exact = self.repos_dir / validate_repo_id(repo_id)
-        if exact.is_dir():
-            return exact
-        return self._case_variant(repo_id) or exact
+        exact = f"{self._repos}/{validate_repo_id(repo_id)}"
+        if os.path.isdir(exact):
+            return Path(exact)
+        return self._case_variant(repo_id) or Path(exact)
 
     def _case_variant(self, repo_id: str) -> Path | None:
         namespace, name = repo_id.lower().split("/")

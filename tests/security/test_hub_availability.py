@@ -101,9 +101,16 @@ def test_yaml_markdown_model_info_and_tree_listings_run_off_the_event_loop(off_l
     client, ran = off_loop_calls
     auth = {"Authorization": "Bearer t"}
     assert client.post("/api/repos/create", json={"name": "m", "organization": "acme"}, headers=auth).status_code == 200
+    card = base64.b64encode(b"---\nlicense: mit\n---\n# Card\n").decode()
+    lines = [{"key": "header", "value": {"summary": "card"}},
+             {"key": "file", "value": {"path": "README.md", "content": card, "encoding": "base64"}}]
+    assert client.post("/api/models/acme/m/commit/main", content="\n".join(map(json.dumps, lines)),
+                       headers=auth).status_code == 200
     assert client.post("/api/validate-yaml", json={"content": "---\na: 1\n---\n"}).status_code == 200
-    assert client.get("/api/models/acme/m").status_code == 200
+    assert client.get("/api/models/acme/m").json()["cardData"] == {"license": "mit"}
     assert client.get("/api/models/acme/m/tree/main").status_code == 200
     assert client.get("/acme/m", headers={"Accept": "text/html"}).status_code == 200
     assert sorted(ran) == ["thread:_listing", "thread:_model_context", "thread:card_metadata",
                            "thread:model_info_json"]
+    client.get("/api/models/acme/m")  # the card is parsed now: answering from memory needs no thread hop
+    assert ran[-1] == "loop:model_info_json"

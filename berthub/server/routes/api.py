@@ -15,7 +15,7 @@ from starlette.routing import Route
 from berthub.server.cards import UnreadableCard, card_metadata
 from berthub.server.errors import BadRequest, Conflict, EntryNotFound, RepoNotFound
 from berthub.server.http import base_url, hub_of, readable_repo, reader, writer
-from berthub.server.info import commit_json, model_info_json, tree_file_json
+from berthub.server.info import commit_json, is_cheap, model_info_json, tree_file_json
 from berthub.server.names import validate_path, validate_repo_id
 from berthub.server.objects import Commit
 
@@ -82,10 +82,12 @@ async def model_info(request: Request) -> Response:
     meta = readable_repo(request, repo_id)
     hub = hub_of(request)
     commit = hub.storage.resolve(repo_id, request.path_params.get("revision", "main"))
-    # Off the event loop: the first request for a commit parses its card and config.
-    info = await run_in_threadpool(model_info_json, hub.storage, meta, commit, with_config=True,
-                                   max_card_size=hub.config.max_card_size)
-    return JSONResponse(info)
+    arguments = (hub.storage, meta, commit)
+    options = {"with_config": True, "max_card_size": hub.config.max_card_size}
+    if is_cheap(hub.storage, commit, hub.config.max_card_size):
+        return JSONResponse(model_info_json(*arguments, **options))
+    # The first request for a commit parses its card and config, and big file lists take a while.
+    return JSONResponse(await run_in_threadpool(model_info_json, *arguments, **options))
 
 
 def _listing(commit: Commit, folder: str, recursive: bool) -> list[dict[str, Any]]:
