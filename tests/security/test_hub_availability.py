@@ -114,3 +114,17 @@ def test_yaml_markdown_model_info_and_tree_listings_run_off_the_event_loop(off_l
                            "thread:model_info_json"]
     client.get("/api/models/acme/m")  # the card is parsed now: answering from memory needs no thread hop
     assert ran[-1] == "loop:model_info_json"
+
+
+DEEP = "[" * 100_000 + "]" * 100_000  # 200 kB: fine for the size limits, too deep for a recursive parser
+
+
+@pytest.mark.parametrize("path", ["/api/repos/create", "/api/models/{repo}/paths-info/main",
+                                  "/api/models/{repo}/preupload/main", "/api/models/{repo}/commit/main",
+                                  "/{repo}.git/info/lfs/objects/batch", "/api/lfs/verify", "/api/validate-yaml"])
+def test_json_nested_too_deep_is_a_400_not_a_500(hub_server, path):
+    repo_id = hub_server.unique_repo_id("deep")
+    HfApi(endpoint=hub_server.endpoint, token=hub_server.token).create_repo(repo_id)
+    response = requests.post(hub_server.endpoint + path.format(repo=repo_id), data=DEEP,
+                             headers={**write_headers(hub_server), "Content-Type": "application/json"})
+    assert response.status_code == 400, response.text

@@ -29,7 +29,7 @@ def _repo_id(request: Request) -> str:
 async def _json_body(request: Request) -> dict[str, Any]:
     try:
         data = json.loads(await request.body())
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
         raise BadRequest(f"{request.method} {request.url.path} expects a JSON object body.") from None
     if not isinstance(data, dict):
         raise BadRequest(f"{request.method} {request.url.path} expects a JSON object body.")
@@ -131,7 +131,7 @@ async def _requested_paths(request: Request) -> list[str]:
     if request.headers.get("content-type", "").startswith("application/json"):
         try:
             paths = json.loads(body).get("paths", [])
-        except (ValueError, AttributeError):
+        except (ValueError, AttributeError, RecursionError):
             raise BadRequest("paths-info expects a JSON object {'paths': [...]} or a form with 'paths'.") from None
         paths = paths if isinstance(paths, list) else [paths]
     else:
@@ -228,7 +228,7 @@ async def delete_repo(request: Request) -> Response:
 
 async def validate_yaml(request: Request) -> Response:
     """Checks a README's metadata block the way `create_commit` asks before uploading a card."""
-    body = await _json_body(request)  # bounded by --max-request-size
+    body = await _json_body(request)  # bounded by 4x --max-card-size (server.guards)
     content = str(body.get("content", ""))
     try:
         await run_in_threadpool(card_metadata, content)  # YAML parsing is CPU work: never on the event loop

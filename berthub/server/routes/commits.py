@@ -45,7 +45,7 @@ async def preupload(request: Request) -> Response:
     commit = storage.resolve(repo_id, request.path_params["revision"])
     try:
         body = json.loads(await request.body() or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadRequest("preupload expects a JSON body {'files': [{'path', 'size', 'sample'}]}.") from None
     answers = []
     items = body.get("files", []) if isinstance(body, dict) else []

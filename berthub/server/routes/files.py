@@ -105,7 +105,7 @@ async def lfs_batch(request: Request) -> Response:
     hub.storage.repo(repo_id)
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadRequest("LFS batch expects a JSON body.") from None
     expires = int(time.time()) + UPLOAD_URL_TTL_S
     answers = []
@@ -164,7 +164,7 @@ async def lfs_verify(request: Request) -> Response:
     writer(request)
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         body = None
     oid, size = (body.get("oid"), body.get("size")) if isinstance(body, dict) else (None, None)
     if not (isinstance(oid, str) and SHA256.match(oid) and hub_of(request).storage.has_blob(oid, size)):
