@@ -103,7 +103,8 @@ class Storage:
         self.repos_dir = self.root / "repos"
         self.tmp_dir = self.root / "tmp"
         self.locks_dir = self.root / "locks"
-        self._blobs, self._repos = str(self.blobs_dir), str(self.repos_dir)
+        self._blobs = str(self.blobs_dir)
+        self._exact_dirs: dict[str, Path] = {}  # repo id -> its folder, for ids spelled as created
         for folder in (self.blobs_dir, self.repos_dir, self.tmp_dir, self.locks_dir):
             folder.mkdir(parents=True, exist_ok=True)
         self._commits: OrderedDict[tuple[str, str], Commit] = OrderedDict()
@@ -156,10 +157,16 @@ class Storage:
     def _repo_dir(self, repo_id: str) -> Path:
         """The repo's folder. Repo ids are case-insensitive, as on the public hub: `Acme/Pub` names the
         folder of `acme/pub` (only a miss pays for the case-insensitive search)."""
-        exact = f"{self._repos}/{validate_repo_id(repo_id)}"
-        if os.path.isdir(exact):
-            return Path(exact)
-        return self._case_variant(repo_id) or Path(exact)
+        known = self._exact_dirs.get(repo_id)
+        if known is not None:
+            return known
+        exact = self.repos_dir / validate_repo_id(repo_id)
+        if exact.is_dir():
+            # Remembered: every request resolves its repo twice. Only existing, exactly spelled ids are
+            # kept (bounded by the number of repos); repo() forgets an entry whose repo has gone.
+            self._exact_dirs[repo_id] = exact
+            return exact
+        return self._case_variant(repo_id) or exact
 
     def _case_variant(self, repo_id: str) -> Path | None:
         namespace, name = repo_id.lower().split("/")
@@ -181,8 +188,11 @@ class Storage:
         try:
             data = json.loads((repo_dir / "repo.json").read_text())
         except FileNotFoundError:
+            if self._exact_dirs.pop(repo_id, None) is not None:  # deleted since: look again, in any case
+                return self.repo(repo_id)
             raise RepoNotFound(repo_not_found_message(repo_id)) from None
-        return RepoMeta(f"{repo_dir.parent.name}/{repo_dir.name}", bool(data.get("private")), data["created_at"])
+        canonical = repo_id if repo_id in self._exact_dirs else f"{repo_dir.parent.name}/{repo_dir.name}"
+        return RepoMeta(canonical, bool(data.get("private")), data["created_at"])
 
     def list_repos(self) -> list[RepoMeta]:
         repos = []
@@ -224,6 +234,7 @@ class Storage:
             self.repo(repo_id)
             trash = self.tmp_dir / f"deleted-{uuid.uuid4().hex}"
             os.rename(repo_dir, trash)
+            self._exact_dirs.pop(f"{repo_dir.parent.name}/{repo_dir.name}", None)
         shutil.rmtree(trash, ignore_errors=True)
 
     def _locked(self, repo_id: str) -> _Held:
