@@ -1,4 +1,5 @@
 """Archive bombs: 1 GiB of zeros packs into ~1 MB; berthub refuses to unpack it, leaving nothing behind.
+And plain-URL downloads in the cache are checked for their recorded size on every use.
 
 The bombs are real (a tar.gz and a zip of 1 GiB of zeros, made here in a few seconds); the limits
 are the defaults, or set through BERTHUB_MAX_EXTRACT_SIZE / BERTHUB_MAX_EXTRACT_RATIO.
@@ -14,7 +15,7 @@ import pytest
 from faultserver import FaultServer, Route, running
 
 from berthub import archives
-from berthub.download import Retry, download_archive, url_folder
+from berthub.download import Retry, download_archive, download_url, url_folder
 from berthub.errors import ConfigError, CorruptDownloadError
 
 GIB = 1024**3
@@ -120,3 +121,13 @@ def test_a_malformed_limit_setting_is_a_clear_error(tmp_path, monkeypatch):
     archive.write_bytes(_tar_gz_bomb(1024))
     with pytest.raises(ConfigError, match="BERTHUB_MAX_EXTRACT_RATIO=.lots. is not a number"):
         archives.extract_archive(archive, tmp_path / "out")
+
+
+def test_a_cached_url_download_of_the_wrong_size_is_downloaded_again(server, tmp_path):
+    body = bytes(range(256)) * 100
+    server.routes["/vocab.txt"] = Route(body=body)
+    url = server.url + "/vocab.txt"
+    path = download_url(url, cache_dir=tmp_path, retry=FAST)
+    path.write_bytes(body[:-10])  # damaged in the cache after a complete download
+    assert download_url(url, cache_dir=tmp_path, retry=FAST).read_bytes() == body
+    assert len(server.requests_to("/vocab.txt")) == 2
