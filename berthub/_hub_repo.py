@@ -71,10 +71,11 @@ def from_hub(repo_id: str, revision: str, wanted: Wanted, settings: HubSettings,
     """
     repo = _Repo(asked, repo_id, revision, settings)
     directory, commit = _located(repo, wanted)
-    damaged = _damaged(directory, wanted, settings.verify)
+    names = [name for names in wanted.groups for name in names] + list(wanted.optional)
+    damaged = integrity.damaged_files(directory, names, full=settings.verify)
     if not damaged:
         return directory, commit
-    _remove(damaged)
+    integrity.remove_cached(damaged)
     reasons = _reasons(damaged)
     if settings.offline:
         raise CorruptDownloadError(
@@ -87,9 +88,9 @@ def from_hub(repo_id: str, revision: str, wanted: Wanted, settings: HubSettings,
     except (NetworkError, NotFoundError) as error:
         raise CorruptDownloadError(f"The cached files of {repo} were damaged ({reasons}) and have been removed, "
                                    f"and downloading them again failed: {error}") from error
-    damaged = _damaged(directory, wanted, settings.verify)
+    damaged = integrity.damaged_files(directory, names, full=settings.verify)
     if damaged:
-        _remove(damaged)
+        integrity.remove_cached(damaged)
         raise CorruptDownloadError(f"{repo} on {settings.endpoint} serves damaged files even when downloaded "
                                    f"anew ({_reasons(damaged)}).")
     return directory, commit
@@ -97,23 +98,6 @@ def from_hub(repo_id: str, revision: str, wanted: Wanted, settings: HubSettings,
 
 def _reasons(damaged: dict[Path, str]) -> str:
     return "; ".join(f"{path.name}: {why}" for path, why in damaged.items())
-
-
-def _damaged(directory: Path, wanted: Wanted, full: bool) -> dict[Path, str]:
-    """The wanted files in `directory` that fail their check, with why."""
-    names = [name for names in wanted.groups for name in names] + list(wanted.optional)
-    checked = {directory / name: integrity.file_problem(directory / name, full=full)
-               for name in names if (directory / name).is_file()}
-    return {path: why for path, why in checked.items() if why}
-
-
-def _remove(damaged: dict[Path, str]) -> None:
-    """Remove each snapshot entry and the blob it links to, so the next fetch downloads it whole."""
-    for path in damaged:
-        blob = path.resolve()
-        path.unlink(missing_ok=True)
-        if blob != path:
-            blob.unlink(missing_ok=True)
 
 
 def _located(repo: _Repo, wanted: Wanted) -> tuple[Path, str]:

@@ -15,6 +15,7 @@ transformers or huggingface_hub already downloaded are reused. Settings are read
     BERTHUB_OFFLINE (HF_HUB_OFFLINE) 1 = no network call at all, files come from the cache
     BERTHUB_VERIFY                   1 = re-hash every cached file on every load (default: the
                                      free size check of safetensors files only)
+    BERTHUB_MAX_EXTRACT_SIZE / _RATIO  what an archive may unpack to (berthub.archives)
 
 Online, one HEAD request with a short timeout finds the commit the revision points to; every file
 is then taken from the cache or downloaded at that commit (berthub._hub_repo). If the hub cannot be

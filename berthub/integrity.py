@@ -7,6 +7,9 @@
 - `content_problem`: a full re-hash against the content address huggingface_hub names cache blobs
   by (sha256 for LFS files, git's blob sha1 for the others). It reads the whole file, so it runs in
   `berthub cache verify`, and on every load only when asked (BERTHUB_VERIFY=1, see berthub.hub).
+
+`damaged_files` runs these over a cache snapshot and `remove_cached` takes what failed out of the
+cache (the entry and its blob), so the next fetch downloads it whole.
 """
 
 from __future__ import annotations
@@ -84,3 +87,19 @@ def file_problem(path: Path, *, full: bool) -> str | None:
         if problem:
             return problem
     return content_problem(path.resolve()) if full else None
+
+
+def damaged_files(directory: Path, names: list[str], *, full: bool) -> dict[Path, str]:
+    """The files among `names` present in `directory` that fail `file_problem`, with why."""
+    checked = {directory / name: file_problem(directory / name, full=full)
+               for name in names if (directory / name).is_file()}
+    return {path: why for path, why in checked.items() if why}
+
+
+def remove_cached(damaged: dict[Path, str]) -> None:
+    """Remove each cache snapshot entry and the blob it links to, so the next fetch downloads it whole."""
+    for path in damaged:
+        blob = path.resolve()
+        path.unlink(missing_ok=True)
+        if blob != path:
+            blob.unlink(missing_ok=True)

@@ -38,7 +38,7 @@ from berthub.server.errors import (
     RepoNotFound,
     RevisionNotFound,
 )
-from berthub.server.names import COMMIT_ID, validate_path, validate_ref_name, validate_repo_id
+from berthub.server.names import COMMIT_ID, validate_path, validate_ref_name, validate_repo_id, validate_tree
 from berthub.server.objects import AddFile, Commit, FileEntry, Operation, RepoMeta, make_commit, now_iso
 
 LOCK_TIMEOUT_S = 120
@@ -356,20 +356,8 @@ def _apply_operations(files: dict[str, FileEntry], operations: list[Operation],
             if operation.path not in files:
                 raise EntryNotFound(f"Cannot delete '{operation.path}': A file with this name doesn't exist.")
             del files[operation.path]
-    _refuse_file_folder_clashes(files)
+    validate_tree(files)
     return dict(sorted(files.items()))
-
-
-def _refuse_file_folder_clashes(files: dict[str, FileEntry]) -> None:
-    """A path cannot be a file and a folder at once (`cfg` and `cfg/x`): no checkout could hold both,
-    and snapshot_download would silently drop one of them."""
-    for path in files:
-        parts = path.split("/")
-        for depth in range(1, len(parts)):
-            folder = "/".join(parts[:depth])
-            if folder in files:
-                raise BadRequest(f"Commit refused: '{folder}' would be both a file and the folder of '{path}'. "
-                                 "Delete or rename one of them in the same commit.")
 
 
 def _children(folder: Path) -> list[Path]:
