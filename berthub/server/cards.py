@@ -103,7 +103,16 @@ def card_metadata(text: str) -> tuple[dict[str, Any], str]:
     if not isinstance(metadata, dict):
         raise UnreadableCard("the metadata block is not a YAML mapping")
     check_bounded(metadata, MAX_YAML_VALUES)
-    return metadata, body
+    return _json_safe(metadata), body
+
+
+def _json_safe(metadata: dict[str, Any]) -> dict[str, Any]:
+    """The metadata as JSON can carry it: YAML dates, binary and sets become strings, .nan/.inf null
+    (model info answers would otherwise fail to serialise: a 500)."""
+    try:
+        return json.loads(json.dumps(metadata, default=str), parse_constant=lambda constant: None)
+    except (TypeError, ValueError):  # e.g. a mapping used as a key ("? {a: 1}")
+        raise UnreadableCard("the metadata has keys JSON cannot hold") from None
 
 
 def _parts(text: str) -> tuple[str | None, str]:
@@ -173,7 +182,8 @@ def render_markdown(text: str) -> str:
 def _parsed_config(path: str) -> dict[str, Any] | str:
     """A config.json blob as a dict, or UNREADABLE."""
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8", errors="replace"))
+        # NaN / Infinity become null: model info answers are strict JSON.
+        data = json.loads(Path(path).read_text(encoding="utf-8", errors="replace"), parse_constant=lambda c: None)
         if not isinstance(data, dict):
             return UNREADABLE
         check_bounded(data, MAX_YAML_VALUES)

@@ -207,3 +207,18 @@ def test_card_over_the_configured_card_size_is_not_parsed(limited_hub):
     assert "cardData" not in info
     page = requests.get(f"{limited_hub.endpoint}/{repo_id}", headers=HTML).text
     assert "words words" not in page
+
+
+@pytest.mark.parametrize("metadata", ["released: 2020-01-01", "score: .nan", "limit: .inf", "blob: !!binary aGk=",
+                                      "kinds: !!set {a, b}", "1: one\n~: none"])
+def test_card_and_config_values_json_cannot_hold_do_not_break_model_info(hub_server, metadata):
+    api = HfApi(endpoint=hub_server.endpoint, token=hub_server.token)
+    repo_id = hub_server.unique_repo_id("odd-yaml")
+    api.create_repo(repo_id)
+    api.create_commit(repo_id, [CommitOperationAdd("README.md", f"---\n{metadata}\n---\n# odd\n".encode()),
+                                CommitOperationAdd("config.json", b'{"hidden_size": NaN, "vocab_size": 99}')],
+                      commit_message="odd values")
+    for path in (f"/api/models/{repo_id}", f"/api/models?search={repo_id.split('/')[1]}&config=true", f"/{repo_id}"):
+        response = requests.get(hub_server.endpoint + path, headers=HTML if "/api/" not in path else {})
+        assert response.status_code == 200, (path, response.text[:300])
+    assert api.model_info(repo_id).config == {"hidden_size": None, "vocab_size": 99}
