@@ -15,7 +15,3 @@ def limited_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]
     """`berthub serve` with 4 KiB request bodies, 64 KiB commits and 8 KiB cards."""
     with running_hub(tmp_path_factory.mktemp("limited") / "root", extra_args=LIMITS) as hub:
         yield hub
-
-
-def write_headers(hub: HubServer) -> dict[str, str]:
-    return {"Authorization": f"Bearer {hub.token}"}
