@@ -2,7 +2,8 @@
 
 An archive is unpacked into a temporary folder next to its final place and renamed into place when
 complete. Members that could escape the folder or are not plain files and folders (absolute paths,
-`..`, symlinks, hard links, devices, fifos) refuse the whole archive and remove it from the cache.
+`..`, symlinks, hard links, devices, fifos) refuse the whole archive (berthub.download then removes
+a downloaded one from the cache).
 
 Archive bombs (1 GiB of zeros packs into ~1 MB) are refused before anything is written: the sizes the
 archive declares for its members (which are what extraction writes: tar reads exactly that many
@@ -103,18 +104,21 @@ def _check_size(archive: Path, total: int, limits: ExtractLimits) -> None:
 
 
 def extract_once(url: str, archive: Path, extracted: Path) -> None:
+    """Extract `archive` to `extracted` atomically (a temporary sibling folder, renamed when complete).
+
+    `url` names the archive in errors. A refused or damaged archive raises CorruptDownloadError and
+    leaves nothing extracted; the archive itself is left alone: removing a cached download is the
+    caller's business (berthub.download does), and a local archive is the user's.
+    """
     temporary = extracted.with_name(f"{EXTRACTED_FOLDER}.partial-{os.getpid()}")
     shutil.rmtree(temporary, ignore_errors=True)
     try:
         extract_archive(archive, temporary)
-    except CorruptDownloadError:
-        shutil.rmtree(archive.parent, ignore_errors=True)  # an unsafe archive does not stay in the cache
-        raise
     except (tarfile.TarError, zipfile.BadZipFile, EOFError, zlib.error) as error:
-        shutil.rmtree(archive.parent, ignore_errors=True)
+        shutil.rmtree(temporary, ignore_errors=True)
         raise CorruptDownloadError(
-            f"The archive downloaded from '{url}' is damaged ({type(error).__name__}: {error}); it was removed "
-            "from the cache. Retry; if it fails again the file on the server is broken."
+            f"The archive '{url}' is damaged ({type(error).__name__}: {error}); nothing was extracted. If it was "
+            "downloaded, retry; if it fails again the file on the server is broken."
         ) from error
     except BaseException:
         shutil.rmtree(temporary, ignore_errors=True)
@@ -126,13 +130,13 @@ def _check_member(archive: Path, name: str, refused_kind: str | None) -> None:
     if refused_kind is not None:
         raise CorruptDownloadError(
             f"Refusing archive '{archive.name}' from the cache: member '{name}' is {refused_kind}; "
-            "model archives may only hold regular files and folders. The archive was removed."
+            "model archives may only hold regular files and folders. Nothing was extracted."
         )
     parts = PurePosixPath(name.replace("\\", "/")).parts
     if name.startswith(("/", "\\")) or re.match(r"^[A-Za-z]:", name) or ".." in parts:
         raise CorruptDownloadError(
             f"Refusing archive '{archive.name}': member '{name}' has an absolute path or '..', so it could be "
-            "written outside the extraction folder. The archive was removed from the cache; do not use it."
+            "written outside the extraction folder. Nothing was extracted; do not use it."
         )
 
 

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -145,7 +146,11 @@ def fetch_url(
         return file
     with FileLock(_lock_path(file.parent)):
         if not extracted.is_dir():
-            archives.extract_once(url, file, extracted)
+            try:
+                archives.extract_once(url, file, extracted)
+            except CorruptDownloadError:
+                shutil.rmtree(file.parent, ignore_errors=True)  # a refused or damaged archive leaves the cache
+                raise
     return archives.content_root(extracted)
 
 

@@ -131,3 +131,14 @@ def test_a_cached_url_download_of_the_wrong_size_is_downloaded_again(server, tmp
     path.write_bytes(body[:-10])  # damaged in the cache after a complete download
     assert download_url(url, cache_dir=tmp_path, retry=FAST).read_bytes() == body
     assert len(server.requests_to("/vocab.txt")) == 2
+
+
+def test_extract_once_refuses_a_local_bomb_without_touching_the_users_folder(tmp_path, bombs):
+    archive = tmp_path / "mine" / "model.tar.gz"
+    archive.parent.mkdir()
+    archive.write_bytes(bombs["bomb.tar.gz"])
+    (archive.parent / "notes.txt").write_text("mine")
+    with pytest.raises(CorruptDownloadError, match="archive bomb"):
+        archives.extract_once(str(archive), archive, tmp_path / "extracted")
+    assert sorted(p.name for p in archive.parent.iterdir()) == ["model.tar.gz", "notes.txt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mine"]
