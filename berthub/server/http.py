@@ -48,7 +48,9 @@ class ServerConfig:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ServerConfig:
         return cls(Path(data["root"]), dict(data["tokens"]), int(data["max_upload_size"]), data["public_url"],
-                   int(data["max_commit_size"]), int(data["max_request_size"]), int(data["max_card_size"]))
+                   int(data.get("max_commit_size", DEFAULT_MAX_COMMIT)),
+                   int(data.get("max_request_size", DEFAULT_MAX_REQUEST)),
+                   int(data.get("max_card_size", DEFAULT_MAX_CARD)))
 
 
 @dataclass(frozen=True)
