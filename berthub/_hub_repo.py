@@ -16,9 +16,10 @@ import logging
 import os
 import re
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 from urllib.parse import urlsplit
 
 from filelock import FileLock
@@ -34,8 +35,8 @@ from huggingface_hub.errors import (
 from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.utils import are_progress_bars_disabled, build_hf_headers
 
-from berthub import download
-from berthub.errors import AuthError, NetworkError, NotFoundError
+from berthub import download, integrity
+from berthub.errors import AuthError, CorruptDownloadError, NetworkError, NotFoundError
 from berthub.hub import PROBE_TIMEOUT_S, WEIGHTS_NAMES, Wanted
 
 if TYPE_CHECKING:
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("berthub.hub")
 
+T = TypeVar("T")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
@@ -62,11 +64,48 @@ class _Repo:
 
 
 def from_hub(repo_id: str, revision: str, wanted: Wanted, settings: HubSettings, asked: str) -> tuple[Path, str]:
-    """The snapshot folder holding `wanted` at `revision`, and its commit."""
+    """The snapshot folder holding `wanted` at `revision`, and its commit, every file checked.
+
+    A cached file that fails its check (integrity.file_problem: safetensors size always, full re-hash
+    with settings.verify) is removed; online it is downloaded again, offline the load fails saying so.
+    """
     repo = _Repo(asked, repo_id, revision, settings)
+    directory, commit = _located(repo, wanted)
+    names = [name for names in wanted.groups for name in names] + list(wanted.optional)
+    damaged = integrity.damaged_files(directory, names, full=settings.verify)
+    if not damaged:
+        return directory, commit
+    integrity.remove_cached(damaged)
+    reasons = _reasons(damaged)
+    if settings.offline:
+        raise CorruptDownloadError(
+            f"The cached files of {repo} were damaged ({reasons}) and have been removed. Load it again while "
+            "online (or `berthub download`) to fetch them anew."
+        )
+    logger.warning("Cached files of %s were damaged (%s); removed them and downloading again.", repo, reasons)
+    try:
+        directory, commit = _located(repo, wanted)
+    except (NetworkError, NotFoundError) as error:
+        raise CorruptDownloadError(f"The cached files of {repo} were damaged ({reasons}) and have been removed, "
+                                   f"and downloading them again failed: {error}") from error
+    damaged = integrity.damaged_files(directory, names, full=settings.verify)
+    if damaged:
+        integrity.remove_cached(damaged)
+        raise CorruptDownloadError(f"{repo} on {settings.endpoint} serves damaged files even when downloaded "
+                                   f"anew ({_reasons(damaged)}).")
+    return directory, commit
+
+
+def _reasons(damaged: dict[Path, str]) -> str:
+    return "; ".join(f"{path.name}: {why}" for path, why in damaged.items())
+
+
+def _located(repo: _Repo, wanted: Wanted) -> tuple[Path, str]:
+    """The snapshot folder holding `wanted` (from the cache, else downloaded), and its commit."""
+    settings = repo.settings
     if settings.offline:
         return _from_cache(repo, wanted, unreachable=None)
-    if _COMMIT.match(revision):
+    if _COMMIT.match(repo.revision):
         try:  # a commit never changes: if its files are cached, there is nothing to ask the hub
             return _from_cache(repo, wanted, unreachable=None)
         except NotFoundError:
@@ -139,6 +178,11 @@ def _probe(repo: _Repo, filename: str) -> str:
             f"{endpoint} answered without an X-Repo-Commit header, so it is not a Hugging Face-compatible "
             "hub. Check BERTHUB_ENDPOINT (or HF_ENDPOINT) and your proxy settings."
         )
+    if not _COMMIT.match(metadata.commit_hash):  # it becomes a folder name in the cache: never trust it
+        raise NetworkError(
+            f"{endpoint} answered X-Repo-Commit {metadata.commit_hash[:80]!r} for {repo}, which is not a 40-hex "
+            "commit id; refusing to use it. Check BERTHUB_ENDPOINT (or HF_ENDPOINT) and your proxy settings."
+        )
     return metadata.commit_hash
 
 
@@ -162,8 +206,8 @@ def _fetch(repo: _Repo, commit: str, name: str) -> Path | None:
         return None
     try:
         if name in WEIGHTS_NAMES:
-            return _fetch_large(repo, commit, name)
-        return Path(_hf_download(repo, commit, name))
+            return _retrying(repo, name, lambda: _fetch_large(repo, commit, name))
+        return Path(_retrying(repo, name, lambda: _hf_download(repo, commit, name)))
     except LocalEntryNotFoundError as error:  # the connection failed after the probe succeeded
         raise _network_error(repo, str(error.__cause__ or error)) from error
     except EntryNotFoundError:
@@ -172,6 +216,24 @@ def _fetch(repo: _Repo, commit: str, name: str) -> Path | None:
         raise _translated(error, repo, name) from error
     except _transport_errors() as error:
         raise _network_error(repo, f"{type(error).__name__}: {error}") from error
+
+
+def _retrying(repo: _Repo, name: str, fetch: Callable[[], T]) -> T:
+    """`fetch()`, asked again with download.Retry's backoff while the hub answers 5xx or 429 (its
+    metadata call or huggingface_hub's download); any other failure, or the last attempt's, is raised."""
+    retry, attempt = download.Retry(), 1
+    while True:
+        try:
+            return fetch()
+        except (HfHubHTTPError, LocalEntryNotFoundError) as error:
+            cause = error if isinstance(error, HfHubHTTPError) else error.__cause__
+            status = _status(cause) if isinstance(cause, HfHubHTTPError) else 0
+            if not (status == 429 or status >= 500) or attempt == retry.attempts:
+                raise
+            logger.info("Hub %s answered HTTP %d for %s of %s; retrying (%d of %d).", repo.settings.endpoint,
+                        status, name, repo, attempt, retry.attempts - 1)
+        retry.sleep_before(attempt)
+        attempt += 1
 
 
 def _hf_download(repo: _Repo, commit: str, name: str) -> str:

@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -145,7 +146,11 @@ def fetch_url(
         return file
     with FileLock(_lock_path(file.parent)):
         if not extracted.is_dir():
-            archives.extract_once(url, file, extracted)
+            try:
+                archives.extract_once(url, file, extracted)
+            except CorruptDownloadError:
+                shutil.rmtree(file.parent, ignore_errors=True)  # a refused or damaged archive leaves the cache
+                raise
     return archives.content_root(extracted)
 
 
@@ -178,12 +183,16 @@ def _lock_path(folder: Path) -> Path:
 
 
 def _is_cached(folder: Path, target: Path, sha256: str | None) -> bool:
+    """Whether `target` is a complete download: its size is what source.json recorded (free, checked on
+    every use; a damaged file is downloaded again) and, when asked, its sha256 the expected one."""
     if not target.is_file():
+        return False
+    source = read_source(folder)
+    if isinstance(source.get("size"), int) and target.stat().st_size != source["size"]:
         return False
     if sha256 is None:
         return True
-    recorded = read_source(folder).get("sha256") or sha256_of(target)
-    return recorded == sha256.lower()
+    return (source.get("sha256") or sha256_of(target)) == sha256.lower()
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,9 @@ transformers or huggingface_hub already downloaded are reused. Settings are read
     BERTHUB_CACHE (HF_HUB_CACHE)     cache root, default huggingface_hub's (~/.cache/huggingface/hub);
                                      0.6's PYTORCH_PRETRAINED_BERT_CACHE is honoured with a FutureWarning
     BERTHUB_OFFLINE (HF_HUB_OFFLINE) 1 = no network call at all, files come from the cache
+    BERTHUB_VERIFY                   1 = re-hash every cached file on every load (default: the
+                                     free size check of safetensors files only)
+    BERTHUB_MAX_EXTRACT_SIZE / _RATIO  what an archive may unpack to (berthub.archives)
 
 Online, one HEAD request with a short timeout finds the commit the revision points to; every file
 is then taken from the cache or downloaded at that commit (berthub._hub_repo). If the hub cannot be
@@ -81,6 +84,7 @@ class HubSettings:
     token: str | None
     cache_dir: Path
     offline: bool
+    verify: bool = False  # re-hash cached files on every load, not only the free size check
 
     @classmethod
     def from_env(
@@ -90,13 +94,15 @@ class HubSettings:
         token: str | None = None,
         local_files_only: bool = False,
         endpoint: str | None = None,
+        verify: bool | None = None,
     ) -> HubSettings:
         offline = _env("BERTHUB_OFFLINE", "HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE") or "0"
         return cls(
             endpoint=(endpoint or _env("BERTHUB_ENDPOINT", "HF_ENDPOINT") or DEFAULT_ENDPOINT).rstrip("/"),
             token=token or _env("BERTHUB_TOKEN", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"),
             cache_dir=Path(cache_dir or cache_root()).expanduser(),
-            offline=local_files_only or offline.strip().lower() in ("1", "true", "yes", "on"),
+            offline=local_files_only or _true(offline),
+            verify=_true(_env("BERTHUB_VERIFY") or "0") if verify is None else verify,
         )
 
 
@@ -108,14 +114,16 @@ def resolve_model(
     local_files_only: bool = False,
     token: str | None = None,
     endpoint: str | None = None,
+    verify: bool | None = None,
 ) -> Resolved:
     """Directory with a config (config.json, or bert_config.json in local folders) and one weights file.
 
     `name_or_path`: a registry name ("bert-base-chinese"), a hub repo id ("google-bert/bert-base-chinese",
     with `revision`), a local directory, or a local path or http(s) URL of a .tar.gz / .zip archive.
+    `verify=True` (or BERTHUB_VERIFY=1) re-hashes cached hub files before they are used.
     """
     settings = HubSettings.from_env(
-        cache_dir=cache_dir, token=token, local_files_only=local_files_only, endpoint=endpoint
+        cache_dir=cache_dir, token=token, local_files_only=local_files_only, endpoint=endpoint, verify=verify
     )
     return _resolve(name_or_path, MODEL_FILES, revision, settings)
 
@@ -128,13 +136,14 @@ def resolve_tokenizer(
     local_files_only: bool = False,
     token: str | None = None,
     endpoint: str | None = None,
+    verify: bool | None = None,
 ) -> Resolved:
     """Directory with vocab.txt (and tokenizer_config.json when the source has one).
 
     Accepts what resolve_model accepts, plus a URL of a vocabulary file itself.
     """
     settings = HubSettings.from_env(
-        cache_dir=cache_dir, token=token, local_files_only=local_files_only, endpoint=endpoint
+        cache_dir=cache_dir, token=token, local_files_only=local_files_only, endpoint=endpoint, verify=verify
     )
     return _resolve(name_or_path, TOKENIZER_FILES, revision, settings)
 
@@ -281,6 +290,10 @@ def cache_root() -> Path:
 
 
 _warned: set[str] = set()  # deprecated settings already warned about in this process
+
+
+def _true(value: str) -> bool:
+    return value.strip().lower() in ("1", "true", "yes", "on")
 
 
 def _default_cache() -> Path:

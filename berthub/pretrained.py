@@ -267,19 +267,50 @@ def read_weights(directory: Path) -> dict[str, Tensor]:
     """Tensors of model.safetensors (preferred) or pytorch_model.bin (weights_only, mapped to CPU)."""
     safetensors_path, pytorch_path = directory / SAFETENSORS_NAME, directory / PYTORCH_NAME
     if safetensors_path.is_file():
-        from safetensors import safe_open
-
-        with safe_open(str(safetensors_path), framework="pt", device="cpu") as handle:
-            return {key: handle.get_tensor(key) for key in handle.keys()}
+        return _read_safetensors(safetensors_path)
     if pytorch_path.is_file():
-        try:
-            return torch.load(pytorch_path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError:  # files in the pre-1.6 format cannot be memory-mapped
-            return torch.load(pytorch_path, map_location="cpu", weights_only=True)
+        return _read_pickled(pytorch_path)
     raise WeightsError(
         f"{directory} has no {SAFETENSORS_NAME} or {PYTORCH_NAME}. If it holds a TensorFlow checkpoint, "
         "pass from_tf=True (needs the berthub-tf converter plugin)."
     )
+
+
+def _read_safetensors(path: Path) -> dict[str, Tensor]:
+    """Tensors of a safetensors file; a truncated, empty or malformed one is one clear WeightsError."""
+    from safetensors import SafetensorError, safe_open
+
+    from berthub.integrity import safetensors_problem
+
+    problem = safetensors_problem(path)
+    try:
+        if problem is None:
+            with safe_open(str(path), framework="pt", device="cpu") as handle:
+                return {key: handle.get_tensor(key) for key in handle.keys()}
+    except SafetensorError as error:
+        problem = str(error)
+    raise WeightsError(f"{path} is not a readable safetensors file: {problem}. Download or save it again "
+                       "(`berthub cache verify` checks cached files).")
+
+
+def _read_pickled(path: Path) -> dict[str, Tensor]:
+    """Tensors of a pytorch_model.bin with weights_only loading (never runs pickled code)."""
+    import pickle
+
+    try:
+        try:
+            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+        except RuntimeError:  # files in the pre-1.6 format cannot be memory-mapped
+            return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise WeightsError(f"{path} holds pickled objects other than tensors, which berthub refuses to load "
+                           f"(they could run code): {reason}. Convert it to model.safetensors with a tool you "
+                           "trust, or load a repo that ships safetensors.") from None
+    except (RuntimeError, EOFError, OSError, ValueError) as error:
+        raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: "
+                           f"{str(error).strip().splitlines()[0] if str(error).strip() else 'empty'}). "
+                           "Download or save it again.") from None
 
 
 def load_into(model: nn.Module, state_dict: dict[str, Tensor], *, dtype: torch.dtype | None, source: str) -> LoadReport:

@@ -167,6 +167,7 @@ class CountingProxy:
     stop: Callable[[], None] = field(default=lambda: None, repr=False)  # set while running
     fail_with: int | None = None  # answer every request with this status instead of forwarding
     fail_next: int = 0  # answer this many requests with HTTP 503 first, then forward again
+    fail_when: Callable[[Logged], int | None] | None = None  # per request: a status to answer instead, or None
 
     def downloads(self) -> list[Logged]:
         """GET requests for file contents (HEAD metadata checks excluded)."""
@@ -189,8 +190,9 @@ def _proxy_handler(proxy: CountingProxy) -> type[BaseHTTPRequestHandler]:
             proxy.log.append(Logged(self.command, self.path, self.headers.get("Range")))
             failing = proxy.fail_next > 0
             proxy.fail_next -= 1 if failing else 0
-            if proxy.fail_with is not None or failing:
-                self.send_response(proxy.fail_with or 503)
+            chosen = proxy.fail_when(proxy.log[-1]) if proxy.fail_when is not None else None
+            if proxy.fail_with is not None or failing or chosen is not None:
+                self.send_response(chosen or proxy.fail_with or 503)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
                 return

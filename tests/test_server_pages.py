@@ -8,7 +8,7 @@ import pytest
 import requests
 from huggingface_hub import HfApi
 
-from berthub.server.routes.web import render_markdown
+from berthub.server.cards import render_markdown
 
 HTML = {"Accept": "text/html"}
 

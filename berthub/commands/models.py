@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import hashlib
-import re
 import shutil
 import time
 from collections.abc import Iterable
@@ -221,6 +219,9 @@ def run_cache_verify(args: argparse.Namespace) -> int:
     from berthub import hub
 
     cache = hub.HubSettings.from_env(cache_dir=args.cache_dir).cache_dir
+    if not cache.is_dir():
+        raise NotFoundError(f"The cache {cache} does not exist, so there is nothing to verify. Check --cache-dir "
+                            "or BERTHUB_CACHE.")
     entries = _cache_entries(cache)
     if args.names:
         by_key = {entry.key: entry for entry in entries}
@@ -261,25 +262,12 @@ def _verify(entry: _CacheEntry) -> tuple[list[str], int]:
 
 def _blob_problems(blob: Path) -> Iterable[str]:
     """huggingface_hub names blobs by their etag: sha256 for LFS files, the git blob sha1 for the others."""
-    from berthub.download import sha256_of
+    from berthub.integrity import content_problem
 
     if blob.name.endswith(".incomplete"):
         return [f"an unfinished download ({_size(blob.stat().st_size)}); it is resumed on the next download"]
-    if re.fullmatch(r"[0-9a-f]{64}", blob.name):
-        actual = sha256_of(blob)
-    elif re.fullmatch(r"[0-9a-f]{40}", blob.name):
-        actual = _git_blob_sha1(blob)
-    else:
-        return []  # an etag that is not a content hash cannot be checked
-    return [] if actual == blob.name else [f"content hashes to {actual}"]
-
-
-def _git_blob_sha1(path: Path) -> str:
-    digest = hashlib.sha1(f"blob {path.stat().st_size}\0".encode())
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    problem = content_problem(blob)  # None too for an etag that is no content hash: nothing to check against
+    return [problem] if problem else []
 
 
 # -- formatting ------------------------------------------------------------------------------------

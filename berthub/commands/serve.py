@@ -8,8 +8,12 @@ import os
 import re
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from berthub.errors import ConfigError
+
+if TYPE_CHECKING:
+    from berthub.server.http import ServerConfig
 
 EPILOG = """\
 examples:
@@ -71,23 +75,48 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--token-file", action="append", default=[],
                         help="file of write tokens, one per line (`TOKEN` or `NAME:TOKEN`); repeatable")
     parser.add_argument("--max-upload-size", default="50GB", help="largest file accepted (default: 50GB)")
+    parser.add_argument("--max-commit-size", default="256MiB",
+                        help="largest commit body, where small files travel inline (default: 256MiB)")
+    parser.add_argument("--max-request-size", default="1MiB",
+                        help="largest body of any other request, e.g. JSON API calls (default: 1MiB)")
+    parser.add_argument("--max-card-size", default="1MiB",
+                        help="README.md / config.json larger than this are not parsed or rendered (default: 1MiB)")
     parser.add_argument("--public-url", help="URL clients reach this hub at, when behind a proxy")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
     parser.add_argument("--no-access-log", action="store_true", help="do not log every request")
     parser.set_defaults(func=run)
 
 
+def _config(args: argparse.Namespace) -> ServerConfig:
+    """The server's configuration from the command line; every invalid option is reported at once."""
+    from berthub.server.http import ServerConfig
+
+    problems = []
+    if not 1 <= args.port <= 65535:
+        problems.append(f"--port must be 1-65535, got {args.port}")
+    if args.workers < 1:
+        problems.append(f"--workers must be at least 1, got {args.workers}")
+    if args.public_url and not re.match(r"^https?://[^/\s]+", args.public_url):
+        problems.append(f"--public-url must be an http(s) URL like https://hub.example.org, got {args.public_url!r}")
+    sizes = {}
+    for option in ("max_upload_size", "max_commit_size", "max_request_size", "max_card_size"):
+        try:
+            sizes[option] = parse_size(getattr(args, option))
+        except ConfigError as error:
+            problems.append(f"--{option.replace('_', '-')}: {error}")
+    if problems:
+        raise ConfigError("; ".join(problems) + ".")
+    return ServerConfig(root=Path(args.root).expanduser().resolve(), tokens=read_tokens(args.token_file),
+                        public_url=args.public_url, **sizes)
+
+
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from berthub.server.app import CONFIG_ENV, create_app
-    from berthub.server.http import ServerConfig
     from berthub.server.storage import Storage
 
-    if args.workers < 1:
-        raise ConfigError(f"--workers must be at least 1, got {args.workers}.")
-    config = ServerConfig(root=Path(args.root).expanduser().resolve(), tokens=read_tokens(args.token_file),
-                          max_upload_size=parse_size(args.max_upload_size), public_url=args.public_url)
+    config = _config(args)
     try:
         removed = Storage(config.root).recover()  # before any worker serves: no upload is in flight yet
     except OSError as error:

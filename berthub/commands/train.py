@@ -177,6 +177,7 @@ def run_train(args: argparse.Namespace) -> int:
     from berthub.training import distributed, reporting
 
     config = _config(args)  # bad settings fail before anything is loaded
+    _check_output_dir(config.output_dir)
     task = _task(args)
     train_examples = _limited(task.read(args.data_dir, "train"), args.limit_train, "--limit-train")
     dev_examples = None
@@ -316,3 +317,18 @@ def _hub_file(name: str, commit: str, filename: str) -> Path | None:
 
 def _plain(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value.tolist() if hasattr(value, "tolist") else str(value)
+
+
+def _check_output_dir(output_dir: Path) -> None:
+    """--output-dir must be a folder this process can write, checked before hours of training."""
+    import tempfile
+
+    if output_dir.exists() and not output_dir.is_dir():
+        raise ConfigError(f"--output-dir '{output_dir}' is a file, not a folder: pick another path.")
+    try:
+        output_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=output_dir):
+            pass
+    except OSError as error:
+        raise ConfigError(f"--output-dir '{output_dir}' cannot be written ({error.strerror or error}): pick a "
+                          "folder this user can create and write.") from None

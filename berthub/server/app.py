@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -20,6 +19,7 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from berthub.server.errors import HubError
+from berthub.server.guards import HubGuards
 from berthub.server.http import Hub, ServerConfig, error_response, load_secret
 from berthub.server.routes import api, commits, files, web
 from berthub.server.storage import Storage
@@ -42,25 +42,6 @@ async def _http_error(request: Request, error: Exception) -> Response:
     return await _hub_error(request, hub_error)
 
 
-class RefuseTraversal:
-    """ASGI middleware: 400 for any URL whose decoded path has '.'/'..' segments, backslashes or NUL.
-
-    Route handlers validate the names they use as well; this refuses such URLs up front, whatever
-    route they would have matched (or not), so a traversal attempt never reads as a plain 404.
-    """
-
-    def __init__(self, app: Starlette) -> None:
-        self.app = app
-
-    async def __call__(self, scope: dict, receive: Callable, send: Callable) -> None:
-        path = scope.get("path", "") if scope["type"] == "http" else ""
-        if "\\" in path or "\x00" in path or any(part in (".", "..") for part in path.split("/")):
-            error = HubError(f"Invalid path {path!r}: '.' and '..' segments, backslashes and NUL are not allowed.")
-            await error_response(error)(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
-
-
 def create_app(config: ServerConfig) -> Starlette:
     """The hub as an ASGI app serving `config.root`."""
     storage = Storage(config.root)
@@ -73,7 +54,7 @@ def create_app(config: ServerConfig) -> Starlette:
             *web.routes,  # last: its /{org}/{name} patterns would shadow the others
         ],
         exception_handlers={HubError: _hub_error, HTTPException: _http_error},
-        middleware=[Middleware(RefuseTraversal)],
+        middleware=[Middleware(HubGuards, config=config)],
     )
     app.state.hub = Hub(config=config, storage=storage, secret=load_secret(storage.root))
     return app

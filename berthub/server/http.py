@@ -19,11 +19,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from berthub.server.errors import Forbidden, HubError, RepoNotFound, Unauthorized
+from berthub.server.info import DEFAULT_MAX_CARD
 from berthub.server.objects import RepoMeta
-from berthub.server.storage import Storage
+from berthub.server.storage import Storage, repo_not_found_message
 
 DEFAULT_MAX_UPLOAD = 50 * 1000**3  # the public hub's limit per file over plain HTTP
-MAX_COMMIT_PAYLOAD = 256 * 1024**2  # regular files travel base64-encoded inside the commit body
+DEFAULT_MAX_COMMIT = 256 * 1024**2  # regular files travel base64-encoded inside the commit body
+DEFAULT_MAX_REQUEST = 1024**2  # every other body (JSON calls): what HfApi sends is a few kB
 
 
 @dataclass(frozen=True)
@@ -32,16 +34,23 @@ class ServerConfig:
 
     root: Path
     tokens: dict[str, str] = field(default_factory=dict)  # token -> name recorded as commit author
-    max_upload_size: int = DEFAULT_MAX_UPLOAD
+    max_upload_size: int = DEFAULT_MAX_UPLOAD  # one LFS file (streamed PUT) or one inline file
     public_url: str | None = None
+    max_commit_size: int = DEFAULT_MAX_COMMIT  # the ndjson body of one commit
+    max_request_size: int = DEFAULT_MAX_REQUEST  # any other request body
+    max_card_size: int = DEFAULT_MAX_CARD  # README.md / config.json parsed for pages and model info
 
     def to_json(self) -> dict[str, Any]:
         return {"root": str(self.root), "tokens": self.tokens, "max_upload_size": self.max_upload_size,
-                "public_url": self.public_url}
+                "public_url": self.public_url, "max_commit_size": self.max_commit_size,
+                "max_request_size": self.max_request_size, "max_card_size": self.max_card_size}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ServerConfig:
-        return cls(Path(data["root"]), dict(data["tokens"]), int(data["max_upload_size"]), data["public_url"])
+        return cls(Path(data["root"]), dict(data["tokens"]), int(data["max_upload_size"]), data["public_url"],
+                   int(data.get("max_commit_size", DEFAULT_MAX_COMMIT)),
+                   int(data.get("max_request_size", DEFAULT_MAX_REQUEST)),
+                   int(data.get("max_card_size", DEFAULT_MAX_CARD)))
 
 
 @dataclass(frozen=True)
@@ -58,9 +67,18 @@ def hub_of(request: Request) -> Hub:
 
 
 def base_url(request: Request) -> str:
-    """Absolute URL prefix for links handed to clients (LFS upload hrefs, commit urls)."""
+    """Absolute URL prefix for links handed to clients (LFS upload hrefs, commit urls).
+
+    `--public-url` when given, else the address the connection actually arrived at (the listening
+    socket's, as the ASGI server reports it). Never the Host header: a client choosing it could make
+    the hub hand other clients upload links, or pages, pointing at a host of its choosing.
+    """
     configured = hub_of(request).config.public_url
-    return (configured or str(request.base_url)).rstrip("/")
+    if configured:
+        return configured.rstrip("/")
+    host, port = request.scope.get("server") or ("127.0.0.1", 80)
+    host = f"[{host}]" if ":" in host else host  # IPv6 literal
+    return f"{request.url.scheme}://{host}:{port}"
 
 
 def _bearer(request: Request) -> str | None:
@@ -101,11 +119,11 @@ def reader(request: Request) -> str | None:
 
 
 def readable_repo(request: Request, repo_id: str) -> RepoMeta:
-    """The repo if the caller may see it; private repos are 404 to others, as on the public hub."""
+    """The repo if the caller may see it; private repos are 404 to others, as on the public hub, with
+    exactly the answer a missing repo gets (same status, code and message), so existence does not leak."""
     meta = hub_of(request).storage.repo(repo_id)
     if meta.private and reader(request) is None:
-        raise RepoNotFound(f"Repository '{repo_id}' not found on this hub (or it is private and the request "
-                           "carried no valid token).")
+        raise RepoNotFound(repo_not_found_message(repo_id))
     return meta
 
 

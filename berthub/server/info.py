@@ -5,21 +5,16 @@ Shared by the JSON API and the web pages so both describe a repo the same way.
 
 from __future__ import annotations
 
-import json
-import struct
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
-import yaml
-
+from berthub.server import cards
 from berthub.server.objects import Commit, FileEntry, RepoMeta, lfs_pointer
 from berthub.server.storage import Storage
 
 _CARD = "README.md"
 _CONFIG = "config.json"
-_SMALL_FILE = 1024 * 1024  # cards and configs bigger than this are not parsed for pages or listings
-_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML was built with it
+DEFAULT_MAX_CARD = 1024**2  # cards and configs bigger than this are not parsed for pages or listings
+_INLINE_FILES = 1000  # model info of a commit with more files is built in the thread pool
 
 
 def sibling_json(entry: FileEntry) -> dict[str, Any]:
@@ -47,9 +42,9 @@ def commit_json(commit: Commit) -> dict[str, Any]:
 
 
 def model_info_json(storage: Storage, meta: RepoMeta, commit: Commit, *, siblings: bool = True,
-                    with_config: bool = False) -> dict[str, Any]:
+                    with_config: bool = False, max_card_size: int = DEFAULT_MAX_CARD) -> dict[str, Any]:
     """The body of `/api/models/{repo_id}[/revision/{rev}]` and of each `/api/models` item (ModelInfo)."""
-    card_meta, _ = card(storage, commit)
+    card_meta, _ = card(storage, commit, max_card_size)
     tags = card_meta.get("tags") if isinstance(card_meta.get("tags"), list) else []
     namespace = meta.repo_id.split("/")[0]
     data: dict[str, Any] = {
@@ -64,80 +59,49 @@ def model_info_json(storage: Storage, meta: RepoMeta, commit: Commit, *, sibling
     if siblings:
         data["siblings"] = [sibling_json(entry) for entry in commit.files.values()]
     if with_config:
-        data["config"] = config(storage, commit)
+        model_config = config(storage, commit, max_card_size)
+        data["config"] = model_config if isinstance(model_config, dict) else None
     return data
 
 
-def card(storage: Storage, commit: Commit) -> tuple[dict[str, Any], str]:
-    """(YAML metadata, markdown body) of the commit's README.md; ({}, "") when it has none."""
+def is_cheap(storage: Storage, commit: Commit, max_card_size: int = DEFAULT_MAX_CARD) -> bool:
+    """Whether model_info_json for `commit` only reads remembered results and a short file list, so it
+    may run on the event loop (a thread hop would cost more than the work on this hot path)."""
+    if len(commit.files) > _INLINE_FILES:
+        return False
+    for name, memo in ((_CARD, cards.parsed_card), (_CONFIG, cards.parsed_config)):
+        entry = commit.files.get(name)
+        if entry is not None and entry.size <= max_card_size and storage.blob_file(entry.sha256) not in memo:
+            return False
+    return True
+
+
+def card(storage: Storage, commit: Commit, max_size: int = DEFAULT_MAX_CARD) -> tuple[dict[str, Any], str]:
+    """(YAML metadata, markdown body) of the commit's README.md; ({}, "") when it has none or it is too big."""
     entry = commit.files.get(_CARD)
-    if entry is None or entry.size > _SMALL_FILE:
+    if entry is None or entry.size > max_size:
         return {}, ""
-    return _parsed_card(storage.blob_path(entry.sha256))
+    return cards.parsed_card(storage.blob_file(entry.sha256))
 
 
-@lru_cache(maxsize=512)
-def _parsed_card(path: Path) -> tuple[dict[str, Any], str]:
-    # Blobs are content-addressed and never change, so parsing once per blob is safe; YAML parsing
-    # would otherwise dominate the cost of every model_info and listing request.
-    return split_card(path.read_text(encoding="utf-8", errors="replace"))
+def card_html(storage: Storage, commit: Commit, max_size: int = DEFAULT_MAX_CARD) -> str:
+    """The README.md body as sanitised HTML ("" when there is none or it is over `max_size`)."""
+    entry = commit.files.get(_CARD)
+    if entry is None or entry.size > max_size:
+        return ""
+    return cards.rendered_card(storage.blob_file(entry.sha256))
 
 
-def split_card(text: str) -> tuple[dict[str, Any], str]:
-    """Split `---\\nyaml\\n---\\nbody`; unparsable metadata counts as none (the body still renders)."""
-    if not text.startswith("---"):
-        return {}, text
-    _, _, rest = text.partition("\n")
-    header, separator, body = rest.partition("\n---")
-    if not separator:
-        return {}, text
-    try:
-        metadata = yaml.load(header, Loader=_YAML_LOADER)
-    except yaml.YAMLError:
-        metadata = None
-    return (metadata if isinstance(metadata, dict) else {}), body.partition("\n")[2]
-
-
-def config(storage: Storage, commit: Commit) -> dict[str, Any] | None:
-    """The parsed config.json of the commit, or None."""
+def config(storage: Storage, commit: Commit, max_size: int = DEFAULT_MAX_CARD) -> dict[str, Any] | str | None:
+    """The parsed config.json of the commit, None without one, cards.UNREADABLE when malformed or too big."""
     entry = commit.files.get(_CONFIG)
-    if entry is None or entry.size > _SMALL_FILE:
+    if entry is None:
         return None
-    return _parsed_config(storage.blob_path(entry.sha256))
+    return cards.UNREADABLE if entry.size > max_size else cards.parsed_config(storage.blob_file(entry.sha256))
 
 
-@lru_cache(maxsize=512)
-def _parsed_config(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
-    except ValueError:
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def parameter_count(storage: Storage, commit: Commit) -> tuple[int, list[str]] | None:
-    """(number of parameters, dtypes) read from the safetensors header, without loading tensors."""
+def parameter_count(storage: Storage, commit: Commit) -> tuple[int, list[str]] | str | None:
+    """(number of parameters, dtypes) read from the safetensors header, without loading tensors;
+    None without model.safetensors, cards.UNREADABLE when its header is malformed."""
     entry = commit.files.get("model.safetensors")
-    return _safetensors_summary(str(storage.blob_path(entry.sha256))) if entry else None
-
-
-@lru_cache(maxsize=256)
-def _safetensors_summary(path: str) -> tuple[int, list[str]] | None:
-    try:
-        with open(path, "rb") as handle:
-            (length,) = struct.unpack("<Q", handle.read(8))
-            if length > 100 * 1024**2:
-                return None
-            header = json.loads(handle.read(length))
-    except (OSError, ValueError, struct.error):
-        return None
-    total, dtypes = 0, set()
-    for name, tensor in header.items():
-        if name == "__metadata__":
-            continue
-        count = 1
-        for dim in tensor["shape"]:
-            count *= dim
-        total += count
-        dtypes.add(tensor["dtype"])
-    return total, sorted(dtypes)
+    return cards.safetensors_summary(storage.blob_file(entry.sha256)) if entry else None

@@ -8,6 +8,7 @@ the disk, and ids are always `namespace/name` like on the public hub.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 from berthub.server.errors import BadRequest
 
@@ -68,10 +69,29 @@ def _path_problem(path: str) -> str | None:
     return None
 
 
-def validate_ref_name(name: str, kind: str = "revision") -> str:
-    """Branch or tag names: one path segment, so a revision in a URL is never ambiguous."""
+def validate_ref_name(name: str, kind: str = "revision", *, new: bool = False) -> str:
+    """Branch or tag names: one path segment, so a revision in a URL is never ambiguous.
+
+    `new`: the name is about to be created, and may then not look like a commit id either (a branch
+    named like a 40-hex id would shadow, or be shadowed by, that commit).
+    """
     if not isinstance(name, str) or not _REF.match(name) or ".." in name or name.endswith(".lock"):
         raise BadRequest(
             f"Invalid {kind} name {name!r}: use 1-100 letters, digits, '.', '_' or '-' (no '/' or '..')."
         )
+    if new and re.fullmatch(r"[0-9a-fA-F]{40}", name):
+        raise BadRequest(f"Invalid {kind} name {name!r}: 40 hex digits read as a commit id; pick another name.")
     return name
+
+
+def validate_tree(paths: Iterable[str]) -> None:
+    """A path cannot be a file and a folder at once (`cfg` and `cfg/x`): no checkout could hold both,
+    and snapshot_download would silently drop one of them."""
+    files = set(paths)
+    for path in files:
+        parts = path.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder in files:
+                raise BadRequest(f"Commit refused: '{folder}' would be both a file and the folder of '{path}'. "
+                                 "Delete or rename one of them in the same commit.")

@@ -38,11 +38,17 @@ from berthub.server.errors import (
     RepoNotFound,
     RevisionNotFound,
 )
-from berthub.server.names import COMMIT_ID, validate_path, validate_ref_name, validate_repo_id
+from berthub.server.names import COMMIT_ID, validate_path, validate_ref_name, validate_repo_id, validate_tree
 from berthub.server.objects import AddFile, Commit, FileEntry, Operation, RepoMeta, make_commit, now_iso
 
 LOCK_TIMEOUT_S = 120
 _COMMIT_CACHE_SIZE = 1024
+
+
+def repo_not_found_message(repo_id: str) -> str:
+    """The one answer for a repo that is missing or private to the caller: they must not differ."""
+    return (f"Repository '{repo_id}' not found on this hub (or it is private and the request carried no valid "
+            "token). Check the id, or create it (HfApi.create_repo or `berthub push`).")
 
 
 class BlobWriter:
@@ -97,6 +103,8 @@ class Storage:
         self.repos_dir = self.root / "repos"
         self.tmp_dir = self.root / "tmp"
         self.locks_dir = self.root / "locks"
+        self._blobs = str(self.blobs_dir)
+        self._exact_dirs: dict[str, Path] = {}  # repo id -> its folder, for ids spelled as created
         for folder in (self.blobs_dir, self.repos_dir, self.tmp_dir, self.locks_dir):
             folder.mkdir(parents=True, exist_ok=True)
         self._commits: OrderedDict[tuple[str, str], Commit] = OrderedDict()
@@ -116,6 +124,10 @@ class Storage:
     # ---- blobs -------------------------------------------------------------------------------
     def blob_path(self, sha256: str) -> Path:
         return self.blobs_dir / sha256[:2] / sha256
+
+    def blob_file(self, sha256: str) -> str:
+        """blob_path as a plain string: hot paths (model info on every request) skip pathlib's cost."""
+        return f"{self._blobs}/{sha256[:2]}/{sha256}"
 
     def has_blob(self, sha256: str, size: int | None = None) -> bool:
         try:
@@ -143,19 +155,44 @@ class Storage:
 
     # ---- repos -------------------------------------------------------------------------------
     def _repo_dir(self, repo_id: str) -> Path:
-        return self.repos_dir / validate_repo_id(repo_id)
+        """The repo's folder. Repo ids are case-insensitive, as on the public hub: `Acme/Pub` names the
+        folder of `acme/pub` (only a miss pays for the case-insensitive search)."""
+        known = self._exact_dirs.get(repo_id)
+        if known is not None:
+            return known
+        exact = self.repos_dir / validate_repo_id(repo_id)
+        if exact.is_dir():
+            # Remembered: every request resolves its repo twice. Only existing, exactly spelled ids are
+            # kept (bounded by the number of repos); repo() forgets an entry whose repo has gone.
+            self._exact_dirs[repo_id] = exact
+            return exact
+        return self._case_variant(repo_id) or exact
+
+    def _case_variant(self, repo_id: str) -> Path | None:
+        namespace, name = repo_id.lower().split("/")
+        for folder in _children(self.repos_dir):
+            if folder.name.lower() == namespace:
+                for repo_dir in _children(folder):
+                    if repo_dir.name.lower() == name:
+                        return repo_dir
+        return None
 
     def _lock(self, repo_id: str) -> filelock.BaseFileLock:
-        return filelock.FileLock(self.locks_dir / (repo_id.replace("/", "--") + ".lock"),
+        # Lower-cased: writers of `Acme/Pub` and `acme/pub` queue on one lock, since they are one repo.
+        return filelock.FileLock(self.locks_dir / (repo_id.lower().replace("/", "--") + ".lock"),
                                  timeout=LOCK_TIMEOUT_S)
 
     def repo(self, repo_id: str) -> RepoMeta:
+        """The repo's metadata, under its id as created (whatever case `repo_id` is written in)."""
+        repo_dir = self._repo_dir(repo_id)
         try:
-            data = json.loads((self._repo_dir(repo_id) / "repo.json").read_text())
+            data = json.loads((repo_dir / "repo.json").read_text())
         except FileNotFoundError:
-            raise RepoNotFound(f"Repository '{repo_id}' not found on this hub. Create it first "
-                               "(HfApi.create_repo or `berthub push`).") from None
-        return RepoMeta(repo_id, bool(data.get("private")), data["created_at"])
+            if self._exact_dirs.pop(repo_id, None) is not None:  # deleted since: look again, in any case
+                return self.repo(repo_id)
+            raise RepoNotFound(repo_not_found_message(repo_id)) from None
+        canonical = repo_id if repo_id in self._exact_dirs else f"{repo_dir.parent.name}/{repo_dir.name}"
+        return RepoMeta(canonical, bool(data.get("private")), data["created_at"])
 
     def list_repos(self) -> list[RepoMeta]:
         repos = []
@@ -170,11 +207,13 @@ class Storage:
         return repos
 
     def create_repo(self, repo_id: str, *, private: bool = False, author: str = "berthub") -> RepoMeta:
-        """A new repo whose main branch holds one empty initial commit. 409 if it exists."""
-        repo_dir = self._repo_dir(repo_id)
+        """A new repo whose main branch holds one empty initial commit. 409 if it exists, in any case."""
         with self._locked(repo_id):
+            repo_dir = self._repo_dir(repo_id)
             if repo_dir.exists():
-                raise Conflict(f"Repository '{repo_id}' already exists; push to it, or delete it first.")
+                existing = f"{repo_dir.parent.name}/{repo_dir.name}"
+                same = "" if existing == repo_id else f" as '{existing}' (repo ids are case-insensitive)"
+                raise Conflict(f"Repository '{repo_id}' already exists{same}; push to it, or delete it first.")
             staging = self.tmp_dir / f"repo-{uuid.uuid4().hex}"
             (staging / "commits").mkdir(parents=True)
             (staging / "refs" / "heads").mkdir(parents=True)
@@ -195,6 +234,7 @@ class Storage:
             self.repo(repo_id)
             trash = self.tmp_dir / f"deleted-{uuid.uuid4().hex}"
             os.rename(repo_dir, trash)
+            self._exact_dirs.pop(f"{repo_dir.parent.name}/{repo_dir.name}", None)
         shutil.rmtree(trash, ignore_errors=True)
 
     def _locked(self, repo_id: str) -> _Held:
@@ -264,7 +304,7 @@ class Storage:
 
     def create_ref(self, repo_id: str, kind: str, name: str, revision: str = "main") -> str:
         """A new branch (`kind="heads"`) or tag (`"tags"`) at `revision`; 409 if the name is taken."""
-        validate_ref_name(name, "branch" if kind == "heads" else "tag")
+        validate_ref_name(name, "branch" if kind == "heads" else "tag", new=True)
         with self._locked(repo_id):
             commit = self.resolve(repo_id, revision)
             refs = self._repo_dir(repo_id) / "refs"
@@ -316,7 +356,15 @@ def _apply_operations(files: dict[str, FileEntry], operations: list[Operation],
             if operation.path not in files:
                 raise EntryNotFound(f"Cannot delete '{operation.path}': A file with this name doesn't exist.")
             del files[operation.path]
+    validate_tree(files)
     return dict(sorted(files.items()))
+
+
+def _children(folder: Path) -> list[Path]:
+    try:
+        return [entry for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith(".")]
+    except FileNotFoundError:
+        return []
 
 
 class _Held:

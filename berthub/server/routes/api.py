@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import os
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from berthub.server.cards import UnreadableCard, card_metadata
 from berthub.server.errors import BadRequest, Conflict, EntryNotFound, RepoNotFound
 from berthub.server.http import base_url, hub_of, readable_repo, reader, writer
-from berthub.server.info import commit_json, model_info_json, split_card, tree_file_json
+from berthub.server.info import commit_json, is_cheap, model_info_json, tree_file_json
 from berthub.server.names import validate_path, validate_repo_id
 from berthub.server.objects import Commit
 
@@ -27,7 +29,7 @@ def _repo_id(request: Request) -> str:
 async def _json_body(request: Request) -> dict[str, Any]:
     try:
         data = json.loads(await request.body())
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
         raise BadRequest(f"{request.method} {request.url.path} expects a JSON object body.") from None
     if not isinstance(data, dict):
         raise BadRequest(f"{request.method} {request.url.path} expects a JSON object body.")
@@ -52,6 +54,7 @@ async def list_models(request: Request) -> Response:
     signed_in = reader(request) is not None
     search, author = query.get("search", "").lower(), query.get("author")
     full, with_config = query.get("full") in _TRUE, query.get("config") in _TRUE
+    max_card_size = hub_of(request).config.max_card_size
 
     def collect() -> list[dict[str, Any]]:
         items = []
@@ -61,7 +64,8 @@ async def list_models(request: Request) -> Response:
             if author and meta.repo_id.split("/")[0] != author:
                 continue
             commit = storage.resolve(meta.repo_id, "main")
-            items.append(model_info_json(storage, meta, commit, siblings=full, with_config=with_config))
+            items.append(model_info_json(storage, meta, commit, siblings=full, with_config=with_config,
+                                         max_card_size=max_card_size))
         return items
 
     items = await run_in_threadpool(collect)
@@ -76,9 +80,14 @@ async def list_models(request: Request) -> Response:
 async def model_info(request: Request) -> Response:
     repo_id = _repo_id(request)
     meta = readable_repo(request, repo_id)
-    storage = hub_of(request).storage
-    commit = storage.resolve(repo_id, request.path_params.get("revision", "main"))
-    return JSONResponse(model_info_json(storage, meta, commit, with_config=True))
+    hub = hub_of(request)
+    commit = hub.storage.resolve(repo_id, request.path_params.get("revision", "main"))
+    arguments = (hub.storage, meta, commit)
+    options = {"with_config": True, "max_card_size": hub.config.max_card_size}
+    if is_cheap(hub.storage, commit, hub.config.max_card_size):
+        return JSONResponse(model_info_json(*arguments, **options))
+    # The first request for a commit parses its card and config, and big file lists take a while.
+    return JSONResponse(await run_in_threadpool(model_info_json, *arguments, **options))
 
 
 def _listing(commit: Commit, folder: str, recursive: bool) -> list[dict[str, Any]]:
@@ -108,21 +117,45 @@ async def tree(request: Request) -> Response:
     if folder:
         validate_path(folder)
     recursive = request.query_params.get("recursive") in _TRUE
-    return JSONResponse(_listing(commit, folder, recursive), headers={"X-Repo-Commit": commit.id})
+    listing = await run_in_threadpool(_listing, commit, folder, recursive)  # repos may hold 100,000s of files
+    return JSONResponse(listing, headers={"X-Repo-Commit": commit.id})
+
+
+async def _requested_paths(request: Request) -> list[str]:
+    """`paths` of a paths-info call: a url-encoded form (what HfApi sends) or a JSON object.
+
+    Parsed here rather than with request.form(), which needs python-multipart; the body is already
+    bounded by --max-request-size.
+    """
+    body = await request.body()
+    if request.headers.get("content-type", "").startswith("application/json"):
+        try:
+            paths = json.loads(body).get("paths", [])
+        except (ValueError, AttributeError, RecursionError):
+            raise BadRequest("paths-info expects a JSON object {'paths': [...]} or a form with 'paths'.") from None
+        paths = paths if isinstance(paths, list) else [paths]
+    else:
+        paths = parse_qs(body.decode("utf-8", errors="replace")).get("paths", [])
+    return [str(path) for path in paths]
 
 
 async def paths_info(request: Request) -> Response:
     repo_id = _repo_id(request)
     readable_repo(request, repo_id)
     commit = hub_of(request).storage.resolve(repo_id, request.path_params["revision"])
-    form = await request.form()
-    found = []
-    for path in form.getlist("paths"):
-        if path in commit.files:
-            found.append(tree_file_json(commit.files[path]))
-        elif any(name.startswith(str(path).rstrip("/") + "/") for name in commit.files):
-            found.append({"type": "directory", "oid": commit.id, "path": path})
-    return JSONResponse(found)
+    paths = await _requested_paths(request)
+
+    def lookup() -> list[dict[str, Any]]:
+        folders = {name.rsplit("/", depth)[0] for name in commit.files for depth in range(1, name.count("/") + 1)}
+        found = []
+        for path in paths:
+            if path in commit.files:
+                found.append(tree_file_json(commit.files[path]))
+            elif path.rstrip("/") in folders:
+                found.append({"type": "directory", "oid": commit.id, "path": path.rstrip("/")})
+        return found
+
+    return JSONResponse(await run_in_threadpool(lookup))
 
 
 async def refs(request: Request) -> Response:
@@ -195,13 +228,13 @@ async def delete_repo(request: Request) -> Response:
 
 async def validate_yaml(request: Request) -> Response:
     """Checks a README's metadata block the way `create_commit` asks before uploading a card."""
-    body = await _json_body(request)
+    body = await _json_body(request)  # bounded by 4x --max-card-size (server.guards)
     content = str(body.get("content", ""))
-    if content.startswith("---"):
-        metadata, _ = split_card(content)
-        if not metadata and content.split("\n---", 1)[0].strip("-\n "):
-            return JSONResponse({"errors": [{"message": "README.md metadata is not a valid YAML mapping."}],
-                                 "warnings": []}, status_code=400)
+    try:
+        await run_in_threadpool(card_metadata, content)  # YAML parsing is CPU work: never on the event loop
+    except UnreadableCard as problem:
+        return JSONResponse({"errors": [{"message": f"README.md metadata is unreadable: {problem}."}],
+                             "warnings": []}, status_code=400)
     return JSONResponse({"errors": [], "warnings": []})
 
 

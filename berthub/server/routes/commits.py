@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from berthub.server.errors import BadRequest, PayloadTooLarge
-from berthub.server.http import MAX_COMMIT_PAYLOAD, base_url, hub_of, writer
+from berthub.server.http import base_url, hub_of, writer
 from berthub.server.names import SHA256, validate_path, validate_repo_id
 from berthub.server.objects import AddFile, DeletePath, FileEntry, Operation
 
@@ -45,37 +45,25 @@ async def preupload(request: Request) -> Response:
     commit = storage.resolve(repo_id, request.path_params["revision"])
     try:
         body = json.loads(await request.body() or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadRequest("preupload expects a JSON body {'files': [{'path', 'size', 'sample'}]}.") from None
     answers = []
-    for item in body.get("files", []) if isinstance(body, dict) else []:
+    items = body.get("files", []) if isinstance(body, dict) else []
+    for item in items if isinstance(items, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("size", 0), int):
+            raise BadRequest("preupload: each file must be an object {'path', 'size' (integer), 'sample'}.")
         path = validate_path(str(item.get("path")))
         try:
             sample = base64.b64decode(item.get("sample", ""), validate=True)
-        except (binascii.Error, ValueError):
+        except (binascii.Error, ValueError, TypeError):
             raise BadRequest(f"preupload: 'sample' of '{path}' is not base64.") from None
-        mode = "lfs" if wants_lfs(path, int(item.get("size", 0)), sample) else "regular"
+        mode = "lfs" if wants_lfs(path, item.get("size", 0), sample) else "regular"
         existing = commit.files.get(path)
         oid = None
         if existing is not None and existing.lfs == (mode == "lfs"):
             oid = existing.sha256 if existing.lfs else existing.oid
         answers.append({"path": path, "uploadMode": mode, "shouldIgnore": False, "oid": oid})
     return JSONResponse({"files": answers, "commitOid": commit.id})
-
-
-async def _read_limited(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise PayloadTooLarge(f"Commit payload of {declared} bytes is over the limit of {limit} bytes: "
-                              "upload large files through LFS (huggingface_hub does this by itself).")
-    chunks, total = [], 0
-    async for chunk in request.stream():
-        total += len(chunk)
-        if total > limit:
-            raise PayloadTooLarge(f"Commit payload is over the limit of {limit} bytes: upload large files "
-                                  "through LFS.")
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _parse_operation(key: str, value: dict[str, Any], storage: Any, max_size: int) -> Operation:
@@ -116,8 +104,10 @@ def _parse_commit(payload: bytes, storage: Any, max_size: int) -> tuple[dict[str
         try:
             item = json.loads(line)
             key, value = item["key"], item["value"]
-        except (ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, RecursionError):
             raise BadRequest(f"Commit payload line {number} is not a {{'key', 'value'}} JSON object.") from None
+        if not isinstance(value, dict):
+            raise BadRequest(f"Commit payload line {number}: 'value' must be a JSON object.")
         if key == "header":
             header = value
         else:
@@ -136,7 +126,7 @@ async def commit(request: Request) -> Response:
     hub = hub_of(request)
     storage = hub.storage
     storage.repo(repo_id)
-    payload = await _read_limited(request, MAX_COMMIT_PAYLOAD)
+    payload = await request.body()  # bounded by --max-commit-size (server.limits)
     header, operations = await run_in_threadpool(_parse_commit, payload, storage, hub.config.max_upload_size)
     parent = header.get("parentCommit")
     new = await run_in_threadpool(

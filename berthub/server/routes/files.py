@@ -32,6 +32,11 @@ from berthub.server.names import SHA256, validate_path, validate_repo_id
 
 UPLOAD_URL_TTL_S = 3600
 _LFS_JSON = "application/vnd.git-lfs+json"
+# Types a browser would execute or render with script: a repo's files of these types are only ever
+# offered as downloads (besides the sandboxing CSP every file answer carries).
+_ACTIVE_TYPES = frozenset({"text/html", "application/xhtml+xml", "image/svg+xml", "application/xml", "text/xml",
+                           "text/javascript", "application/javascript", "application/x-javascript",
+                           "application/pdf", "application/x-shockwave-flash", "text/xsl"})
 
 
 class BlobResponse(FileResponse):
@@ -59,10 +64,10 @@ async def resolve(request: Request) -> Response:
     if entry.lfs:
         headers["X-Linked-Etag"] = f'"{entry.sha256}"'
         headers["X-Linked-Size"] = str(entry.size)
-    if request.query_params.get("download") in ("1", "true", "True"):
+    media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
+    if media_type in _ACTIVE_TYPES or request.query_params.get("download") in ("1", "true", "True"):
         name = quote(path.rsplit("/", 1)[-1])
         headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{name}"
-    media_type = mimetypes.guess_type(path)[0] or "application/octet-stream"
     if request.method == "HEAD":
         # No file access at all: metadata requests are the hot path of every cached load.
         headers["Content-Length"] = str(entry.size)
@@ -100,7 +105,7 @@ async def lfs_batch(request: Request) -> Response:
     hub.storage.repo(repo_id)
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         raise BadRequest("LFS batch expects a JSON body.") from None
     expires = int(time.time()) + UPLOAD_URL_TTL_S
     answers = []
@@ -157,8 +162,11 @@ async def lfs_upload(request: Request) -> Response:
 
 async def lfs_verify(request: Request) -> Response:
     writer(request)
-    body = await request.json()
-    oid, size = body.get("oid"), body.get("size")
+    try:
+        body = await request.json()
+    except (ValueError, RecursionError):
+        body = None
+    oid, size = (body.get("oid"), body.get("size")) if isinstance(body, dict) else (None, None)
     if not (isinstance(oid, str) and SHA256.match(oid) and hub_of(request).storage.has_blob(oid, size)):
         raise BadRequest(f"LFS verify: object {oid} ({size} bytes) is not stored on this hub; upload it again.")
     return JSONResponse({})

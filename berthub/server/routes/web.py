@@ -1,32 +1,30 @@
 """Server-rendered web pages: the model list (`/`) and a model's page (`/{org}/{name}`).
 
-The model card is user content, so its markdown is rendered with raw HTML disabled and links limited
-to http(s), mailto and relative targets: a card cannot run script in a visitor's browser.
+Cards, configs and weights headers are user content: server.cards reads them within bounds and
+sanitises the rendered card, and every page carries a no-script Content-Security-Policy
+(server.limits). Work that parses or renders runs in the thread pool, never on the event loop.
 """
 
 from __future__ import annotations
 
 import os
-import xml.etree.ElementTree as ElementTree
 from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
-import markdown
-from markdown.treeprocessors import Treeprocessor
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from berthub.server.cards import UNREADABLE
 from berthub.server.errors import HubError
 from berthub.server.http import base_url, hub_of, readable_repo, reader
-from berthub.server.info import card, config, parameter_count
+from berthub.server.info import card, card_html, config, parameter_count
 from berthub.server.names import validate_repo_id
 
 templates = Jinja2Templates(directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates"))
-_SAFE_SCHEMES = ("http://", "https://", "mailto:", "#", "/")
 _CONFIG_FIELDS = [
     ("model_type", "Model type"), ("architectures", "Architectures"), ("hidden_size", "Hidden size"),
     ("num_hidden_layers", "Layers"), ("num_attention_heads", "Attention heads"),
@@ -56,25 +54,6 @@ def human_count(count: int) -> str:
 templates.env.filters.update(size=human_size, date=human_date, count=human_count)
 
 
-class _SafeLinks(Treeprocessor):
-    """Drops link and image targets with schemes such as javascript: or data:."""
-
-    def run(self, root: ElementTree.Element) -> None:
-        for element in root.iter():
-            for attribute in ("href", "src"):
-                target = element.get(attribute)
-                if target is not None and ":" in target.split("/")[0] and not target.startswith(_SAFE_SCHEMES):
-                    del element.attrib[attribute]
-
-
-def render_markdown(text: str) -> str:
-    md = markdown.Markdown(extensions=["tables", "fenced_code", "sane_lists"])
-    md.preprocessors.deregister("html_block")  # raw HTML is shown as text, never interpreted
-    md.inlinePatterns.deregister("html")
-    md.treeprocessors.register(_SafeLinks(md), "safe_links", 0)
-    return md.convert(text)
-
-
 def wants_html(request: Request) -> bool:
     return not request.url.path.startswith("/api/") and "text/html" in request.headers.get("accept", "")
 
@@ -88,6 +67,7 @@ async def index(request: Request) -> Response:
     storage = hub_of(request).storage
     search = request.query_params.get("search", "").strip()
     signed_in = reader(request) is not None
+    max_card_size = hub_of(request).config.max_card_size
 
     def collect() -> list[dict[str, Any]]:
         models = []
@@ -95,13 +75,14 @@ async def index(request: Request) -> Response:
             if (meta.private and not signed_in) or (search and search.lower() not in meta.repo_id.lower()):
                 continue
             commit = storage.resolve(meta.repo_id, "main")
-            card_meta, _ = card(storage, commit)
+            card_meta, _ = card(storage, commit, max_card_size)
             models.append({"id": meta.repo_id, "modified": commit.date, "size": commit.size,
                            "files": len(commit.files), "tags": _tags(card_meta)[:6]})
         return sorted(models, key=lambda model: model["modified"], reverse=True)
 
     models = await run_in_threadpool(collect)
-    return templates.TemplateResponse(request, "index.html", {"models": models, "search": search})
+    return templates.TemplateResponse(request, "index.html", {"models": models, "search": search,
+                                                              "endpoint": base_url(request)})
 
 
 def _tags(card_meta: dict[str, Any]) -> list[str]:
@@ -109,10 +90,12 @@ def _tags(card_meta: dict[str, Any]) -> list[str]:
     return [str(tag) for tag in tags] if isinstance(tags, list) else []
 
 
-def _config_rows(model_config: dict[str, Any] | None) -> list[tuple[str, str]]:
+def _config_rows(model_config: dict[str, Any] | str | None) -> list[tuple[str, str]]:
+    if model_config == UNREADABLE:
+        return [("config.json", UNREADABLE)]
     rows = []
     for key, label in _CONFIG_FIELDS:
-        if model_config and key in model_config:
+        if isinstance(model_config, dict) and key in model_config:
             value = model_config[key]
             rows.append((label, ", ".join(map(str, value)) if isinstance(value, list) else str(value)))
     return rows
@@ -120,14 +103,14 @@ def _config_rows(model_config: dict[str, Any] | None) -> list[tuple[str, str]]:
 
 def _model_context(request: Request, repo_id: str, revision: str) -> dict[str, Any]:
     meta = readable_repo(request, repo_id)
-    storage = hub_of(request).storage
+    storage, limit = hub_of(request).storage, hub_of(request).config.max_card_size
     commit = storage.resolve(repo_id, revision)
-    card_meta, body = card(storage, commit)
+    card_meta, _ = card(storage, commit, limit)
     params = parameter_count(storage, commit)
     return {
-        "repo_id": repo_id, "meta": meta, "commit": commit, "revision": revision,
-        "card_meta": card_meta, "tags": _tags(card_meta), "card_html": render_markdown(body) if body else "",
-        "config_rows": _config_rows(config(storage, commit)), "params": params,
+        "repo_id": meta.repo_id, "meta": meta, "commit": commit, "revision": revision,
+        "card_meta": card_meta, "tags": _tags(card_meta), "card_html": card_html(storage, commit, limit),
+        "config_rows": _config_rows(config(storage, commit, limit)), "params": params,
         "files": [{"path": entry.path, "size": entry.size, "lfs": entry.lfs,
                    "url": f"/{repo_id}/resolve/{commit.id}/{quote(entry.path)}?download=true"}
                   for entry in commit.files.values()],

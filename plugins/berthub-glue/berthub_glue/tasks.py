@@ -158,7 +158,12 @@ def _read_tsv(path: Path) -> list[tuple[int, list[str]]]:
     """(line number, fields) of every non-empty line."""
     with open(path, encoding="utf-8-sig", newline="") as handle:  # utf-8-sig drops MRPC's BOM
         reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        return [(reader.line_num, row) for row in reader if row]
+        try:
+            return [(reader.line_num, row) for row in reader if row]
+        except UnicodeDecodeError as error:
+            raise InputError(f"{path} is not UTF-8 text (line {reader.line_num + 1}: {error.reason} at byte "
+                             f"{error.start} of the chunk read). GLUE files are UTF-8: convert it, e.g. "
+                             "`iconv -f latin1 -t utf-8`.") from None
 
 
 def _standard(test_columns: Columns, columns: Columns, dev: str = "dev.tsv", test: str = "test.tsv") -> dict:

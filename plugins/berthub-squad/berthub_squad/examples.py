@@ -65,15 +65,15 @@ def read_examples(path: Path, skip_unfindable: bool) -> list[SquadExample]:
     with open(path, encoding="utf-8") as handle:
         try:
             articles = json.load(handle)["data"]
-        except (json.JSONDecodeError, KeyError, TypeError) as error:
-            raise InputError(f"{path} is not a SQuAD file (a JSON object with 'data'): {error}") from error
+        except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as error:
+            raise InputError(f"{path} is not a SQuAD file (a UTF-8 JSON object with 'data'): {error}") from None
     examples: list[SquadExample] = []
     skipped = 0
     for article in articles:
         for paragraph in article["paragraphs"]:
             words, char_to_word = split_words(paragraph["context"])
             for qa in paragraph["qas"]:
-                example = _example(qa, words, char_to_word)
+                example = _checked_example(path, qa, words, char_to_word)
                 if example.start_position is None and example.answers and skip_unfindable:
                     skipped += 1
                     continue
@@ -82,6 +82,18 @@ def read_examples(path: Path, skip_unfindable: bool) -> list[SquadExample]:
         warnings.warn(f"{path}: skipped {skipped} question(s) whose answer text is not at its offset "
                       "(as Google's run_squad does).", stacklevel=2)
     return examples
+
+
+def _checked_example(path: Path, qa: dict, words: list[str], char_to_word: list[int]) -> SquadExample:
+    """_example, with a malformed question reported as one InputError naming it and the missing field."""
+    try:
+        return _example(qa, words, char_to_word)
+    except (KeyError, TypeError, IndexError) as error:
+        which = qa.get("id", "?") if isinstance(qa, dict) else "?"
+        field_name = error.args[0] if isinstance(error, KeyError) else type(error).__name__
+        raise InputError(f"{path}: question {which!r} is malformed (missing or invalid {field_name!r}): every "
+                         "question needs 'id', 'question' and 'answers' (a list of {'text', 'answer_start'}; "
+                         "SQuAD 2.0 unanswerable ones may set 'is_impossible': true instead).") from None
 
 
 def _example(qa: dict, words: list[str], char_to_word: list[int]) -> SquadExample:
