@@ -9,6 +9,16 @@ import pytest
 from hubserver import HubServer, running_hub
 
 
+SECURITY_LIMITS = ("--max-request-size", "4KiB", "--max-commit-size", "64KiB", "--max-card-size", "8KiB")
+
+
+@pytest.fixture(scope="session")
+def limited_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
+    """`berthub serve` with 4 KiB request bodies, 64 KiB commits and 8 KiB cards (the security suite's)."""
+    with running_hub(tmp_path_factory.mktemp("limited") / "root", extra_args=SECURITY_LIMITS) as hub:
+        yield hub
+
+
 @pytest.fixture(scope="session")
 def hub_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
     """A real `berthub serve` on 127.0.0.1, shared by the session: use `hub_server.unique_repo_id()`.
