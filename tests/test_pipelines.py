@@ -206,3 +206,55 @@ def test_a_record_without_the_fields_its_task_needs_is_named(minilm_dir):
 
     with pytest.raises(InputError, match="Input 0 has no 'question' field"):
         QuestionAnswering(BertTokenizer.from_pretrained(minilm_dir)).prepare([{"context": "no question here"}])
+
+
+# -- berthub predict --------------------------------------------------------------------------------
+
+
+def _predict(capsys, *argv: str) -> tuple[int, str, str]:
+    from berthub.cli import main
+
+    code = main(["predict", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_predict_command_answers_text_arguments_as_json_lines(sst2_model, capsys):
+    texts = ["a gripping , funny film", "a dull , lifeless mess"]
+    code, out, _ = _predict(capsys, "--model", str(sst2_model), texts[0], json.dumps({"sentence": texts[1]}))
+    assert code == 0
+    assert [json.loads(line) for line in out.splitlines()] == berthub.pipeline(sst2_model)(texts)
+
+
+def test_predict_command_reads_a_glue_tsv_and_writes_the_answers_file_atomically(sst2_model, data_dir, tmp_path,
+                                                                                   capsys):
+    rows = (data_dir / "glue/SST-2/dev.tsv").read_text(encoding="utf-8").splitlines()[:41]
+    source = tmp_path / "dev.tsv"
+    source.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    output = tmp_path / "out" / "answers.jsonl"
+    output.parent.mkdir()
+    code, _, err = _predict(capsys, "--model", str(sst2_model), "--input", str(source), "--output", str(output),
+                            "--batch-size", "7")
+    assert code == 0 and "40 text-classification answers written" in err
+    want = berthub.pipeline(sst2_model, batch_size=7)([row.split("\t")[0] for row in rows[1:]])
+    assert [json.loads(line) for line in output.read_text(encoding="utf-8").splitlines()] == want
+    assert [p.name for p in output.parent.iterdir()] == ["answers.jsonl"]  # no temporary file left behind
+
+
+@pytest.mark.parametrize(("make_args", "message"), [
+    (lambda tmp: [], "Nothing to predict"),
+    (lambda tmp: ["--input", str(tmp / "missing.jsonl")], "missing.jsonl does not exist"),
+    (lambda tmp: ["--input", _write(tmp / "bad.jsonl", '"ok"\n{"text": \n')], "bad.jsonl line 2 is not valid JSON"),
+    (lambda tmp: ["--input", _write(tmp / "in.txt", "x\n")], "unknown format '.txt'"),
+    (lambda tmp: ["x", "--output", str(tmp / "no" / "dir" / "out.jsonl")], "does not exist; create it first"),
+    (lambda tmp: ["--task", "question-answering", "x"], "fine-tuned for text-classification"),
+])
+def test_predict_command_errors_are_one_line(sst2_model, tmp_path, capsys, make_args, message):
+    code, out, err = _predict(capsys, "--model", str(sst2_model), *make_args(tmp_path))
+    assert code == 2 and out == ""
+    assert err.startswith("berthub predict: error: ") and message in err and err.count("\n") == 1
+
+
+def _write(path: Path, text: str) -> str:
+    path.write_text(text, encoding="utf-8")
+    return str(path)
