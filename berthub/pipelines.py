@@ -24,7 +24,7 @@ import torch
 
 from berthub import _pipeline_tasks as runners
 from berthub.errors import InputError, NotFoundError
-from berthub.tasks import Feature, examples_from_inputs, unbatch
+from berthub.tasks import Feature, collate, examples_from_inputs, model_inputs, unbatch
 
 TASKS = ("text-classification", "token-classification", "question-answering", "fill-mask")
 _ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification", "qa": "question-answering"}
@@ -76,9 +76,8 @@ class Pipeline:
     """A model, its tokenizer and a task runner: `pipe(text_or_record)` or `pipe([...])` -> answers."""
 
     def __init__(self, runner: Any, model: torch.nn.Module, device: torch.device, batch_size: int) -> None:
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise InputError(f"batch_size={batch_size!r} must be a positive int.")
-        self.runner, self.model, self.device, self.batch_size = runner, model.to(device).eval(), device, batch_size
+        self.runner, self.model, self.device = runner, model.to(device).eval(), device
+        self.batch_size = _batch_size(batch_size)
 
     @property
     def task(self) -> str:
@@ -107,24 +106,12 @@ class Pipeline:
         with torch.inference_mode(), tqdm(total=len(order), unit="input", desc=self.task, disable=not progress) as bar:
             for start in range(0, len(order), self.batch_size):
                 chosen = order[start : start + self.batch_size]
-                batch = _collate([features[i] for i in chosen], pad_id, self.device)
-                for index, row in zip(chosen, unbatch(self.model(**batch)), strict=True):
+                batch = model_inputs(collate([features[i] for i in chosen], pad_id))
+                logits = self.model(**{name: tensor.to(self.device) for name, tensor in batch.items()})
+                for index, row in zip(chosen, unbatch(logits), strict=True):
                     outputs[index] = self.runner.keep(features[index], row)
                 bar.update(len(chosen))
         return outputs
-
-
-def _collate(features: list[Feature], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
-    width = max(len(f.input_ids) for f in features)
-    ids = torch.full((len(features), width), pad_id, dtype=torch.long)
-    types = torch.zeros((len(features), width), dtype=torch.long)
-    mask = torch.zeros((len(features), width), dtype=torch.long)
-    for row, feature in enumerate(features):
-        n = len(feature.input_ids)
-        ids[row, :n] = torch.tensor(feature.input_ids)
-        types[row, :n] = torch.tensor(feature.token_type_ids)
-        mask[row, :n] = 1
-    return {"input_ids": ids.to(device), "token_type_ids": types.to(device), "attention_mask": mask.to(device)}
 
 
 class _PluginRunner:
@@ -156,6 +143,7 @@ def pipeline(model: str | Path, task: str | None = None, device: str | torch.dev
     """
     from berthub import hub
 
+    chosen, batch_size = _device(device), _batch_size(batch_size)  # checked before any weights load
     directory = Path(hub.resolve_model(model, revision=revision).directory)
     saved = SavedModel.read(directory)
     kind = _choose_task(saved, task, str(model))
@@ -165,8 +153,25 @@ def pipeline(model: str | Path, task: str | None = None, device: str | torch.dev
         runner, net = _builtin(kind, saved, tokenizer, limit, options)
     else:
         runner, net = _plugin(kind, saved, tokenizer, limit, options)
-    chosen = torch.device(device if device is not None else ("cuda" if torch.cuda.is_available() else "cpu"))
     return Pipeline(runner, net, chosen, batch_size)
+
+
+def _batch_size(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InputError(f"batch_size={value!r} must be a positive int.")
+    return value
+
+
+def _device(device: str | torch.device | None) -> torch.device:
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        chosen = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise InputError(f"device={device!r} is not a torch device; use 'cpu', 'cuda' or 'cuda:N'.") from None
+    if chosen.type == "cuda" and not torch.cuda.is_available():
+        raise InputError(f"device={device!r}: no CUDA GPU is visible to torch here; use device='cpu'.")
+    return chosen
 
 
 def _choose_task(saved: SavedModel, task: str | None, name: str) -> str:

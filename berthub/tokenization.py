@@ -4,7 +4,9 @@ The rules themselves (clean-up, CJK, lower-casing and accents, punctuation, Word
 berthub/_rules.py as BasicTokenizer and WordpieceTokenizer, exported here under their 0.6 names.
 `BertTokenizer` runs them word by word behind a cache; with use_fast=True it hands batches to the
 `tokenizers` library (Rust) wherever that handles the text identically (berthub/_fast_tokenizer.py).
-Model inputs ([CLS]/[SEP], Google's pair truncation, padding) are built in berthub/_encoding.py.
+Model inputs ([CLS]/[SEP], Google's pair truncation, padding) are built in berthub/_encoding.py;
+`tokenizer(...)` (transformers' call: its truncation strategies, tensors, offsets, special tokens
+mask) in berthub/_call_encoding.py, with the pure path's character offsets from berthub/_offsets.py.
 """
 
 from __future__ import annotations

@@ -248,6 +248,8 @@ def test_predict_command_reads_a_glue_tsv_and_writes_the_answers_file_atomically
     (lambda tmp: ["--input", _write(tmp / "in.txt", "x\n")], "unknown format '.txt'"),
     (lambda tmp: ["x", "--output", str(tmp / "no" / "dir" / "out.jsonl")], "does not exist; create it first"),
     (lambda tmp: ["--task", "question-answering", "x"], "fine-tuned for text-classification"),
+    (lambda tmp: ["x", "--device", "gpu"], "device='gpu' is not a torch device"),
+    (lambda tmp: ["x", "--batch-size", "0"], "batch_size=0 must be a positive int"),
 ])
 def test_predict_command_errors_are_one_line(sst2_model, tmp_path, capsys, make_args, message):
     code, out, err = _predict(capsys, "--model", str(sst2_model), *make_args(tmp_path))
