@@ -181,6 +181,9 @@ def _choose_task(saved: SavedModel, task: str | None, name: str) -> str:
             return saved.trained_for
         if saved.head is not None and saved.training.get("task"):
             return str(saved.training["task"])
+        if saved.head is not None:
+            raise InputError(f"'{name}' carries the plugin head '{saved.head}' but no training.json naming its task; "
+                             "pass task= the registered task it was trained on (see `berthub plugins`).")
         raise InputError(f"'{name}' has no task head berthub can answer with (config.json has no berthub_head or "
                          f"known architectures); pass task= one of {', '.join(TASKS)}.")
     kind = _ALIASES.get(task, task)
