@@ -260,3 +260,23 @@ def test_predict_command_errors_are_one_line(sst2_model, tmp_path, capsys, make_
 def _write(path: Path, text: str) -> str:
     path.write_text(text, encoding="utf-8")
     return str(path)
+
+
+def test_the_task_comes_from_the_head_the_architecture_or_training_json(tmp_path):
+    from berthub.pipelines import SavedModel, _choose_task
+
+    def saved(config: dict, training: dict | None = None) -> SavedModel:
+        return SavedModel(tmp_path, config, training or {})
+
+    assert _choose_task(saved({"berthub_head": "token-classification"}), None, "m") == "token-classification"
+    assert _choose_task(saved({"architectures": ["BertForQuestionAnswering"]}), None, "m") == "question-answering"
+    assert _choose_task(saved({"architectures": ["BertForMaskedLM"]}), "fill-mask", "m") == "fill-mask"
+    assert _choose_task(saved({"berthub_head": "acme-multilabel"}, {"task": "acme"}), None, "m") == "acme"
+    with pytest.raises(InputError, match="plugin head 'acme-multilabel' but no training.json"):
+        _choose_task(saved({"berthub_head": "acme-multilabel"}), None, "m")
+    with pytest.raises(InputError, match="pass task= one of"):
+        _choose_task(saved({"architectures": ["BertModel"]}), None, "m")
+    with pytest.raises(InputError, match="no trained text-classification head"):
+        _choose_task(saved({"architectures": ["BertModel"]}), "sentiment-analysis", "m")
+    assert saved({"id2label": {"0": "neg", "1": "pos"}}).labels() == ["neg", "pos"]
+    assert saved({"berthub_head_options": {"num_labels": 3}}).labels() == ["LABEL_0", "LABEL_1", "LABEL_2"]
