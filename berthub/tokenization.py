@@ -383,6 +383,8 @@ class BertTokenizer:
 def _flat_ids(ids: Iterable[int]) -> list[int]:
     """A 1-D list / tensor / array of ids; a [1, T] batch of one row is accepted as its row."""
     values = ids.tolist() if hasattr(ids, "tolist") else list(ids)
+    if isinstance(values, int):  # a 0-d tensor or numpy scalar
+        return [values]
     if len(values) == 1 and isinstance(values[0], list):
         values = values[0]
     if any(isinstance(v, list) for v in values):

@@ -152,6 +152,7 @@ def test_decode_and_batch_decode_match_transformers(trio):
             assert ours.batch_decode(torch.tensor(batch), skip_special_tokens=skip) == reference.batch_decode(
                 torch.tensor(batch), skip_special_tokens=skip)
         assert ours.decode(batch[0][3]) == reference.decode(batch[0][3])
+        assert ours.decode(torch.tensor(batch[0][3])) == reference.decode(torch.tensor(batch[0][3]))
         # transformers 5 ignores clean_up_tokenization_spaces=False for BERT; berthub honours it.
         assert ours.decode(batch[0], True, clean_up_tokenization_spaces=False) == " ".join(
             ours.convert_ids_to_tokens(batch[0][1:batch[0].index(ours.sep_token_id)])).replace(" ##", "")
