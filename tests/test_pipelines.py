@@ -280,3 +280,16 @@ def test_the_task_comes_from_the_head_the_architecture_or_training_json(tmp_path
         _choose_task(saved({"architectures": ["BertModel"]}), "sentiment-analysis", "m")
     assert saved({"id2label": {"0": "neg", "1": "pos"}}).labels() == ["neg", "pos"]
     assert saved({"berthub_head_options": {"num_labels": 3}}).labels() == ["LABEL_0", "LABEL_1", "LABEL_2"]
+
+
+def test_a_model_published_on_a_hub_is_answered_by_repo_id(sst2_model, hub_server, monkeypatch, tmp_path):
+    from huggingface_hub import HfApi
+
+    repo_id = hub_server.unique_repo_id("sst2-minilm")
+    api = HfApi(endpoint=hub_server.endpoint, token=hub_server.token)
+    api.create_repo(repo_id)
+    api.upload_folder(folder_path=sst2_model, repo_id=repo_id)
+    monkeypatch.setenv("BERTHUB_ENDPOINT", hub_server.endpoint)
+    monkeypatch.setenv("BERTHUB_CACHE", str(tmp_path / "cache"))
+    texts = ["a gripping , funny film", "a dull , lifeless mess"]
+    assert berthub.pipeline(repo_id)(texts) == berthub.pipeline(sst2_model)(texts)
