@@ -103,7 +103,7 @@ class Pipeline:
         order = sorted(range(len(features)), key=lambda i: len(features[i].input_ids))
         outputs: list[Any] = [None] * len(features)
         pad_id = getattr(self.runner.tokenizer, "pad_token_id", 0) or 0
-        with torch.inference_mode(), tqdm(total=len(order), unit="input", desc=self.task, disable=not progress) as bar:
+        with torch.inference_mode(), tqdm(total=len(order), unit="window", desc=self.task, disable=not progress) as bar:
             for start in range(0, len(order), self.batch_size):
                 chosen = order[start : start + self.batch_size]
                 batch = model_inputs(collate([features[i] for i in chosen], pad_id))
