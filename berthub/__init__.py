@@ -6,6 +6,7 @@ The pytorch-pretrained-BERT 0.6 names are all here; everything else lives in its
 from berthub.config import BertConfig
 from berthub.errors import BerthubError
 from berthub.modeling import BertModel
+from berthub.pipelines import Pipeline, pipeline
 from berthub.pretrained import BertPreTrainedModel
 from berthub.publish import push
 from berthub.registry import list_models
@@ -43,6 +44,8 @@ __all__ = [
     "BertForQuestionAnswering",
     "BertForTask",
     "list_models",
+    "pipeline",
+    "Pipeline",
     "push",
 ]
 

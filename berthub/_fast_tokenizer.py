@@ -75,6 +75,19 @@ class FastWordPiece:
         rust = iter(self._rust.encode_batch_fast(chosen, add_special_tokens=False))
         return [next(rust).ids if ok else fallback(text) for text, ok in zip(texts, exact, strict=True)]
 
+    def batch_ids_and_offsets(
+        self, texts: Sequence[str], fallback: Callable[[str], tuple[list[int], list[tuple[int, int]]]]
+    ) -> list[tuple[list[int], list[tuple[int, int]]]]:
+        """Ids and (start, end) character spans of each text's tokens; `fallback` takes the texts Rust cannot."""
+        exact = [self._is_exact(text) for text in texts]
+        chosen = [text for text, ok in zip(texts, exact, strict=True) if ok]
+        rust = iter(self._rust.encode_batch(chosen, add_special_tokens=False))
+        out = []
+        for text, ok in zip(texts, exact, strict=True):
+            encoding = next(rust) if ok else None
+            out.append((encoding.ids, encoding.offsets) if encoding is not None else fallback(text))
+        return out
+
     def _is_exact(self, text: str) -> bool:
         if self._never_split is not None:
             folded = text if text.isascii() or not self._lower else strip_accents(text.lower())

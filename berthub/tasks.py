@@ -283,3 +283,24 @@ def _pad(rows: Sequence[Sequence[int]], length: int, value: int) -> Tensor:
     for i, row in enumerate(rows):
         out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
     return out
+
+
+def examples_from_inputs(task: Task, records: Sequence[Any]) -> list[Any]:
+    """The predict hook: `task`'s examples built from raw inputs, for `berthub predict` / `berthub.pipeline`.
+
+    A task that wants to answer raw text defines `examples_from_inputs(records) -> list of examples`,
+    where each record is a string (one command-line TEXT) or a dict (one JSONL object or TSV row, e.g.
+    {"sentence": "..."}); the examples then go through the task's own `features` and `predict`, so a
+    plugin head answers with the task's own post-processing. A record the task cannot read is an
+    InputError naming the record and the fields it needs.
+    """
+    hook = getattr(task, "examples_from_inputs", None)
+    if hook is None:
+        raise PluginError(f"Task '{task.name}' has no examples_from_inputs(records) method, so it cannot answer raw "
+                          "text; add that predict hook to the plugin (see docs/plugins.md), or pick a "
+                          "built-in pipeline task.")
+    examples = list(hook(records))
+    if len(examples) != len(records):
+        raise PluginError(f"Task '{task.name}' made {len(examples)} examples of {len(records)} inputs; its "
+                          "examples_from_inputs must return one example per input.")
+    return examples

@@ -4,7 +4,9 @@ The rules themselves (clean-up, CJK, lower-casing and accents, punctuation, Word
 berthub/_rules.py as BasicTokenizer and WordpieceTokenizer, exported here under their 0.6 names.
 `BertTokenizer` runs them word by word behind a cache; with use_fast=True it hands batches to the
 `tokenizers` library (Rust) wherever that handles the text identically (berthub/_fast_tokenizer.py).
-Model inputs ([CLS]/[SEP], Google's pair truncation, padding) are built in berthub/_encoding.py.
+Model inputs ([CLS]/[SEP], Google's pair truncation, padding) are built in berthub/_encoding.py;
+`tokenizer(...)` (transformers' call: its truncation strategies, tensors, offsets, special tokens
+mask) in berthub/_call_encoding.py, with the pure path's character offsets from berthub/_offsets.py.
 """
 
 from __future__ import annotations
@@ -16,9 +18,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from berthub import _encoding
+from berthub import _call_encoding, _encoding
 from berthub._encoding import Encoding, Text
-from berthub._rules import CLS, NEVER_SPLIT, PAD, SEP, UNK, BasicTokenizer, WordpieceTokenizer
+from berthub._offsets import ids_and_offsets
+from berthub._rules import CLS, MASK, NEVER_SPLIT, PAD, SEP, UNK, BasicTokenizer, WordpieceTokenizer
 from berthub._tokenizer_files import (
     TOKENIZER_CONFIG_NAME,
     VOCAB_NAME,
@@ -35,6 +38,8 @@ __all__ = ["BasicTokenizer", "BertTokenizer", "Encoding", "WordpieceTokenizer", 
 
 # Above this many distinct words the word cache is emptied, so memory stays bounded on endless streams.
 _CACHE_LIMIT = 1 << 18
+# max_len=None is stored as this (0.6's int(1e12)): no limit.
+_NO_LIMIT = int(1e12)
 
 
 class BertTokenizer:
@@ -42,6 +47,7 @@ class BertTokenizer:
 
     >>> tok = BertTokenizer.from_pretrained("bert-base-uncased")
     >>> tok.tokenize("Hello, world!")                     # ['hello', ',', 'world', '!']
+    >>> tok(["Hello!", "Hi there"], padding=True, return_tensors="pt")  # as transformers' tokenizer(...)
     >>> enc = tok.encode("How old?", "Ten.", max_length=16, padding="max_length")
     >>> enc.input_ids, enc.token_type_ids, enc.attention_mask   # three lists of 16 ints
     >>> batch = tok.batch_encode(["a", "b c"], max_length=128)  # {name: LongTensor [2, T]}
@@ -72,7 +78,7 @@ class BertTokenizer:
                 f"unknown words cannot be encoded; pass a BERT vocab.txt (Google's has {UNK} at id 100)."
             )
         self.ids_to_tokens = dict(enumerate(self._tokens))
-        self.max_len = int(1e12) if max_len is None else max_len
+        self.max_len = _NO_LIMIT if max_len is None else max_len
         self.do_lower_case = do_lower_case
         self.do_basic_tokenize = do_basic_tokenize
         self.tokenize_chinese_chars = tokenize_chinese_chars
@@ -138,12 +144,41 @@ class BertTokenizer:
             out.append(tokens[i])
         return out
 
-    def decode(self, ids: Iterable[int], skip_special_tokens: bool = True) -> str:
-        """Text of ids with WordPieces joined: [101, 7592, 1010, 2088, 102] -> "hello , world"."""
-        tokens = self.convert_ids_to_tokens(ids)
+    def decode(self, ids: Iterable[int] | int, skip_special_tokens: bool = False,
+               clean_up_tokenization_spaces: bool = True) -> str:
+        """Text of ids as transformers' BertTokenizer.decode writes it (same defaults):
+        [101, 7592, 1010, 2088, 102] -> "[CLS] hello, world [SEP]"; skip_special_tokens drops
+        [CLS]/[SEP]/[PAD]/[MASK]/[UNK]; clean_up_tokenization_spaces joins " ." " ?" " !" " ,"
+        (transformers 5 ignores clean_up_tokenization_spaces=False for BERT; berthub honours it)."""
+        tokens = self.convert_ids_to_tokens([ids] if isinstance(ids, int) else _flat_ids(ids))
         if skip_special_tokens:
-            tokens = [t for t in tokens if t not in (CLS, SEP, PAD)]
-        return " ".join(tokens).replace(" ##", "").strip()
+            tokens = [t for t in tokens if t not in NEVER_SPLIT]
+        return _call_encoding.join_wordpieces(tokens, clean_up_tokenization_spaces)
+
+    def batch_decode(self, sequences: Iterable[Iterable[int]], skip_special_tokens: bool = False,
+                     clean_up_tokenization_spaces: bool = True) -> list[str]:
+        """`decode` of each row of a list of id lists or a [N, T] tensor."""
+        return [self.decode(row, skip_special_tokens, clean_up_tokenization_spaces) for row in sequences]
+
+    @property
+    def pad_token_id(self) -> int | None:
+        return self.vocab.get(PAD)
+
+    @property
+    def cls_token_id(self) -> int | None:
+        return self.vocab.get(CLS)
+
+    @property
+    def sep_token_id(self) -> int | None:
+        return self.vocab.get(SEP)
+
+    @property
+    def mask_token_id(self) -> int | None:
+        return self.vocab.get(MASK)
+
+    @property
+    def unk_token_id(self) -> int:
+        return self.vocab[UNK]
 
     # -- files -------------------------------------------------------------------------------------
 
@@ -240,16 +275,70 @@ class BertTokenizer:
         framed = self._framed(texts, pairs, max_length)
         return framed.batch(max_length if padding == "max_length" else None, padding is not False, return_tensors)
 
+    # -- model inputs, transformers style -------------------------------------------------------------
+
+    def __call__(
+        self,
+        text: str | Sequence[str],
+        text_pair: str | Sequence[str] | None = None,
+        *,
+        padding: bool | str = False,
+        truncation: bool | str | None = None,
+        max_length: int | None = None,
+        return_tensors: str | None = None,
+        return_offsets_mapping: bool = False,
+        return_special_tokens_mask: bool = False,
+    ) -> dict[str, Any]:
+        """Model inputs exactly as transformers' BertTokenizer(text, text_pair, ...) returns them.
+
+        One string gives flat lists ({"input_ids": [101, ..., 102], "token_type_ids": [...],
+        "attention_mask": [...]}), or [1, T] tensors with return_tensors="pt" / "np"; a list of N
+        strings gives N rows ([N, T] tensors need padding=True or equal lengths). padding:
+        False | True / "longest" | "max_length"; truncation: None (truncate only when max_length is
+        given and padding is off) | True / "longest_first" | "only_first" | "only_second" | False.
+        Pair truncation is transformers' (the `tokenizers` library: on a tie the second text keeps
+        the extra token); `encode` / `batch_encode` keep Google's (the first keeps it).
+        return_offsets_mapping adds "offset_mapping": each token's (start, end) character span in
+        its own text, (0, 0) for [CLS]/[SEP]/[PAD]; return_special_tokens_mask adds 1 at those.
+        """
+        texts, pairs = _call_encoding.check_texts(text, text_pair)
+        limit = None if self.max_len >= _NO_LIMIT else self.max_len
+        options = _call_encoding.resolve(
+            padding, truncation, max_length, return_tensors, offsets=return_offsets_mapping,
+            special_tokens_mask=return_special_tokens_mask, model_max_length=limit, pair=pairs is not None,
+        )
+        tokenized = [self._tokenized(batch, return_offsets_mapping) for batch in (texts, pairs) if batch is not None]
+        tokenized_b = tokenized[1] if len(tokenized) > 1 else None
+        batch = _call_encoding.encode_batch(tokenized[0], tokenized_b, options, self._specials(), limit)
+        return _call_encoding.single(batch, return_tensors) if isinstance(text, str) else batch
+
+    def _tokenized(self, texts: list[str], offsets: bool) -> _call_encoding.Tokenized:
+        if not offsets:
+            return self._batch_ids(texts), None
+        if self._use_fast:
+            pairs = self._fast_tokenizer().batch_ids_and_offsets(texts, self._text_ids_and_offsets)
+        else:
+            pairs = [self._text_ids_and_offsets(text) for text in texts]
+        return [ids for ids, _ in pairs], [spans for _, spans in pairs]
+
+    def _text_ids_and_offsets(self, text: str) -> tuple[list[int], list[tuple[int, int]]]:
+        self._words(text)  # the same input check as the ids path
+        return ids_and_offsets(text, self.basic_tokenizer, self.wordpiece_tokenizer, self.vocab,
+                               self.do_basic_tokenize)
+
     def _framed(self, texts: Sequence[Text], pairs: Sequence[Text] | None, max_length: int | None):
         return _encoding.frame_texts(self._batch_ids, texts, pairs, max_length=max_length, limit=self.max_len,
                                      specials=self._specials())
 
     def _batch_ids(self, texts: list[str]) -> list[list[int]]:
         if self._use_fast:
-            if self._fast is None:
-                self._fast = self._build_fast()
-            return self._fast.batch_ids(texts, self._text_ids)
+            return self._fast_tokenizer().batch_ids(texts, self._text_ids)
         return [self._text_ids(text) for text in texts]
+
+    def _fast_tokenizer(self):
+        if self._fast is None:
+            self._fast = self._build_fast()
+        return self._fast
 
     def _text_ids(self, text: str) -> list[int]:
         ids: list[int] = []
@@ -320,3 +409,16 @@ def __getattr__(name: str) -> object:
 
         return getattr(file_utils, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+
+def _flat_ids(ids: Iterable[int]) -> list[int]:
+    """A 1-D list / tensor / array of ids; a [1, T] batch of one row is accepted as its row."""
+    values = ids.tolist() if hasattr(ids, "tolist") else list(ids)
+    if isinstance(values, int):  # a 0-d tensor or numpy scalar
+        return [values]
+    if len(values) == 1 and isinstance(values[0], list):
+        values = values[0]
+    if any(isinstance(v, list) for v in values):
+        raise InputError("decode takes one sequence of ids; use batch_decode for a batch.")
+    return values

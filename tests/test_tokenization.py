@@ -171,9 +171,10 @@ def test_ids_convert_back_to_tokens_from_lists_and_tensors(tok):
         tok.convert_ids_to_tokens([30522])
 
 
-def test_decode_joins_wordpieces_and_drops_cls_sep_pad(tok):
+def test_decode_joins_wordpieces_and_drops_special_tokens_when_asked(tok):
     ids = tok.encode("Unaffable jumping!", max_length=10, padding="max_length").input_ids
-    assert tok.decode(ids) == "unaffable jumping !"
+    assert tok.decode(ids, skip_special_tokens=True) == "unaffable jumping!"
+    assert tok.decode(ids[:7]) == "[CLS] unaffable jumping! [SEP]"
 
 
 # -- model inputs ----------------------------------------------------------------------------------

@@ -136,6 +136,22 @@ class GlueTask:
             raise InputError(f"No prediction for {len(missing)} example(s) of '{self.name}', e.g. #{missing[0]}.")
         return predicted  # type: ignore[return-value]
 
+    def examples_from_inputs(self, records: Sequence[str | dict]) -> list[GlueExample]:
+        """The predict hook (berthub predict): a string is one sentence; a dict gives it as "sentence" /
+        "text" / "sentence1" and the second of a pair as "sentence2" / "text_pair", or (QNLI) "question"
+        and "sentence", as the GLUE files name their columns."""
+        examples = []
+        for index, record in enumerate(records):
+            fields = {"text": record} if isinstance(record, str) else record
+            first, second = (("question",), ("sentence",)) if "question" in fields else (
+                ("sentence1", "sentence", "text"), ("sentence2", "text_pair"))
+            text_a = next((fields[k] for k in first if k in fields), None)
+            text_b = next((fields[k] for k in second if k in fields), None)
+            if not isinstance(text_a, str):
+                raise InputError(f"Input {index} of task '{self.name}' has no sentence (fields: {sorted(fields)}).")
+            examples.append(GlueExample(f"input-{index}", text_a, text_b, None))
+        return examples
+
     def metrics(self, examples: Sequence[GlueExample], features: Sequence[Feature],
                 outputs: Sequence[np.ndarray]) -> dict[str, float]:
         if any(e.label is None for e in examples):

@@ -16,6 +16,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from berthub.spans import candidate_spans
 from berthub.tasks import Feature
 from berthub.tokenization import BasicTokenizer
 from berthub_squad.examples import SquadExample
@@ -52,21 +53,15 @@ class _Span:
     end_logit: float
 
 
-def _best_indexes(logits: np.ndarray, n: int) -> list[int]:
-    return [int(i) for i in np.argsort(-logits, kind="stable")[:n]]
-
-
 def _spans(features: Sequence[Feature], logits: Sequence[tuple[np.ndarray, np.ndarray]], n_best_size: int,
            max_answer_length: int) -> list[_Span]:
     spans = []
     for index, (feature, (start_logits, end_logits)) in enumerate(zip(features, logits, strict=True)):
         to_word, max_context = feature.extra["token_to_word"], feature.extra["max_context"]
-        for start in _best_indexes(start_logits, n_best_size):
-            if start not in to_word or start not in max_context:
-                continue
-            for end in _best_indexes(end_logits, n_best_size):
-                if end in to_word and start <= end < start + max_answer_length:
-                    spans.append(_Span(index, start, end, float(start_logits[start]), float(end_logits[end])))
+        starts = {p for p in to_word if p in max_context}
+        for start, end in candidate_spans(start_logits, end_logits, starts.__contains__, to_word.__contains__,
+                                          n_best_size, max_answer_length):
+            spans.append(_Span(index, start, end, float(start_logits[start]), float(end_logits[end])))
     return spans
 
 
