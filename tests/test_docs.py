@@ -16,6 +16,9 @@ A marker on the line right before a fence changes what is done with the block:
         model-dir DIR       a saved model directory (MiniLM: config.json, model.safetensors, vocab.txt)
         hub URL             the block's hub at URL is the test hub (URL replaced, BERTHUB_TOKEN set)
         example-plugin      tests/fixtures/berthub-example-plugin registered as if pip-installed
+        classifier-dir DIR  a berthub sequence classifier folder (MiniLM + a 2-label head named negative/positive),
+                            as `berthub train` leaves in runs/.../best, unless an earlier block already made DIR
+        transformers-classifier DIR  a 3-label MNLI-style classifier saved by transformers' save_pretrained
       A need with no stand-in yet is skipped with its name, after the block is checked to compile.
     <!-- docs-test: excerpt PATH -->  an abridged excerpt of the repo file PATH: it must parse, and every
         class and function it shows must exist in PATH under the same name.
@@ -251,12 +254,39 @@ def _example_plugin(context: Context, arguments: list[str], source: str) -> str:
     return source
 
 
+def _classifier_dir(context: Context, arguments: list[str], source: str) -> str:
+    from berthub import BertForSequenceClassification, BertTokenizer
+    from berthub.labels import with_labels
+
+    target = context.workdir / arguments[0]
+    if not (target / "config.json").is_file():
+        model = BertForSequenceClassification.from_pretrained(str(context.minilm_dir), num_labels=2)
+        model.config = with_labels(model.config, ["negative", "positive"])
+        model.save_pretrained(target)
+        BertTokenizer.from_pretrained(str(context.minilm_dir)).save_pretrained(target)
+    return source
+
+
+def _transformers_classifier(context: Context, arguments: list[str], source: str) -> str:
+    transformers = pytest.importorskip("transformers")
+    target = context.workdir / arguments[0]
+    if not target.exists():
+        labels = {0: "contradiction", 1: "entailment", 2: "neutral"}
+        model = transformers.BertForSequenceClassification.from_pretrained(
+            context.minilm_dir, num_labels=3, id2label=labels, label2id={v: k for k, v in labels.items()})
+        model.save_pretrained(target)
+        shutil.copyfile(context.minilm_dir / "vocab.txt", target / "vocab.txt")
+    return source
+
+
 STAND_INS: dict[str, Callable[[Context, list[str], str], str]] = {
     "tf-checkpoint": _tf_checkpoint,
     "glue": _glue,
     "model-dir": _model_dir,
     "hub": _hub,
     "example-plugin": _example_plugin,
+    "classifier-dir": _classifier_dir,
+    "transformers-classifier": _transformers_classifier,
 }
 
 
