@@ -54,7 +54,7 @@ def set_seed(seed: int) -> None:
 class _Run:
     """The objects of one train() call, so the loop's helpers take one argument instead of ten."""
 
-    features: list[Feature]
+    features: Sequence[Feature]
     eval_data: tuple[Sequence[Any], list[Feature]] | None
     layout: Layout
     steps_per_epoch: int
@@ -119,7 +119,7 @@ class Trainer:
         """Head outputs (numpy, per feature, in feature order) on every rank; each rank scores a share."""
         was_training = self.model.training
         self.model.eval()
-        lengths = [len(f.input_ids) for f in features]
+        lengths = _lengths(features)
         mine: list[tuple[int, Outputs]] = []
         with torch.no_grad(), autocast(self.config.precision, self.dist.device):
             for indices in eval_batches(lengths, self.config.eval_batch_size, self.dist.rank, self.dist.world_size):
@@ -134,7 +134,7 @@ class Trainer:
     # -- one optimizer step ----------------------------------------------------------------------
     def _loop(self, run: _Run, net: nn.Module) -> None:
         cfg, state = self.config, run.state
-        lengths = [len(f.input_ids) for f in run.features]
+        lengths = _lengths(run.features)
         while state.step < state.total_steps:
             plan = epoch_plan(lengths, run.layout, self.dist.rank, cfg.seed, state.epoch, cfg.group_by_length)
             while state.step < state.total_steps:
@@ -387,6 +387,13 @@ def _check_model(model: nn.Module, task: Task) -> None:
     if wrong:
         raise ConfigError(f"Task '{task.name}' needs head options {wrong} but the model's head has "
                           f"{ {k: have.get(k) for k in wrong} }. Load the model with the task's head_options().")
+
+
+def _lengths(features: Sequence[Feature]) -> Sequence[int]:
+    """Every feature's length. A task may return a lazy sequence of features read from disk (corpora bigger
+    than memory) with a `lengths()` method, so planning an epoch never reads the features themselves."""
+    lengths = getattr(features, "lengths", None)
+    return lengths() if lengths is not None else [len(f.input_ids) for f in features]
 
 
 def _source(model: nn.Module) -> str:

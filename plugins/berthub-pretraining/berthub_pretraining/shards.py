@@ -9,14 +9,15 @@ A folder written by `berthub pretraining-data` holds:
 
 Each shard and the index are written to a temporary name and renamed, and the index is written last,
 so a folder with an index.json is always complete. `read_instances(path)` yields Google's
-TrainingInstance fields as a dict per instance, reading one shard at a time.
+TrainingInstance fields as a dict per instance; `Instances(path)` reads them lazily by index (what
+training uses: memory holds 25 bytes per instance, not the instances).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -72,34 +73,96 @@ def write_index(folder: Path, vocab_tokens: Sequence[str], shards: list[dict[str
     return folder / INDEX
 
 
-@dataclass
-class ShardArrays:
-    """One shard's arrays (numpy), with per-instance access by index."""
+_DTYPES = {"I64": np.int64, "I32": np.int32, "I8": np.int8}
 
-    arrays: dict[str, np.ndarray]
+
+class Shard:
+    """One shard read lazily: only its offsets and flags are held (17 bytes per instance); each instance's
+    ids are read from the file when asked for, so a corpus far bigger than memory can be trained on."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        try:
+            with open(self.path, "rb") as handle:
+                size = int.from_bytes(handle.read(8), "little")
+                header = json.loads(handle.read(size))
+                self._fields = {k: v for k, v in header.items() if k != "__metadata__"}
+                self._start = 8 + size
+                self.token_offsets, self.masked_offsets, self.is_random_next = (
+                    self._whole(handle, name) for name in ("token_offsets", "masked_offsets", "is_random_next"))
+        except FileNotFoundError:
+            raise NotFoundError(f"Shard {path} is missing; rerun `berthub pretraining-data` for its folder.") from None
+        except (ValueError, KeyError, TypeError) as error:
+            raise InputError(f"Shard {path} is not a readable instance shard ({error}); rerun "
+                             "`berthub pretraining-data`.") from error
+
+    def _whole(self, handle: Any, name: str) -> np.ndarray:
+        field = self._fields[name]
+        begin, end = field["data_offsets"]
+        handle.seek(self._start + begin)
+        return np.frombuffer(handle.read(end - begin), dtype=_DTYPES[field["dtype"]])
+
+    def _part(self, handle: Any, name: str, first: int, last: int) -> np.ndarray:
+        field = self._fields[name]
+        dtype = np.dtype(_DTYPES[field["dtype"]])
+        offset = self._start + field["data_offsets"][0] + first * dtype.itemsize
+        return np.frombuffer(os.pread(handle.fileno(), (last - first) * dtype.itemsize, offset), dtype=dtype)
 
     def __len__(self) -> int:
-        return len(self.arrays["is_random_next"])
+        return len(self.is_random_next)
 
-    def ids(self, index: int) -> tuple[np.ndarray, np.ndarray, bool, np.ndarray, np.ndarray]:
+    def lengths(self) -> np.ndarray:
+        return np.diff(self.token_offsets)
+
+    def ids(self, index: int, handle: Any) -> tuple[np.ndarray, np.ndarray, bool, np.ndarray, np.ndarray]:
         """(token ids, segment ids, is_random_next, masked positions, masked label ids) of instance `index`."""
-        a = self.arrays
-        start, end = a["token_offsets"][index], a["token_offsets"][index + 1]
-        m_start, m_end = a["masked_offsets"][index], a["masked_offsets"][index + 1]
-        return (a["tokens"][start:end], a["segment_ids"][start:end], bool(a["is_random_next"][index]),
-                a["masked_lm_positions"][m_start:m_end], a["masked_lm_labels"][m_start:m_end])
+        first, last = int(self.token_offsets[index]), int(self.token_offsets[index + 1])
+        m_first, m_last = int(self.masked_offsets[index]), int(self.masked_offsets[index + 1])
+        return (self._part(handle, "tokens", first, last), self._part(handle, "segment_ids", first, last),
+                bool(self.is_random_next[index]), self._part(handle, "masked_lm_positions", m_first, m_last),
+                self._part(handle, "masked_lm_labels", m_first, m_last))
 
 
-def load_shard(path: Path) -> ShardArrays:
-    from safetensors.numpy import load_file
+class Instances(Sequence):
+    """Every instance of an instance folder (or of one shard file) as a lazy sequence of id tuples.
 
-    try:
-        return ShardArrays(load_file(str(path)))
-    except FileNotFoundError:
-        raise NotFoundError(f"Shard {path} is missing; rerun `berthub pretraining-data` for its folder.") from None
-    except Exception as error:  # safetensors raises its own error types for damaged files
-        raise InputError(f"Shard {path} is not a readable instance shard ({error}); rerun "
-                         "`berthub pretraining-data`.") from error
+    `instances[i]` -> (token ids, segment ids, is_random_next, masked positions, masked label ids);
+    `lengths()` -> every instance's token count without reading any instance; `vocab` -> the tokens.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        path = Path(path)
+        folder, paths = (path, shard_paths(path)) if path.is_dir() else (path.parent, [path])
+        self.vocab = vocab_tokens(folder)
+        self.shards = [Shard(p) for p in paths]
+        self._ends = np.cumsum([len(s) for s in self.shards])
+        self._handles: dict[int, Any] = {}
+
+    def __len__(self) -> int:
+        return int(self._ends[-1]) if len(self._ends) else 0
+
+    def __getitem__(self, index: int) -> Any:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"instance {index} of {len(self)}")
+        index %= len(self)
+        number = int(np.searchsorted(self._ends, index, side="right"))
+        local = index - (int(self._ends[number - 1]) if number else 0)
+        if number not in self._handles:
+            self._handles[number] = open(self.shards[number].path, "rb")  # noqa: SIM115 (kept open for reads)
+        return self.shards[number].ids(local, self._handles[number])
+
+    def lengths(self) -> np.ndarray:
+        return np.concatenate([s.lengths() for s in self.shards]) if self.shards else np.zeros(0, dtype=np.int64)
+
+    def close(self) -> None:
+        for handle in self._handles.values():
+            handle.close()
+        self._handles.clear()
+
+    def __getstate__(self) -> dict[str, Any]:  # open files do not pickle; they reopen on first read
+        return {**self.__dict__, "_handles": {}}
 
 
 def read_index(folder: Path) -> dict[str, Any]:
@@ -128,19 +191,19 @@ def vocab_tokens(folder: Path) -> list[str]:
 
 
 def read_instances(path: str | Path) -> Iterator[dict[str, Any]]:
-    """Every instance of an instance folder (or of one of its shards), in order, one shard in memory at a time.
+    """Every instance of an instance folder (or of one of its shards), in order, read lazily from disk.
 
     Yields dicts with Google's TrainingInstance fields: tokens (list of str, [CLS] A [SEP] B [SEP] as
     masked), segment_ids (list of int), is_random_next (bool), masked_lm_positions (sorted list of int)
     and masked_lm_labels (the original tokens there, list of str).
     """
-    path = Path(path)
-    folder, shards = (path, shard_paths(path)) if path.is_dir() else (path.parent, [path])
-    tokens = vocab_tokens(folder)
-    for shard_path in shards:
-        shard = load_shard(shard_path)
-        for index in range(len(shard)):
-            ids, segments, is_random_next, positions, labels = shard.ids(index)
+    instances = Instances(path)
+    tokens = instances.vocab
+    try:
+        for index in range(len(instances)):
+            ids, segments, is_random_next, positions, labels = instances[index]
             yield {"tokens": [tokens[i] for i in ids], "segment_ids": segments.tolist(),
                    "is_random_next": is_random_next, "masked_lm_positions": positions.tolist(),
                    "masked_lm_labels": [tokens[i] for i in labels]}
+    finally:
+        instances.close()

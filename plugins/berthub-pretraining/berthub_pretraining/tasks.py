@@ -51,34 +51,22 @@ class PreTraining:
     def head_options(self) -> dict[str, Any]:
         return {}
 
-    def read(self, data_dir: Path, split: str) -> list[Example]:
+    def read(self, data_dir: Path, split: str) -> Sequence[Example]:
+        """The instances of DATA_DIR/<split>, read lazily from their shards (corpora bigger than memory)."""
         (index,) = require_files(data_dir, self.name, split, self.splits[split])
-        folder = index.parent
-        vocab = shards.vocab_tokens(folder)
-        examples = []
-        for path in shards.shard_paths(folder):
-            shard = shards.load_shard(path)
-            examples.extend(Example(*shard.ids(i), vocab) for i in range(len(shard)))
-        return examples
+        return LazyExamples(shards.Instances(index.parent))
 
-    def features(self, examples: Sequence[Example], tokenizer: Any, max_seq_length: int) -> list[Feature]:
-        if examples:
+    def features(self, examples: Sequence[Example], tokenizer: Any, max_seq_length: int) -> Sequence[Feature]:
+        """One feature per instance, built when the trainer asks for it (a lazy sequence with `lengths()`)."""
+        if len(examples):
             _check_vocab(examples[0].vocab, tokenizer)
-        longest = max((len(e.token_ids) for e in examples), default=0)
+        lengths = _lengths(examples)
+        longest = int(max(lengths, default=0))
         if longest > max_seq_length:
             raise ConfigError(f"The instances hold up to {longest} tokens but max_seq_length is {max_seq_length}; "
                               f"train with --max-seq-length {longest} or more (the --max-seq-length the instances "
                               "were made with).")
-        features = []
-        for index, example in enumerate(examples):
-            labels = [IGNORE_INDEX] * len(example.token_ids)
-            for position, label in zip(example.masked_lm_positions.tolist(), example.masked_lm_label_ids.tolist(),
-                                       strict=True):
-                labels[position] = label
-            features.append(Feature(example.token_ids.tolist(), example.segment_ids.tolist(),
-                                    {"masked_lm_labels": labels, "next_sentence_label": int(example.is_random_next)},
-                                    example_index=index))
-        return features
+        return LazyFeatures(examples, lengths)
 
     def predict(self, examples: Sequence[Example], features: Sequence[Feature], outputs: Sequence[Any]) -> list[dict]:
         """Per instance: the predicted tokens at its masked positions and whether B looks random."""
@@ -96,6 +84,60 @@ class PreTraining:
         result["next_sentence_accuracy"] = float(np.mean(scores.argmax(1) == labels))
         result["next_sentence_loss"] = float(-np.mean(log_probs[np.arange(len(labels)), labels]))
         return result
+
+
+def instance_feature(example: Example, index: int) -> Feature:
+    """An instance as model input: its ids, segment ids, the original ids at masked positions (-100 elsewhere)
+    and next_sentence_label (1 = B is random, Google's convention)."""
+    labels = [IGNORE_INDEX] * len(example.token_ids)
+    for position, label in zip(example.masked_lm_positions.tolist(), example.masked_lm_label_ids.tolist(),
+                               strict=True):
+        labels[position] = label
+    return Feature(example.token_ids.tolist(), example.segment_ids.tolist(),
+                   {"masked_lm_labels": labels, "next_sentence_label": int(example.is_random_next)},
+                   example_index=index)
+
+
+class LazyExamples(Sequence):
+    """Examples of an instance folder, read from disk by index; slicing (--limit-train) stays lazy."""
+
+    def __init__(self, instances: shards.Instances, positions: range | None = None) -> None:
+        self.instances = instances
+        self.positions = range(len(instances)) if positions is None else positions
+
+    def __len__(self) -> int:
+        return len(self.positions)
+
+    def __getitem__(self, index: int | slice) -> Any:
+        if isinstance(index, slice):
+            return LazyExamples(self.instances, self.positions[index])
+        return Example(*self.instances[self.positions[index]], self.instances.vocab)
+
+    def lengths(self) -> np.ndarray:
+        lengths = self.instances.lengths()
+        return lengths[self.positions.start:self.positions.stop:self.positions.step]
+
+
+class LazyFeatures(Sequence):
+    """Features built on demand from lazy examples; `lengths()` answers without reading any instance."""
+
+    def __init__(self, examples: Sequence[Example], lengths: Sequence[int]) -> None:
+        self.examples, self._lengths = examples, lengths
+
+    def __len__(self) -> int:
+        return len(self.examples)
+
+    def __getitem__(self, index: int) -> Feature:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        return instance_feature(self.examples[index], index % len(self))
+
+    def lengths(self) -> Sequence[int]:
+        return self._lengths
+
+
+def _lengths(examples: Sequence[Example]) -> Sequence[int]:
+    return examples.lengths() if hasattr(examples, "lengths") else [len(e.token_ids) for e in examples]
 
 
 class MaskedLM:

@@ -127,3 +127,27 @@ def test_masked_lm_metrics_are_googles_weighted_means():
                np.array([[3, 1.0, 3], [-1, 0, -1], [-1, 0, -1]])]
     metrics = masked_lm_metrics(features, outputs)
     assert metrics == {"masked_lm_accuracy": 2 / 3, "masked_lm_loss": pytest.approx(1.0)}
+
+
+class _InMemory:
+    """The pretraining task with every feature materialised in a list (the trainer's classic input)."""
+
+    def __init__(self) -> None:
+        self._task = get_task("pretraining")
+
+    def __getattr__(self, name):
+        return getattr(self._task, name)
+
+    def features(self, examples, tokenizer, max_seq_length):
+        return list(self._task.features(examples, tokenizer, max_seq_length))
+
+
+def test_instances_read_lazily_from_disk_train_exactly_like_instances_in_memory(instances_dir, tokenizer, tmp_path):
+    task = get_task("pretraining")
+    data = task.read(instances_dir, "train")
+    assert not isinstance(data, list) and len(data[:40]) == 40  # slicing (--limit-train) stays lazy
+    features = task.features(data, tokenizer, 64)
+    assert list(features.lengths()) == [len(features[i].input_ids) for i in range(len(features))]
+    lazy = _train(task, data[:40], tmp_path / "lazy", 8, 1, tokenizer)
+    listed = _train(_InMemory(), data[:40], tmp_path / "listed", 8, 1, tokenizer)
+    assert _difference(lazy, listed) == 0.0
