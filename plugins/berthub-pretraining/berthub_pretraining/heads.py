@@ -22,34 +22,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from berthub.config import BertConfig
-from berthub.modeling import ACT2FN, BertModel, Encoded
+from berthub.heads import MaskedLMHead
+from berthub.modeling import BertModel, Encoded
 from berthub.pretrained import init_parameter
 
 IGNORE_INDEX = -100
-
-
-class _Transform(nn.Module):
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.act = ACT2FN[config.hidden_act]
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-
-    def forward(self, hidden: Tensor) -> Tensor:
-        return self.LayerNorm(self.act(self.dense(hidden)))
-
-
-class _Predictions(nn.Module):
-    """transform -> tied decoder + output bias: hidden rows [N, H] -> vocabulary scores [N, V]."""
-
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__()
-        self.transform = _Transform(config)
-        self.decoder = nn.Linear(config.hidden_size, config.vocab_size, bias=False)
-        self.bias = nn.Parameter(torch.zeros(config.vocab_size))
-
-    def forward(self, hidden: Tensor) -> Tensor:
-        return self.decoder(self.transform(hidden)) + self.bias
 
 
 class _MaskedLM(nn.Module):
@@ -61,7 +38,9 @@ class _MaskedLM(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         self.config = config
-        self.predictions = _Predictions(config)
+        # berthub's own masked-LM prediction layers (transform, decoder tied in tie_weights, output bias):
+        # [N, H] hidden rows -> [N, V] scores, with the checkpoint names `cls.predictions.*`.
+        self.predictions = MaskedLMHead(config).predictions
 
     def _init(self) -> None:
         for module in self.modules():
