@@ -27,7 +27,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "RESULTS.md"
-ORDER = ["model", "tokenizer", "load", "convert", "hub", "train", "accumulation"]
+ORDER = ["model", "tokenizer", "load", "convert", "hub", "train", "accumulation", "pretrain"]
 
 
 def _machine() -> str:

@@ -25,6 +25,12 @@ def test_berthub_help_lists_the_plugin_command():
     assert "pretraining-data" in result.stdout
 
 
+def test_berthub_plugins_lists_the_command_with_its_distribution(capsys):
+    assert main(["plugins", "--kind", "commands", "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "berthub.commands" in out and "pretraining-data" in out and "berthub-pretraining" in out and "ok" in out
+
+
 def test_a_broken_plugin_command_leaves_berthub_help_working(tmp_path):
     dist = tmp_path / "broken_cmd-0.1.dist-info"
     dist.mkdir()
