@@ -11,7 +11,7 @@ from conftest import tiny_model
 
 from berthub.errors import ConfigError
 from berthub.tasks import collate, get_task, model_inputs
-from berthub.trainer import Trainer, TrainingConfig
+from berthub.trainer import Hook, Trainer, TrainingConfig
 
 
 def test_pretraining_features_carry_googles_instances(instances_dir, tokenizer):
@@ -61,14 +61,15 @@ def test_pretraining_loss_is_transformers_bert_for_pretraining_loss(instances_di
     assert abs(float(ours) - float(reference)) < 1e-5
 
 
-def _train(task, data, tmp_path, batch_size, accumulation, tokenizer, **settings):
+def _train(task, data, tmp_path, batch_size, accumulation, tokenizer, hooks=(), **settings):
     model = tiny_model(task.head)
     # Adam's epsilon 1e-3: both segment rows and the tied vocabulary get gradients near zero in some entries,
     # where Adam's g / (|g| + 1e-6) would blow fp32 rounding (1e-8) of equal gradients up to 1e-6 updates.
+    settings = {"max_steps": 3, **settings}
     config = TrainingConfig(output_dir=tmp_path, batch_size=batch_size, gradient_accumulation_steps=accumulation,
-                            max_steps=3, learning_rate=1e-3, warmup=0.0, progress=False, max_seq_length=64,
-                            adam_epsilon=1e-3, **settings)
-    Trainer(model, task, tokenizer, config).train(data)
+                            learning_rate=1e-3, warmup=0.0, progress=False, max_seq_length=64, adam_epsilon=1e-3,
+                            **settings)
+    Trainer(model, task, tokenizer, config, hooks=hooks).train(data)
     return model
 
 
@@ -151,3 +152,34 @@ def test_instances_read_lazily_from_disk_train_exactly_like_instances_in_memory(
     lazy = _train(task, data[:40], tmp_path / "lazy", 8, 1, tokenizer)
     listed = _train(_InMemory(), data[:40], tmp_path / "listed", 8, 1, tokenizer)
     assert _difference(lazy, listed) == 0.0
+
+
+class _Killed(Exception):
+    pass
+
+
+class _Crash(Hook):
+    """Stops the run after `step` as a kill would: nothing after that step is written."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step(self, trainer, state, loss) -> None:
+        if state.step == self.step:
+            raise _Killed
+
+
+def test_mlm_resumed_in_its_second_epoch_gives_bit_identical_weights(tokenizer, tmp_path):
+    from conftest import corpus_text, squad_articles
+
+    (tmp_path / "train.txt").write_text(corpus_text(squad_articles()[0]), encoding="utf-8")
+    task = get_task("mlm")
+    data = task.read(tmp_path, "train")
+    per_epoch = len(task.features(data, tokenizer, 64)) // 8
+    settings = {"max_steps": None, "epochs": 2, "save_steps": per_epoch + 1, "group_by_length": False}
+    whole = _train(task, data, tmp_path / "whole", 8, 1, tokenizer, **settings)
+    with pytest.raises(_Killed):
+        _train(task, data, tmp_path / "resumed", 8, 1, tokenizer, hooks=[_Crash(per_epoch + 3)], **settings)
+    resumed = _train(task, data, tmp_path / "resumed", 8, 1, tokenizer, resume=True, **settings)
+    for (name, a), b in zip(whole.named_parameters(), resumed.parameters(), strict=True):
+        assert torch.equal(a, b), name
