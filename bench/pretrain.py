@@ -7,8 +7,9 @@ Every measurement runs in a fresh process; the tables show medians over --repeat
   mlm         tokens/s of masked-LM training from the real MiniLM: berthub's `mlm` task (stock Trainer) vs
               transformers' BertForMaskedLM + Trainer + DataCollatorForLanguageModeling, on the same windows
               (the berthub task's windows, max_seq_length 128), batch 16, masking 15%, lr 5e-5, same steps
-  memory      peak RSS of `pretraining` training (MiniLM, 10 steps of batch 8) on 20 MB of instance shards vs
-              on 2 GB (the index lists a 20 MB shard 100 times: the trainer sees 100x the instances)
+  memory      peak RSS of `pretraining` training (MiniLM, 10 steps of batch 8) on one shard of the whole SQuAD
+              corpus with dupe_factor 10 (about 30 MB) vs on 100x that (the index lists the shard 100 times: the
+              trainer sees 100x the instances, about 3 GB)
 Usage: python bench/pretrain.py [--repeats 1] [--steps 20]
 """
 
@@ -106,7 +107,7 @@ def mlm_transformers(data: Path, steps: int) -> dict:
     with tempfile.TemporaryDirectory() as out:
         arguments = transformers.TrainingArguments(
             output_dir=out, max_steps=steps, per_device_train_batch_size=16, seed=42, learning_rate=5e-5,
-            warmup_ratio=0.1, weight_decay=0.01, max_grad_norm=1.0, adam_epsilon=1e-6, save_strategy="no",
+            warmup_steps=0.1, weight_decay=0.01, max_grad_norm=1.0, adam_epsilon=1e-6, save_strategy="no",
             eval_strategy="no", report_to="none", logging_strategy="no", disable_tqdm=True, use_cpu=True,
             dataloader_num_workers=0)
         collator = transformers.DataCollatorForLanguageModeling(tokenizer, mlm_probability=0.15)
