@@ -10,7 +10,7 @@ Every measurement runs in a fresh process; the tables show medians over --repeat
   memory      peak RSS of `pretraining` training (MiniLM, 10 steps of batch 8) on one shard of the whole SQuAD
               corpus with dupe_factor 10 (about 30 MB) vs on 100x that (the index lists the shard 100 times: the
               trainer sees 100x the instances, about 3 GB)
-Usage: python bench/pretrain.py [--repeats 1] [--steps 20]
+Usage: python bench/pretrain.py [--repeats 1] [--steps 20] [--parts instances mlm memory]
 """
 
 from __future__ import annotations
@@ -152,6 +152,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=1)
     parser.add_argument("--steps", type=int, default=20, help="optimizer steps of each MLM training run")
+    parser.add_argument("--parts", nargs="+", choices=("instances", "mlm", "memory"),
+                        default=["instances", "mlm", "memory"], help="which tables to measure")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("args", nargs="*", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -166,34 +168,50 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         corpus = _corpus(folder)
-        rounds = {"instances_google": [], "instances_berthub": [], "mlm_berthub": [], "mlm_transformers": []}
+        names = (["instances_google", "instances_berthub"] if "instances" in args.parts else []) + \
+            (["mlm_berthub", "mlm_transformers"] if "mlm" in args.parts else [])
+        rounds: dict[str, list[dict]] = {name: [] for name in names}
         for _ in range(args.repeats):
             for name in rounds:
                 extra = [str(corpus)] if name.startswith("instances") else [str(folder), str(args.steps)]
                 rounds[name].append(_worker(name, *extra))
-        google = statistics.median(r["seconds"] for r in rounds["instances_google"])
-        ours = statistics.median(r["seconds"] for r in rounds["instances_berthub"])
-        print(f"instance creation, {corpus.stat().st_size / 1e6:.1f} MB of SQuAD text, dupe_factor 2, "
-              f"{rounds['instances_berthub'][0]['instances']} instances (same as Google's: "
-              f"{rounds['instances_google'][0]['instances']})")
-        print(f"  Google create_training_instances  {google:8.2f} s")
-        print(f"  berthub pretraining-data          {ours:8.2f} s   {google / ours:.2f}x faster")
-        theirs = statistics.median(r["tokens_per_s"] for r in rounds["mlm_transformers"])
-        mine = statistics.median(r["tokens_per_s"] for r in rounds["mlm_berthub"])
-        print(f"masked-LM training from MiniLM, batch 16, {args.steps} steps, tokens/s")
-        print(f"  transformers BertForMaskedLM + Trainer  {theirs:8.0f}")
-        print(f"  berthub mlm task                        {mine:8.0f}   {mine / theirs:.2f}x")
-        subprocess.run([sys.executable, "-m", "berthub", "pretraining-data", "--input", str(corpus), "--vocab",
-                        str(VOCAB), "--output", str(folder / "train"), "--dupe-factor", "10", "--no-progress"],
-                       check=True, capture_output=True)
-        small, big = _worker("memory", str(folder), "1"), _worker("memory", str(folder), "100")
-        print("peak RSS of pretraining (MiniLM, 10 steps of batch 8) by size of the instance shards")
-        for row in (small, big):
-            print(f"  {row['instance_bytes'] / 1e6:8.0f} MB, {row['instances']:>9} instances  "
-                  f"{row['peak_rss_mb']:8.0f} MB")
-        ratio, scale = big["peak_rss_mb"] / small["peak_rss_mb"], big["instances"] / small["instances"]
-        print(f"  ratio {ratio:.2f}x for {scale:.0f}x the data")
+        if "instances" in args.parts:
+            _print_instances(rounds, corpus)
+        if "mlm" in args.parts:
+            _print_mlm(rounds, args.steps)
+        if "memory" in args.parts:
+            _print_memory(folder, corpus)
 
+
+def _print_instances(rounds: dict[str, list[dict]], corpus: Path) -> None:
+    google = statistics.median(r["seconds"] for r in rounds["instances_google"])
+    ours = statistics.median(r["seconds"] for r in rounds["instances_berthub"])
+    print(f"instance creation, {corpus.stat().st_size / 1e6:.1f} MB of SQuAD text, dupe_factor 2, "
+          f"{rounds['instances_berthub'][0]['instances']} instances (same as Google's: "
+          f"{rounds['instances_google'][0]['instances']}), median of {len(rounds['instances_google'])}")
+    print(f"  Google create_training_instances  {google:8.2f} s")
+    print(f"  berthub pretraining-data          {ours:8.2f} s   {google / ours:.2f}x faster")
+
+
+def _print_mlm(rounds: dict[str, list[dict]], steps: int) -> None:
+    theirs = statistics.median(r["tokens_per_s"] for r in rounds["mlm_transformers"])
+    mine = statistics.median(r["tokens_per_s"] for r in rounds["mlm_berthub"])
+    print(f"masked-LM training from MiniLM, batch 16, {steps} steps, tokens/s, median of {len(rounds['mlm_berthub'])}")
+    print(f"  transformers BertForMaskedLM + Trainer  {theirs:8.0f}")
+    print(f"  berthub mlm task                        {mine:8.0f}   {mine / theirs:.2f}x")
+
+
+def _print_memory(folder: Path, corpus: Path) -> None:
+    subprocess.run([sys.executable, "-m", "berthub", "pretraining-data", "--input", str(corpus), "--vocab",
+                    str(VOCAB), "--output", str(folder / "train"), "--dupe-factor", "10", "--no-progress"],
+                   check=True, capture_output=True)
+    small, big = _worker("memory", str(folder), "1"), _worker("memory", str(folder), "100")
+    print("peak RSS of pretraining (MiniLM, 10 steps of batch 8) by size of the instance shards")
+    for row in (small, big):
+        print(f"  {row['instance_bytes'] / 1e6:8.0f} MB, {row['instances']:>9} instances  "
+              f"{row['peak_rss_mb']:8.0f} MB")
+    ratio, scale = big["peak_rss_mb"] / small["peak_rss_mb"], big["instances"] / small["instances"]
+    print(f"  ratio {ratio:.2f}x for {scale:.0f}x the data")
 
 if __name__ == "__main__":
     main()

@@ -17,6 +17,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from berthub.tokenization import load_vocab
 from berthub_pretraining import corpus, shards
 from berthub_pretraining.instances import Instance, InstanceConfig, Vocabulary, create_instances
 
@@ -35,7 +36,7 @@ class BuildSpec:
     progress: bool = True
 
 
-def instances_for(files: list[Path], spec: BuildSpec, bars: bool) -> tuple[list[Instance], Vocabulary]:
+def instances_for(files: list[Path], spec: BuildSpec, bars: bool) -> list[Instance]:
     """Google's create_training_instances over `files` as one run."""
     tokenizer = corpus.google_tokenizer(spec.vocab_file, spec.do_lower_case)
     vocab = Vocabulary.from_tokens(tokenizer.convert_ids_to_tokens(range(len(tokenizer))))
@@ -46,33 +47,33 @@ def instances_for(files: list[Path], spec: BuildSpec, bars: bool) -> tuple[list[
               disable=not bars) as bar:
         instances = create_instances(documents, vocab, spec.config, random.Random(spec.config.random_seed),
                                      bar.update)
-    return instances, vocab
+    return instances
 
 
 def build(spec: BuildSpec) -> dict[str, Any]:
     """Run and write the output folder; -> the index written (index.json is written last)."""
     spec.output.mkdir(parents=True, exist_ok=True)
-    for stale in spec.output.glob("shard-*.safetensors"):
-        stale.unlink()  # a folder is rewritten whole; its old index went first (below) so readers never mix
+    # A folder is rewritten whole: its old index goes first, so no reader ever mixes old and new shards.
     (spec.output / shards.INDEX).unlink(missing_ok=True)
+    for stale in spec.output.glob("shard-*.safetensors"):
+        stale.unlink()
     if spec.processes > 1:
         entries = _parallel(spec)
     else:
-        instances, _ = instances_for(list(spec.files), spec, spec.progress)
+        instances = instances_for(list(spec.files), spec, spec.progress)
         entries = [shards.write_shard(spec.output, n, instances[start:start + spec.instances_per_shard])
                    for n, start in enumerate(range(0, max(len(instances), 1), spec.instances_per_shard))]
         for entry in entries:
             entry["inputs"] = [str(f) for f in spec.files]
-    tokens = corpus.google_tokenizer(spec.vocab_file, spec.do_lower_case)
     settings = {**asdict(spec.config), "do_lower_case": spec.do_lower_case, "vocab_file": str(spec.vocab_file),
                 "one_run_per_file": spec.processes > 1}
-    shards.write_index(spec.output, tokens.convert_ids_to_tokens(range(len(tokens))), entries, settings)
+    shards.write_index(spec.output, load_vocab(spec.vocab_file), entries, settings)
     return shards.read_index(spec.output)
 
 
 def _one_file(job: tuple[int, BuildSpec]) -> dict[str, Any]:
     number, spec = job
-    instances, _ = instances_for([spec.files[number]], spec, bars=False)
+    instances = instances_for([spec.files[number]], spec, bars=False)
     entry = shards.write_shard(spec.output, number, instances)
     entry["inputs"] = [str(spec.files[number])]
     return entry
