@@ -74,6 +74,7 @@ def write_index(folder: Path, vocab_tokens: Sequence[str], shards: list[dict[str
 
 
 _DTYPES = {"I64": np.int64, "I32": np.int32, "I8": np.int8}
+_MAX_OPEN = 64  # shard files kept open at once by one reader
 
 
 class Shard:
@@ -150,7 +151,9 @@ class Instances(Sequence):
         number = int(np.searchsorted(self._ends, index, side="right"))
         local = index - (int(self._ends[number - 1]) if number else 0)
         if number not in self._handles:
-            self._handles[number] = open(self.shards[number].path, "rb")  # noqa: SIM115 (kept open for reads)
+            if len(self._handles) >= _MAX_OPEN:  # thousands of shards must not exhaust file descriptors
+                self.close()
+            self._handles[number] = open(self.shards[number].path, "rb")  # kept open: one pread per field
         return self.shards[number].ids(local, self._handles[number])
 
     def lengths(self) -> np.ndarray:
@@ -160,9 +163,6 @@ class Instances(Sequence):
         for handle in self._handles.values():
             handle.close()
         self._handles.clear()
-
-    def __getstate__(self) -> dict[str, Any]:  # open files do not pickle; they reopen on first read
-        return {**self.__dict__, "_handles": {}}
 
 
 def read_index(folder: Path) -> dict[str, Any]:
