@@ -29,7 +29,7 @@ from pathlib import Path
 from common import REPO, minilm_dir
 
 sys.path.insert(0, str(REPO / "plugins" / "berthub-pretraining" / "tests"))
-from conftest import corpus_text, squad_articles  # noqa: E402  (the corpus the tests use)
+from pretraining_support import corpus_text, squad_articles  # noqa: E402  (the corpus the tests use)
 
 VOCAB = REPO / "data" / "vocabs" / "bert-base-uncased" / "vocab.txt"
 

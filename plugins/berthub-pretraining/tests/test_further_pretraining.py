@@ -11,7 +11,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import VOCAB, corpus_text, squad_articles, sst_sentences, wnut_tweets
+from pretraining_support import VOCAB, corpus_text, squad_articles, sst_sentences, wnut_tweets
 
 from berthub.cli import main
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 from berthub_pretraining import read_instances
 from berthub_pretraining.tasks import masked_lm_metrics
-from conftest import tiny_model
+from pretraining_support import tiny_model
 
 from berthub.errors import ConfigError
 from berthub.tasks import collate, get_task, model_inputs
@@ -41,7 +41,7 @@ def test_pretraining_refuses_a_shorter_max_seq_length_and_another_vocabulary(ins
 
 @pytest.fixture
 def data_vocab():
-    from conftest import REPO_DATA
+    from pretraining_support import REPO_DATA
 
     return lambda name: str(REPO_DATA / "vocabs" / name / "vocab.txt")
 
@@ -87,7 +87,7 @@ def test_four_micro_batches_update_like_one_batch_with_googles_two_means(instanc
 
 
 def test_mlm_masks_are_new_each_epoch_and_the_same_under_any_batching(tokenizer, tmp_path):
-    from conftest import corpus_text, squad_articles
+    from pretraining_support import corpus_text, squad_articles
 
     (tmp_path / "train.txt").write_text(corpus_text(squad_articles()[0]), encoding="utf-8")
     task = get_task("mlm", whole_word_mask=True)
@@ -109,7 +109,7 @@ def test_mlm_masks_are_new_each_epoch_and_the_same_under_any_batching(tokenizer,
 
 
 def test_mlm_accumulation_is_exact(tokenizer, tmp_path):
-    from conftest import corpus_text, squad_articles
+    from pretraining_support import corpus_text, squad_articles
 
     (tmp_path / "train.txt").write_text(corpus_text([p for a in squad_articles()[:2] for p in a]), encoding="utf-8")
     task = get_task("mlm")
@@ -170,7 +170,7 @@ class _Crash(Hook):
 
 
 def test_mlm_resumed_in_its_second_epoch_gives_bit_identical_weights(tokenizer, tmp_path):
-    from conftest import corpus_text, squad_articles
+    from pretraining_support import corpus_text, squad_articles
 
     (tmp_path / "train.txt").write_text(corpus_text(squad_articles()[0]), encoding="utf-8")
     task = get_task("mlm")

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import VOCAB, tiny_model
+from pretraining_support import VOCAB, tiny_model
 from safetensors.torch import load_file
 
 
