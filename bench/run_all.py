@@ -27,7 +27,7 @@ from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "RESULTS.md"
-ORDER = ["model", "tokenizer", "load", "convert", "hub", "train", "accumulation", "bertadam06", "predict"]
+ORDER = ["model", "tokenizer", "load", "convert", "hub", "train", "accumulation", "bertadam06", "predict", "pretrain"]
 
 
 def _machine() -> str:

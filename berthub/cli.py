@@ -3,6 +3,13 @@
 Each command group lives in its own module under `berthub.commands` and exposes
 `register(subparsers)`; this file only assembles them and turns berthub's errors into one line.
 Modules import their heavy dependencies inside the handlers so `berthub --help` stays fast.
+
+Plugins add commands the same way, through the `berthub.commands` entry-point group: each entry
+point names a module (or object) with `register(subparsers)`, e.g.
+`pretraining-data = "berthub_pretraining.command"`. berthub never imports a plugin to add it other
+than through that entry point, a built-in command name cannot be taken over, and a plugin whose
+module fails to import or to register is left out with a one-line note on stderr, so a broken
+plugin never breaks `berthub --help` or any other command.
 """
 
 from __future__ import annotations
@@ -31,7 +38,27 @@ def build_parser() -> argparse.ArgumentParser:
                 raise
             continue
         module.register(subparsers)
+    _register_plugin_commands(subparsers)
     return parser
+
+
+def _register_plugin_commands(subparsers: argparse._SubParsersAction) -> None:
+    """Add the commands of the `berthub.commands` entry-point group; a broken one is skipped with a note."""
+    from berthub import plugins
+    from berthub.errors import PluginError
+
+    for name in plugins.names("commands"):
+        try:
+            if name in subparsers.choices:
+                raise PluginError(f"{plugins.describe('commands', name)} names a built-in command; rename it.")
+            plugins.load("commands", name).register(subparsers)
+        except PluginError as error:
+            print(f"berthub: note: plugin command '{name}' is unavailable: {error}", file=sys.stderr)
+        except Exception as error:  # a plugin's register() is third-party code: keep the CLI usable
+            subparsers.choices.pop(name, None)
+            print(f"berthub: note: plugin command '{name}' failed to register ({type(error).__name__}: {error}); "
+                  "fix or uninstall the plugin that provides it (`berthub plugins --kind commands`).",
+                  file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

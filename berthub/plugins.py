@@ -6,6 +6,7 @@
 | `datasets`   | `berthub.datasets`   | a callable building a Task from **options (see berthub.tasks)  |
 | `converters` | `berthub.converters` | a converter (see berthub.pretrained)                           |
 | `models`     | `berthub.models`     | a ModelEntry or a list of them (see berthub.registry)          |
+| `commands`   | `berthub.commands`   | a module or object with `register(subparsers)` (see berthub.cli) |
 
 Rules, the same for berthub's own entries and for third-party packages:
   - Listing (`entries`, `names`, `berthub plugins`) reads installed metadata only and imports nothing.
@@ -31,16 +32,19 @@ GROUPS = {
     "datasets": "berthub.datasets",
     "converters": "berthub.converters",
     "models": "berthub.models",
+    "commands": "berthub.commands",
 }
 
 # What a loaded object must have, checked once at load so a bad plugin fails with its name, not later.
-_REQUIRED = {"heads": ("attribute", "targets", "forward", "loss", "loss_count", "options")}
+_REQUIRED = {"heads": ("attribute", "targets", "forward", "loss", "loss_count", "options"),
+             "commands": ("register",)}
 _CALLABLE = ("heads", "datasets")
 _CONTRACT = {
     "heads": "a head is a module class built as Head(config, **options) with `attribute`, `targets`, "
              "forward(encoded), loss(logits, targets, encoded, reduction), loss_count(targets, encoded) and "
              "options() (see berthub.heads and docs/plugins.md).",
     "datasets": "a dataset entry point names a callable returning a Task (see berthub.tasks and docs/plugins.md).",
+    "commands": "a command entry point names a module or object with register(subparsers) (see docs/plugins.md).",
 }
 
 _loaded: dict[tuple[str, str, str], Any] = {}

@@ -55,7 +55,7 @@ def set_seed(seed: int) -> None:
 class _Run:
     """The objects of one train() call, so the loop's helpers take one argument instead of ten."""
 
-    features: list[Feature]
+    features: Sequence[Feature]
     eval_data: tuple[Sequence[Any], list[Feature]] | None
     layout: Layout
     steps_per_epoch: int
@@ -122,12 +122,11 @@ class Trainer:
         """Head outputs (numpy, per feature, in feature order) on every rank; each rank scores a share."""
         was_training = self.model.training
         self.model.eval()
-        lengths = [len(f.input_ids) for f in features]
+        lengths = _lengths(features)
         mine: list[tuple[int, Outputs]] = []
         with torch.no_grad(), autocast(self.config.precision, self.dist.device):
             for indices in eval_batches(lengths, self.config.eval_batch_size, self.dist.rank, self.dist.world_size):
-                logits, _ = self.model.encode_and_score(self._batch(features, indices, with_targets=False))
-                mine.extend(zip(indices, unbatch(logits), strict=True))
+                mine.extend(zip(indices, unbatch(self._eval_outputs(features, indices)), strict=True))
         self.model.train(was_training)
         ordered: list[Any] = [None] * len(features)
         for part in distributed.gather_objects(mine, self.dist):
@@ -138,7 +137,7 @@ class Trainer:
     # -- one optimizer step ----------------------------------------------------------------------
     def _loop(self, run: _Run, net: nn.Module) -> None:
         cfg, state = self.config, run.state
-        lengths = [len(f.input_ids) for f in run.features]
+        lengths = _lengths(run.features)
         while state.step < state.total_steps:
             plan = epoch_plan(lengths, run.layout, self.dist.rank, cfg.seed, state.epoch, cfg.group_by_length)
             while state.step < state.total_steps:
@@ -151,18 +150,20 @@ class Trainer:
 
     def _step(self, run: _Run, net: nn.Module, micro_batches: list[list[int]]) -> tuple[Tensor, int]:
         """Forward/backward every micro-batch with exact normalisation, then update. -> (local loss sum, count)."""
-        batches = [self._batch(run.features, indices) for indices in micro_batches]
+        batches = [self._batch(run.features, indices, epoch=run.state.epoch) for indices in micro_batches]
         total = accumulation.step_count(self.model.head, batches, self.dist)
         weight = accumulation.backward_weight(total, self.dist)
-        loss_sum = torch.zeros((), device=self.dist.device)
+        loss_sum = torch.zeros(total.shape, device=self.dist.device)
         for i, batch in enumerate(batches):
             with distributed.maybe_no_sync(net, sync=i == len(batches) - 1):
                 with autocast(self.config.precision, self.dist.device):
                     summed, _ = net(batch)
-                run.scaler.scale(summed * weight).backward()
+                run.scaler.scale(accumulation.weighted(summed, weight)).backward()
             loss_sum += summed.detach().float()
         run.embedding_grads.densify()
         self._apply_gradients(run)
+        if total.dim():  # several loss terms: report this rank's share of the step's loss, counted as one
+            return accumulation.weighted(loss_sum, weight) / self.dist.world_size, 1
         return loss_sum, int(total)
 
     def _apply_gradients(self, run: _Run) -> None:
@@ -178,9 +179,24 @@ class Trainer:
         if scale is None or scaler.get_scale() >= scale:
             run.scheduler.step()
 
-    def _batch(self, features: Sequence[Feature], indices: list[int], with_targets: bool = True) -> dict[str, Tensor]:
-        batch = collate([features[i] for i in indices], pad_id=self.model.config.pad_token_id,
-                        kinds=self._target_kinds)
+    def _eval_outputs(self, features: Sequence[Feature], indices: list[int]) -> Any:
+        """Head outputs of one evaluation batch; a head with `eval_outputs(logits, targets, encoded)` (one
+        whose scores are too large to keep, like a masked LM's) reduces them with the gold targets."""
+        head = self.model.head
+        reduce = getattr(head, "eval_outputs", None)
+        with_targets = reduce is not None and all(t in features[indices[0]].targets for t in head.targets)
+        batch = self._batch(features, indices, with_targets=with_targets)
+        logits, encoded = self.model.encode_and_score(batch)
+        return reduce(logits, {t: batch[t] for t in head.targets}, encoded) if with_targets else logits
+
+    def _batch(self, features: Sequence[Feature], indices: list[int], with_targets: bool = True,
+               epoch: int | None = None) -> dict[str, Tensor]:
+        """A batch on the device; a task with `collate(features, pad_id, epoch)` builds its own (epoch is None
+        outside training), e.g. to draw new masks each epoch."""
+        chosen, pad_id = [features[i] for i in indices], self.model.config.pad_token_id
+        make = getattr(self.task, "collate", None)
+        batch = make(chosen, pad_id, epoch) if make is not None else collate(chosen, pad_id=pad_id,
+                                                                              kinds=self._target_kinds)
         if not with_targets:
             batch = model_inputs(batch)
         return {k: v.to(self.dist.device, non_blocking=True) for k, v in batch.items()}
@@ -379,6 +395,13 @@ def _check_model(model: nn.Module, task: Task) -> None:
     if wrong:
         raise ConfigError(f"Task '{task.name}' needs head options {wrong} but the model's head has "
                           f"{ {k: have.get(k) for k in wrong} }. Load the model with the task's head_options().")
+
+
+def _lengths(features: Sequence[Feature]) -> Sequence[int]:
+    """Every feature's length. A task may return a lazy sequence of features read from disk (corpora bigger
+    than memory) with a `lengths()` method, so planning an epoch never reads the features themselves."""
+    lengths = getattr(features, "lengths", None)
+    return lengths() if lengths is not None else [len(f.input_ids) for f in features]
 
 
 def _source(model: nn.Module) -> str:

@@ -18,6 +18,7 @@ SHIPPED = {  # distribution: (folder, entry-point group, names)
     "berthub-squad": ("plugins", "datasets", ["squad-v1.1", "squad-v2.0"]),
     "berthub-ner": ("plugins", "datasets", ["wnut17", "conll-ner"]),
     "berthub-tf": ("converters", "converters", ["tf", "to-tf"]),
+    "berthub-pretraining": ("plugins", "commands", ["pretraining-data"]),
 }
 
 

@@ -6,6 +6,10 @@ pass, count the items every loss term sums over (examples for sequence tasks, no
 token tasks) across all micro-batches of the step and all ranks, then back-propagate each
 micro-batch's *summed* loss divided by that total. DDP averages gradients over ranks, so each rank
 also multiplies by the world size. The gradient is then exactly d(mean loss over the whole step).
+
+A loss made of several means over different items (BERT pre-training: the mean over masked tokens
+plus the mean over examples) has a head whose `loss_count` returns one count per term ([K]) and whose
+`loss(..., reduction="sum")` returns one sum per term ([K]); each term is divided by its own total.
 """
 
 from __future__ import annotations
@@ -38,17 +42,27 @@ def loss_count(head: nn.Module, batch: dict[str, Tensor]) -> Tensor:
 
 def step_count(head: nn.Module, micro_batches: list[dict[str, Tensor]], ctx: Dist) -> Tensor:
     """The loss count of a whole optimizer step: every micro-batch of every rank (one small all-reduce)."""
-    local = torch.stack([loss_count(head, batch).to(torch.long) for batch in micro_batches]).sum()
+    local = torch.stack([loss_count(head, batch).to(torch.long) for batch in micro_batches]).sum(0)
     return all_reduce_sum(local.to(ctx.device), ctx)
 
 
-def backward_weight(total: Tensor, ctx: Dist) -> float:
+def backward_weight(total: Tensor, ctx: Dist) -> float | list[float]:
     """What each micro-batch's summed loss is multiplied by before backward: world_size / total count.
 
     A step whose targets are all ignored (count 0) gets weight 0 rather than a division by zero.
+    With one count per loss term ([K] totals), one weight per term.
     """
+    if total.dim():
+        return [ctx.world_size / int(c) if int(c) else 0.0 for c in total]
     count = int(total)
     return ctx.world_size / count if count else 0.0
+
+
+def weighted(summed: Tensor, weight: float | list[float]) -> Tensor:
+    """The scalar to back-propagate: summed * weight, or the sum over terms of summed[k] * weight[k]."""
+    if isinstance(weight, list):
+        return sum(term * w for term, w in zip(summed, weight, strict=True))
+    return summed * weight
 
 
 class SummedLoss(nn.Module):
