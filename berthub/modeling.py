@@ -10,7 +10,8 @@ Module and parameter names are those of Google's checkpoint as transformers spel
 Padding is never computed on: when `attention_mask` marks padded positions, the real tokens are
 packed into one [N, H] matrix for every dense layer and only re-padded around the attention
 product itself. Results for real tokens are the same as the padded computation; hidden states at
-padded positions are returned as zeros.
+padded positions are returned as zeros. While torch records a graph (trace, export, compile) the
+padded computation with the mask is used instead, so the graph takes `attention_mask` as an input.
 """
 
 from __future__ import annotations
@@ -56,30 +57,53 @@ class Encoded:
     num_choices: int | None = None
 
 
+def recording_graph() -> bool:
+    """True while torch records a graph instead of running eagerly: torch.jit.trace / script, the ONNX
+    exporters, torch.export and torch.compile. A recorded graph must not bake in one example's padding."""
+    return bool(torch.jit.is_tracing() or torch.jit.is_scripting() or torch.onnx.is_in_onnx_export()
+                or torch.compiler.is_compiling() or torch.compiler.is_exporting())
+
+
 class _Layout:
-    """Where the real tokens of a [B, T] batch are, to pack them for dense layers and unpack for attention."""
+    """Where the real tokens of a [B, T] batch are, to pack them for dense layers and unpack for attention.
+
+    Eagerly, a padded batch is packed ([N, F], real tokens only) so no dense layer computes on padding.
+    That choice looks at the data (`keep.all()`), which a recorded graph cannot do without freezing the
+    example's answer into the graph; there, every position is computed and the mask does the work
+    (padded keys are masked in attention, padded outputs are zeroed), which gives the same results.
+    """
 
     def __init__(self, attention_mask: Tensor | None, batch: int, length: int) -> None:
         self.batch, self.length = batch, length
         self.index: Tensor | None = None
         self.mask: Tensor | None = None
-        if attention_mask is not None:
-            keep = attention_mask.reshape(-1).bool()
-            if not bool(keep.all()):
-                self.index = keep.nonzero().squeeze(1)
-                self.mask = attention_mask.bool()[:, None, None, :]
+        self.padding: Tensor | None = None
+        if attention_mask is None:
+            return
+        real = attention_mask.bool()
+        if recording_graph():
+            self.mask = real[:, None, None, :]
+            self.padding = ~real[:, :, None]
+        elif not bool(real.all()):
+            self.index = real.reshape(-1).nonzero().squeeze(1)
+            self.mask = real[:, None, None, :]
 
     def pack(self, x: Tensor) -> Tensor:
-        """[B, T, F] -> [N, F] with only the real tokens."""
+        """[B, T, F] -> [N, F] with only the real tokens (all B * T of them while recording a graph)."""
         flat = x.reshape(self.batch * self.length, x.shape[-1])
         return flat if self.index is None else flat.index_select(0, self.index)
 
     def unpack(self, x: Tensor) -> Tensor:
-        """[N, F] -> [B, T, F] with zeros at padded positions."""
+        """[N, F] -> [B, T, F]; what sits at padded positions is never read by a real token."""
         if self.index is not None:
             full = x.new_zeros(self.batch * self.length, x.shape[-1])
             x = full.index_copy(0, self.index, x)
         return x.view(self.batch, self.length, x.shape[-1])
+
+    def output(self, x: Tensor) -> Tensor:
+        """[N, F] -> [B, T, F] with zeros at padded positions, as the model returns hidden states."""
+        x = self.unpack(x)
+        return x if self.padding is None else x.masked_fill(self.padding, 0.0)
 
 
 def _embedding(rows: int, dim: int) -> nn.Embedding:
@@ -104,37 +128,70 @@ class BertEmbeddings(nn.Module):
         return self.dropout(self.LayerNorm(embeddings))
 
 
+_QKV = ("query", "key", "value")
+
+
 class BertSelfAttention(nn.Module):
+    """Multi-head self-attention whose query, key and value projections are one stored parameter.
+
+    `qkv` ([3H, H] weight, [3H] bias) is the parameter itself, not a copy kept beside three others, so
+    every optimizer and in-place update reaches the forward: one matmul instead of three, which
+    bench/model.py measured clearly faster on CPU (bench/RESULTS.md). Files keep Google's names:
+    `state_dict()` hands out `query`/`key`/`value` (views into `qkv`) and `load_state_dict` joins them,
+    so saved weights load in transformers and pytorch-pretrained-BERT 0.6 and theirs load here.
+    `.query`, `.key` and `.value` give those views too (`.weight`, `.bias`): reading them or `copy_`
+    into them works as on the old Linear layers.
+    """
+
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         self.num_heads, self.head_size = config.num_attention_heads, config.head_size
-        self.query = nn.Linear(config.hidden_size, config.hidden_size)
-        self.key = nn.Linear(config.hidden_size, config.hidden_size)
-        self.value = nn.Linear(config.hidden_size, config.hidden_size)
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
         self.dropout_prob = config.attention_probs_dropout_prob
-        self._fused: tuple[tuple, Tensor, Tensor] | None = None
+        self.register_state_dict_post_hook(_split_qkv)
+        self.register_load_state_dict_pre_hook(_join_qkv)
 
-    def _qkv_weights(self) -> tuple[Tensor, Tensor]:
-        """query/key/value stacked into one [3H, H] projection: one large matmul instead of three.
-
-        Without autograd the stacked copy is cached until any of the six tensors changes.
-        """
-        q, k, v = self.query, self.key, self.value
-        params = (q.weight, k.weight, v.weight, q.bias, k.bias, v.bias)
-        if torch.is_grad_enabled() and any(p.requires_grad for p in params):
-            return torch.cat(params[:3]), torch.cat(params[3:])
-        stamp = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
-        if self._fused is None or self._fused[0] != stamp:
-            self._fused = (stamp, torch.cat(params[:3]), torch.cat(params[3:]))
-        return self._fused[1], self._fused[2]
+    query = property(lambda self: _Projection(self.qkv, 0), doc="the query projection's part of `qkv`")
+    key = property(lambda self: _Projection(self.qkv, 1), doc="the key projection's part of `qkv`")
+    value = property(lambda self: _Projection(self.qkv, 2), doc="the value projection's part of `qkv`")
 
     def forward(self, hidden: Tensor, layout: _Layout) -> Tensor:
-        qkv = layout.unpack(F.linear(hidden, *self._qkv_weights()))
+        qkv = layout.unpack(self.qkv(hidden))
         qkv = qkv.view(layout.batch, layout.length, 3, self.num_heads, self.head_size).permute(2, 0, 3, 1, 4)
         context = F.scaled_dot_product_attention(
             qkv[0], qkv[1], qkv[2], attn_mask=layout.mask, dropout_p=self.dropout_prob if self.training else 0.0
         )
         return layout.pack(context.transpose(1, 2).reshape(layout.batch, layout.length, -1))
+
+
+class _Projection:
+    """One of query/key/value: `weight` [H, H] and `bias` [H] are views into the fused `qkv` layer."""
+
+    def __init__(self, fused: nn.Linear, part: int) -> None:
+        size = fused.out_features // 3
+        self.weight = fused.weight[part * size:(part + 1) * size]
+        self.bias = fused.bias[part * size:(part + 1) * size]
+
+    def __call__(self, hidden: Tensor) -> Tensor:
+        return F.linear(hidden, self.weight, self.bias)
+
+
+def _split_qkv(module: nn.Module, state: dict[str, Tensor], prefix: str, local_metadata: dict) -> None:
+    """state_dict hook: `qkv.weight/bias` -> Google's `query/key/value.weight/bias` (views, no copy)."""
+    fused = {kind: state.pop(f"{prefix}qkv.{kind}", None) for kind in ("weight", "bias")}
+    for index, name in enumerate(_QKV):
+        for kind, tensor in fused.items():
+            if tensor is not None:
+                state[f"{prefix}{name}.{kind}"] = tensor.chunk(3)[index]
+
+
+def _join_qkv(module: nn.Module, state: dict[str, Tensor], prefix: str, *_: object) -> None:
+    """load_state_dict hook: Google's `query/key/value.*` -> `qkv.*`. Left alone unless all three are there,
+    so a partial set is reported as unexpected keys (and `qkv` as missing) instead of half-loaded."""
+    for kind in ("weight", "bias"):
+        names = [f"{prefix}{name}.{kind}" for name in _QKV]
+        if all(name in state for name in names):
+            state[f"{prefix}qkv.{kind}"] = torch.cat([state.pop(name) for name in names])
 
 
 class BertSelfOutput(nn.Module):
@@ -263,7 +320,7 @@ class BertModel(BertPreTrainedModel):
         batch, length = input_ids.shape
         layout = _Layout(attention_mask, batch, length)
         hidden = layout.pack(self.embeddings(input_ids, token_type_ids))
-        layers = [layout.unpack(h) for h in self.encoder(hidden, layout, keep_all)]
+        layers = [layout.output(h) for h in self.encoder(hidden, layout, keep_all)]
         return layers, self.pooler(layers[-1])
 
     def _check_inputs(self, input_ids: Tensor, token_type_ids: Tensor | None, attention_mask: Tensor | None) -> None:
@@ -273,6 +330,8 @@ class BertModel(BertPreTrainedModel):
             raise InputError(f"input_ids must be a [batch, seq_len] tensor of token ids, got {shape}.")
         if input_ids.dtype not in (torch.long, torch.int, torch.int16, torch.uint8):
             raise InputError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}.")
+        if recording_graph():
+            return  # the checks below read sizes and values, which a recorded graph must not freeze
         if input_ids.shape[1] > config.max_position_embeddings:
             raise InputError(
                 f"Sequence length {input_ids.shape[1]} exceeds max_position_embeddings="
