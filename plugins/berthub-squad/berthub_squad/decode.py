@@ -61,10 +61,12 @@ def _spans(features: Sequence[Feature], logits: Sequence[tuple[np.ndarray, np.nd
     spans = []
     for index, (feature, (start_logits, end_logits)) in enumerate(zip(features, logits, strict=True)):
         to_word, max_context = feature.extra["token_to_word"], feature.extra["max_context"]
-        for start in _best_indexes(start_logits, n_best_size):
+        # Logits come padded to the batch's longest window; only this window's own positions are candidates.
+        length = len(feature.input_ids)
+        for start in _best_indexes(start_logits[:length], n_best_size):
             if start not in to_word or start not in max_context:
                 continue
-            for end in _best_indexes(end_logits, n_best_size):
+            for end in _best_indexes(end_logits[:length], n_best_size):
                 if end in to_word and start <= end < start + max_answer_length:
                     spans.append(_Span(index, start, end, float(start_logits[start]), float(end_logits[end])))
     return spans
