@@ -13,7 +13,7 @@ import sys
 
 from berthub.errors import BerthubError
 
-_COMMAND_MODULES = ["models", "plugins", "serve", "push", "convert", "train"]
+_COMMAND_MODULES = ["models", "plugins", "serve", "push", "convert", "train", "export"]
 
 
 def build_parser() -> argparse.ArgumentParser:

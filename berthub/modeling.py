@@ -177,12 +177,18 @@ class _Projection:
 
 
 def _split_qkv(module: nn.Module, state: dict[str, Tensor], prefix: str, local_metadata: dict) -> None:
-    """state_dict hook: `qkv.weight/bias` -> Google's `query/key/value.weight/bias` (views, no copy)."""
-    fused = {kind: state.pop(f"{prefix}qkv.{kind}", None) for kind in ("weight", "bias")}
+    """state_dict hook: `qkv.weight/bias` -> Google's `query/key/value.weight/bias` (views, no copy).
+
+    With keep_vars=True (the live Parameters, which tools such as torch.onnx's TorchScript exporter map
+    back to the module) the fused Parameters stay listed too, beside detached views under Google's names."""
+    fused = {kind: state.get(f"{prefix}qkv.{kind}") for kind in ("weight", "bias")}
+    for kind, tensor in fused.items():
+        if tensor is not None and not isinstance(tensor, nn.Parameter):
+            del state[f"{prefix}qkv.{kind}"]
     for index, name in enumerate(_QKV):
         for kind, tensor in fused.items():
             if tensor is not None:
-                state[f"{prefix}{name}.{kind}"] = tensor.chunk(3)[index]
+                state[f"{prefix}{name}.{kind}"] = tensor.detach().chunk(3)[index]
 
 
 def _join_qkv(module: nn.Module, state: dict[str, Tensor], prefix: str, *_: object) -> None:
