@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -76,9 +77,15 @@ def run_onnx(args: argparse.Namespace) -> int:
     what = getattr(model, "head_name", None) or "encoder"
     print(f"Exporting {args.model} ({what}) to ONNX ...", flush=True)
     started = time.perf_counter()
-    export_onnx(model, args.output, tuple(t.clone() for t in unpadded))
-    exported = time.perf_counter() - started
-    check = check_onnx(args.output, model, batches, args.tolerance)
+    # Written beside the target and moved into place only once onnxruntime agrees with PyTorch.
+    unchecked = args.output.parent / f".{args.output.name}.unchecked"
+    try:
+        export_onnx(model, unchecked, tuple(t.clone() for t in unpadded))
+        exported = time.perf_counter() - started
+        check = check_onnx(unchecked, model, batches, args.tolerance)
+        os.replace(unchecked, args.output)
+    finally:
+        unchecked.unlink(missing_ok=True)
     print(f"Checked {args.output} with onnxruntime on {check.sequences} real sentences in {check.batches} padded "
           f"batches ({100 * check.padded_fraction:.0f}% padding): max difference from PyTorch "
           f"{check.max_abs_diff:.2e} <= tolerance {check.tolerance:.0e}.")
