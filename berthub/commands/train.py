@@ -94,7 +94,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--batch-size", type=int, default=64, help="examples per batch (default: 64)")
     evaluate.add_argument("--max-seq-length", type=int,
                           help="longest window (default: the one the model was trained with, else 128)")
-    evaluate.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
+    evaluate.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16", "int8"),
+                          help="int8: dynamic int8 quantization of the Linear layers, CPU only (default: fp32)")
     evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     evaluate.add_argument("--limit", type=int, metavar="N", help="score only the first N examples")
     evaluate.add_argument("--predictions", type=Path, metavar="FILE", help="also write the answers as JSON")
@@ -229,8 +230,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     model = BertForTask.from_pretrained(args.model)
     tokenizer = BertTokenizer.from_pretrained(args.model)
     length = args.max_seq_length or _trained_length(args.model, model) or 128
+    precision = args.precision
+    if precision == "int8":
+        model, precision = _int8(model, args.device), "fp32"
     config = TrainingConfig(output_dir=Path("."), eval_batch_size=args.batch_size, max_seq_length=length,
-                            precision=args.precision, device=args.device, progress=False)
+                            precision=precision, device="cpu" if args.precision == "int8" else args.device,
+                            progress=False)
     trainer = Trainer(model, task, tokenizer, config)
     try:
         features = trainer.features(examples)
@@ -248,6 +253,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
     finally:
         distributed.teardown()
     return 0
+
+
+def _int8(model: Any, device: str) -> Any:
+    from berthub.training.precision import quantize_int8
+
+    if device == "cuda":
+        raise ConfigError("--precision int8 runs on the CPU (dynamic int8 kernels); drop --device cuda or use bf16.")
+    return quantize_int8(model)
 
 
 def _trained_length(name: str, model: Any) -> int | None:
