@@ -109,3 +109,21 @@ def test_gradient_checkpointing_gives_the_same_gradients_with_dropout(minilm_dir
         grads.append({n: p.grad for n, p in model.named_parameters()})
     for name, grad in grads[0].items():
         torch.testing.assert_close(grads[1][name], grad, rtol=0, atol=1e-6, msg=name)
+
+
+def test_training_with_gradient_checkpointing_ends_with_the_same_weights(tmp_path):
+    from trainer_support import SentenceTask, examples, tiny_model, tokenizer
+
+    from berthub.trainer import Trainer, TrainingConfig
+
+    weights = []
+    for checkpointing in (False, True):
+        task = SentenceTask()
+        model = tiny_model(task, dropout=0.1)
+        settings = TrainingConfig(output_dir=tmp_path / str(checkpointing), batch_size=8, max_steps=3,
+                                  learning_rate=1e-3, gradient_checkpointing=checkpointing, progress=False)
+        Trainer(model, task, tokenizer(), settings).train(examples("sentences", "train", 24))
+        assert model.bert.encoder.gradient_checkpointing is checkpointing
+        weights.append(model.state_dict())
+    for name, tensor in weights[0].items():
+        torch.testing.assert_close(weights[1][name], tensor, rtol=0, atol=1e-6, msg=name)

@@ -60,6 +60,7 @@ _HELP = {
     "precision": "fp32, bf16 (autocast, CPU or GPU) or fp16 (GPU, with loss scaling)",
     "seed": "seed for new-head init, shuffling and dropout",
     "group_by_length": "batch examples of similar length together (less padding)",
+    "gradient_checkpointing": "recompute activations in backward instead of storing them (less memory, slower)",
     "eval_steps": "evaluate every N steps (default: at each epoch end)",
     "save_steps": "write a resumable checkpoint every N steps (default: at the end only)",
     "keep_checkpoints": "how many newest checkpoints to keep",
