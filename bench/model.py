@@ -1,7 +1,9 @@
 """berthub BertModel vs transformers BertModel on the same MiniLM weights, CPU, one run.
 
-Prints a table of sequences/s and ratios for: fixed 32x128 batches in fp32 and bf16, real
-variable-length SST-2 dev batches, and from_pretrained in a fresh process (time, peak RSS).
+Prints a table of sequences/s and ratios for: fixed 32x128 batches in fp32, bf16 and dynamic int8, real
+variable-length SST-2 dev batches (fp32 and int8), and from_pretrained in a fresh process (time, peak RSS).
+int8 is `berthub.training.precision.quantize_int8` (torch's dynamic int8, per-channel weights) applied to
+both libraries' models alike.
 Usage: python bench/model.py [--repeats 5] [--threads N]
 """
 
@@ -114,6 +116,9 @@ def main() -> None:
     ours_bf16 = BertModel.from_pretrained(minilm_dir(), dtype=torch.bfloat16)
     theirs_bf16 = ReferenceModel.from_pretrained(str(minilm_dir()), attn_implementation="sdpa",
                                                  dtype=torch.bfloat16).eval()
+    from berthub.training.precision import quantize_int8
+
+    ours_int8, theirs_int8 = quantize_int8(ours), quantize_int8(theirs)
     config = ours.config
     rows = []
 
@@ -127,10 +132,16 @@ def main() -> None:
     rows.append(("32x128 fp32", 32 / t_ours, 32 / t_theirs, t_theirs / t_ours))
     rows.append(("32x128 bf16 vs transformers bf16", 32 / t_ours16, 32 / t_theirs16, t_theirs16 / t_ours16))
     rows.append(("32x128 bf16 vs transformers fp32", 32 / t_ours16, 32 / t_theirs, t_theirs / t_ours16))
+    t_ours8, t_theirs8 = timed_together([lambda: run_batches(ours_int8, fixed, True),
+                                         lambda: run_batches(theirs_int8, fixed, False)], args.repeats)
+    rows.append(("32x128 int8 vs transformers int8", 32 / t_ours8, 32 / t_theirs8, t_theirs8 / t_ours8))
+    rows.append(("32x128 int8 vs berthub fp32", 32 / t_ours8, 32 / t_ours, t_ours / t_ours8))
     with torch.inference_mode():
         full = ours(*fixed[0], output_all_encoded_layers=False)[0]
         low = ours_bf16(*fixed[0], output_all_encoded_layers=False)[0].float()
+        low8 = ours_int8(*fixed[0], output_all_encoded_layers=False)[0]
     cosine = torch.nn.functional.cosine_similarity(full.flatten(0, 1), low.flatten(0, 1), dim=-1)
+    cosine8 = torch.nn.functional.cosine_similarity(full.flatten(0, 1), low8.flatten(0, 1), dim=-1)
 
     batches = sst2_batches(BertTokenizerFast(str(minilm_dir() / "vocab.txt")), 32, 27)
     real = sum(int(m.sum()) for _, _, m in batches)
@@ -141,14 +152,23 @@ def main() -> None:
         max(1, args.repeats // 2))
     rows.append(("SST-2 dev, padded per batch, fp32", sentences / t_ours_var, sentences / t_theirs_var,
                  t_theirs_var / t_ours_var))
+    t_ours_var8, t_theirs_var8 = timed_together(
+        [lambda: run_batches(ours_int8, batches, True), lambda: run_batches(theirs_int8, batches, False)],
+        max(1, args.repeats // 2))
+    rows.append(("SST-2 dev, padded per batch, int8", sentences / t_ours_var8, sentences / t_theirs_var8,
+                 t_theirs_var8 / t_ours_var8))
+    rows.append(("SST-2 dev int8 vs berthub fp32", sentences / t_ours_var8, sentences / t_ours_var,
+                 t_ours_var / t_ours_var8))
 
     print(f"threads={args.threads}  torch={torch.__version__}")
-    print(f"{'case':38} {'berthub seq/s':>14} {'transformers seq/s':>19} {'ratio':>7}")
+    print(f"{'case':38} {'berthub seq/s':>14} {'reference seq/s':>19} {'ratio':>7}")
+    print("(reference: transformers in the same precision unless the case names another)")
     for name, a, b, ratio in rows:
         print(f"{name:38} {a:14.1f} {b:19.1f} {ratio:7.2f}x")
     print(f"fp32 matmul peak at these shapes: {peak / 1e9:.1f} GFLOP/s; berthub 32x128 fp32 reaches "
           f"{achieved / 1e9:.1f} GFLOP/s = {100 * achieved / peak:.0f}% of it")
     print(f"bf16 vs fp32 hidden states: cosine min {cosine.min():.5f}, mean {cosine.mean():.6f}")
+    print(f"int8 vs fp32 hidden states (random ids): cosine min {cosine8.min():.4f}, mean {cosine8.mean():.4f}")
     print(f"SST-2 dev batches: {100 * (1 - real / positions):.0f}% of positions are padding")
 
     loads = {lib: [load_in_fresh_process(lib) for _ in range(3)] for lib in ("berthub", "transformers")}

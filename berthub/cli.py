@@ -20,7 +20,7 @@ import sys
 
 from berthub.errors import BerthubError
 
-_COMMAND_MODULES = ["models", "plugins", "serve", "push", "convert", "train", "predict"]
+_COMMAND_MODULES = ["models", "plugins", "serve", "push", "convert", "train", "predict", "export"]
 
 
 def build_parser() -> argparse.ArgumentParser:

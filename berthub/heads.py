@@ -149,8 +149,12 @@ class TokenClassificationHead(_Linear):
 class QuestionAnsweringHead(_Linear):
     """Every token -> (start_logits [B, T], end_logits [B, T]).
 
-    Loss: mean of start and end cross-entropies; positions outside the sequence are clamped to
-    T and ignored, as Google's run_squad does.
+    Positions outside the input (attention_mask 0) get the dtype's most negative finite logit, so they
+    take no part in the softmax or in predictions and no result depends on how much padding a batch
+    carries. (Google's run_squad pads to max_seq_length and lets padded positions into the softmax;
+    docs/training.md gives the measured size of that difference.)
+    Loss: mean of start and end cross-entropies; a target outside the input (beyond the sequence or
+    on padding) is ignored, as Google's run_squad ignores positions beyond the sequence.
     """
 
     attribute = "qa_outputs"
@@ -162,7 +166,7 @@ class QuestionAnsweringHead(_Linear):
 
     def forward(self, encoded: Encoded) -> tuple[Tensor, Tensor]:
         start, end = self.project(encoded.sequence_output).split(1, dim=-1)
-        return start.squeeze(-1), end.squeeze(-1)
+        return _outside_excluded(start.squeeze(-1), encoded), _outside_excluded(end.squeeze(-1), encoded)
 
     def loss(self, logits: tuple[Tensor, Tensor], targets: dict[str, Tensor], encoded: Encoded,
              reduction: str = "mean") -> Tensor:
@@ -171,8 +175,19 @@ class QuestionAnsweringHead(_Linear):
         losses = []
         for side, key in ((start_logits, "start_positions"), (end_logits, "end_positions")):
             positions = targets[key].reshape(-1).clamp(0, length)
+            if encoded.attention_mask is not None:
+                inside = encoded.attention_mask.gather(1, positions.clamp(max=length - 1)[:, None]).squeeze(1) != 0
+                positions = positions.masked_fill(~inside, length)
             losses.append(F.cross_entropy(side.float(), positions, ignore_index=length, reduction=reduction))
         return (losses[0] + losses[1]) / 2
+
+
+def _outside_excluded(logits: Tensor, encoded: Encoded) -> Tensor:
+    """[B, T] position logits with positions outside the input set to the dtype's most negative finite value
+    (finite, unlike -inf, so a row with no real position still gives numbers, not NaN)."""
+    if encoded.attention_mask is None:
+        return logits
+    return logits.masked_fill(encoded.attention_mask == 0, torch.finfo(logits.dtype).min)
 
 
 class _PredictionTransform(nn.Module):

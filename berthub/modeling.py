@@ -10,17 +10,22 @@ Module and parameter names are those of Google's checkpoint as transformers spel
 Padding is never computed on: when `attention_mask` marks padded positions, the real tokens are
 packed into one [N, H] matrix for every dense layer and only re-padded around the attention
 product itself. Results for real tokens are the same as the padded computation; hidden states at
-padded positions are returned as zeros.
+padded positions are returned as zeros. While torch records a graph (trace, export, compile) the
+padded computation with the mask is used instead, so the graph takes `attention_mask` as an input.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.utils.checkpoint import checkpoint
 
+from berthub._inputs import check_inputs
+from berthub._layout import Layout
 from berthub.config import BertConfig
 from berthub.errors import InputError
 from berthub.pretrained import BertPreTrainedModel
@@ -56,32 +61,6 @@ class Encoded:
     num_choices: int | None = None
 
 
-class _Layout:
-    """Where the real tokens of a [B, T] batch are, to pack them for dense layers and unpack for attention."""
-
-    def __init__(self, attention_mask: Tensor | None, batch: int, length: int) -> None:
-        self.batch, self.length = batch, length
-        self.index: Tensor | None = None
-        self.mask: Tensor | None = None
-        if attention_mask is not None:
-            keep = attention_mask.reshape(-1).bool()
-            if not bool(keep.all()):
-                self.index = keep.nonzero().squeeze(1)
-                self.mask = attention_mask.bool()[:, None, None, :]
-
-    def pack(self, x: Tensor) -> Tensor:
-        """[B, T, F] -> [N, F] with only the real tokens."""
-        flat = x.reshape(self.batch * self.length, x.shape[-1])
-        return flat if self.index is None else flat.index_select(0, self.index)
-
-    def unpack(self, x: Tensor) -> Tensor:
-        """[N, F] -> [B, T, F] with zeros at padded positions."""
-        if self.index is not None:
-            full = x.new_zeros(self.batch * self.length, x.shape[-1])
-            x = full.index_copy(0, self.index, x)
-        return x.view(self.batch, self.length, x.shape[-1])
-
-
 def _embedding(rows: int, dim: int) -> nn.Embedding:
     # Handing nn.Embedding its (uninitialised) weight skips its normal_() init: init_weights() sets
     # Google's init, and on the meta device normal_() would import torch._dynamo (seconds per process).
@@ -97,44 +76,103 @@ class BertEmbeddings(nn.Module):
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
-    def forward(self, input_ids: Tensor, token_type_ids: Tensor) -> Tensor:
-        positions = torch.arange(input_ids.shape[1], device=input_ids.device)
-        embeddings = self.word_embeddings(input_ids) + self.position_embeddings(positions)
+    def forward(self, input_ids: Tensor | None, token_type_ids: Tensor, position_ids: Tensor | None = None,
+                inputs_embeds: Tensor | None = None) -> Tensor:
+        if position_ids is None:
+            position_ids = torch.arange(token_type_ids.shape[1], device=token_type_ids.device)
+        words = self.word_embeddings(input_ids) if inputs_embeds is None else inputs_embeds
+        embeddings = words + self.position_embeddings(position_ids)
         embeddings = embeddings + self.token_type_embeddings(token_type_ids)
         return self.dropout(self.LayerNorm(embeddings))
 
 
+_QKV = ("query", "key", "value")
+
+
 class BertSelfAttention(nn.Module):
+    """Multi-head self-attention whose query, key and value projections are one stored parameter.
+
+    `qkv` ([3H, H] weight, [3H] bias) is the parameter itself, not a copy kept beside three others, so
+    every optimizer and in-place update reaches the forward: one matmul instead of three, which
+    bench/model.py measured clearly faster on CPU (bench/RESULTS.md). Files keep Google's names:
+    `state_dict()` hands out `query`/`key`/`value` (views into `qkv`) and `load_state_dict` joins them,
+    so saved weights load in transformers and pytorch-pretrained-BERT 0.6 and theirs load here.
+    `.query`, `.key` and `.value` give those views too (`.weight`, `.bias`): reading them or `copy_`
+    into them works as on the old Linear layers.
+    """
+
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         self.num_heads, self.head_size = config.num_attention_heads, config.head_size
-        self.query = nn.Linear(config.hidden_size, config.hidden_size)
-        self.key = nn.Linear(config.hidden_size, config.hidden_size)
-        self.value = nn.Linear(config.hidden_size, config.hidden_size)
+        self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
         self.dropout_prob = config.attention_probs_dropout_prob
-        self._fused: tuple[tuple, Tensor, Tensor] | None = None
+        self.register_state_dict_post_hook(_split_qkv)
+        self.register_load_state_dict_pre_hook(_join_qkv)
 
-    def _qkv_weights(self) -> tuple[Tensor, Tensor]:
-        """query/key/value stacked into one [3H, H] projection: one large matmul instead of three.
+    query = property(lambda self: _Projection(self.qkv, 0), doc="the query projection's part of `qkv`")
+    key = property(lambda self: _Projection(self.qkv, 1), doc="the key projection's part of `qkv`")
+    value = property(lambda self: _Projection(self.qkv, 2), doc="the value projection's part of `qkv`")
 
-        Without autograd the stacked copy is cached until any of the six tensors changes.
-        """
-        q, k, v = self.query, self.key, self.value
-        params = (q.weight, k.weight, v.weight, q.bias, k.bias, v.bias)
-        if torch.is_grad_enabled() and any(p.requires_grad for p in params):
-            return torch.cat(params[:3]), torch.cat(params[3:])
-        stamp = tuple((p.data_ptr(), p._version, p.dtype, p.device) for p in params)
-        if self._fused is None or self._fused[0] != stamp:
-            self._fused = (stamp, torch.cat(params[:3]), torch.cat(params[3:]))
-        return self._fused[1], self._fused[2]
-
-    def forward(self, hidden: Tensor, layout: _Layout) -> Tensor:
-        qkv = layout.unpack(F.linear(hidden, *self._qkv_weights()))
+    def forward(self, hidden: Tensor, layout: Layout, head_mask: Tensor | None = None,
+                output_attentions: bool = False) -> tuple[Tensor, Tensor | None]:
+        """Packed [N, H] -> (packed context [N, H], probabilities [B, heads, T, T] when asked for, else None)."""
+        qkv = layout.unpack(self.qkv(hidden))
         qkv = qkv.view(layout.batch, layout.length, 3, self.num_heads, self.head_size).permute(2, 0, 3, 1, 4)
-        context = F.scaled_dot_product_attention(
-            qkv[0], qkv[1], qkv[2], attn_mask=layout.mask, dropout_p=self.dropout_prob if self.training else 0.0
-        )
-        return layout.pack(context.transpose(1, 2).reshape(layout.batch, layout.length, -1))
+        dropout = self.dropout_prob if self.training else 0.0
+        probs = None
+        if output_attentions or head_mask is not None:  # SDPA's fused kernel hands out no probabilities
+            context, probs = _explicit_attention(qkv[0], qkv[1], qkv[2], layout.mask, dropout, head_mask)
+        else:
+            context = F.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2], attn_mask=layout.mask, dropout_p=dropout)
+        return layout.pack(context.transpose(1, 2).reshape(layout.batch, layout.length, -1)), probs
+
+
+def _explicit_attention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor | None, dropout: float,
+                        head_mask: Tensor | None) -> tuple[Tensor, Tensor]:
+    """softmax(q k^T / sqrt(d)) with padded keys excluded, dropout, then the head mask, as Google computes it."""
+    scores = query @ key.transpose(-1, -2) / math.sqrt(query.shape[-1])
+    if mask is not None:
+        scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
+    probs = F.dropout(scores.softmax(-1), dropout)
+    if head_mask is not None:
+        probs = probs * head_mask
+    return probs @ value, probs
+
+
+class _Projection:
+    """One of query/key/value: `weight` [H, H] and `bias` [H] are views into the fused `qkv` layer."""
+
+    def __init__(self, fused: nn.Linear, part: int) -> None:
+        size = fused.out_features // 3
+        self.weight = fused.weight[part * size:(part + 1) * size]
+        self.bias = fused.bias[part * size:(part + 1) * size]
+
+    def __call__(self, hidden: Tensor) -> Tensor:
+        return F.linear(hidden, self.weight, self.bias)
+
+
+def _split_qkv(module: nn.Module, state: dict[str, Tensor], prefix: str, local_metadata: dict) -> None:
+    """state_dict hook: `qkv.weight/bias` -> Google's `query/key/value.weight/bias` (views, no copy).
+
+    With keep_vars=True (the live Parameters, which tools such as torch.onnx's TorchScript exporter map
+    back to the module) the fused Parameters stay listed too, beside detached views under Google's names."""
+    fused = {kind: state.get(f"{prefix}qkv.{kind}") for kind in ("weight", "bias")}
+    for kind, tensor in fused.items():
+        if tensor is not None and not isinstance(tensor, nn.Parameter):
+            del state[f"{prefix}qkv.{kind}"]
+    for index, name in enumerate(_QKV):
+        for kind, tensor in fused.items():
+            if tensor is not None:
+                state[f"{prefix}{name}.{kind}"] = tensor.detach().chunk(3)[index]
+
+
+def _join_qkv(module: nn.Module, state: dict[str, Tensor], prefix: str, *_: object) -> None:
+    """load_state_dict hook: Google's `query/key/value.*` -> `qkv.*`. Left alone unless all three are there,
+    so a partial set is reported as unexpected keys (and `qkv` as missing) instead of half-loaded."""
+    for kind in ("weight", "bias"):
+        names = [f"{prefix}{name}.{kind}" for name in _QKV]
+        if all(name in state for name in names):
+            state[f"{prefix}qkv.{kind}"] = torch.cat([state.pop(name) for name in names])
 
 
 class BertSelfOutput(nn.Module):
@@ -154,8 +192,10 @@ class BertAttention(nn.Module):
         self.self = BertSelfAttention(config)
         self.output = BertSelfOutput(config)
 
-    def forward(self, hidden: Tensor, layout: _Layout) -> Tensor:
-        return self.output(self.self(hidden, layout), hidden)
+    def forward(self, hidden: Tensor, layout: Layout, head_mask: Tensor | None = None,
+                output_attentions: bool = False) -> tuple[Tensor, Tensor | None]:
+        context, probs = self.self(hidden, layout, head_mask, output_attentions)
+        return self.output(context, hidden), probs
 
 
 class BertIntermediate(nn.Module):
@@ -186,24 +226,34 @@ class BertLayer(nn.Module):
         self.intermediate = BertIntermediate(config)
         self.output = BertOutput(config)
 
-    def forward(self, hidden: Tensor, layout: _Layout) -> Tensor:
-        attended = self.attention(hidden, layout)
-        return self.output(self.intermediate(attended), attended)
+    def forward(self, hidden: Tensor, layout: Layout, head_mask: Tensor | None = None,
+                output_attentions: bool = False) -> tuple[Tensor, Tensor | None]:
+        attended, probs = self.attention(hidden, layout, head_mask, output_attentions)
+        return self.output(self.intermediate(attended), attended), probs
 
 
 class BertEncoder(nn.Module):
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
         self.layer = nn.ModuleList(BertLayer(config) for _ in range(config.num_hidden_layers))
+        self.gradient_checkpointing = False
 
-    def forward(self, hidden: Tensor, layout: _Layout, keep_all: bool) -> list[Tensor]:
-        """Packed [N, H] in; every layer's packed output (or only the last one's) out."""
-        outputs = []
-        for layer in self.layer:
-            hidden = layer(hidden, layout)
+    def forward(self, hidden: Tensor, layout: Layout, keep_all: bool, head_mask: list[Tensor | None] | None = None,
+                output_attentions: bool = False) -> tuple[list[Tensor], list[Tensor]]:
+        """Packed [N, H] in; (every layer's packed output, or only the last one's; attention probabilities)."""
+        outputs, attentions = [], []
+        for index, layer in enumerate(self.layer):
+            mask = None if head_mask is None else head_mask[index]
+            if self.gradient_checkpointing and self.training and torch.is_grad_enabled():
+                # Keep only each layer's input; recompute its inside during backward (same dropout masks).
+                hidden, probs = checkpoint(layer, hidden, layout, mask, output_attentions, use_reentrant=False)
+            else:
+                hidden, probs = layer(hidden, layout, mask, output_attentions)
             if keep_all:
                 outputs.append(hidden)
-        return outputs if keep_all else [hidden]
+            if probs is not None and output_attentions:
+                attentions.append(probs)
+        return (outputs if keep_all else [hidden]), attentions
 
 
 class BertPooler(nn.Module):
@@ -216,13 +266,30 @@ class BertPooler(nn.Module):
         return self.activation(self.dense(sequence_output[:, 0]))
 
 
+@dataclass
+class ExtraOutputs:
+    """What `BertModel(..., output_hidden_states=True, output_attentions=True)` adds, as a third element.
+
+    hidden_states: num_hidden_layers + 1 tensors [B, T, H], the embeddings first (as transformers orders them);
+    attentions: num_hidden_layers tensors [B, heads, T, T], each layer's attention probabilities.
+    Either is None when not asked for. Padded positions hold zeros in hidden states.
+    """
+
+    hidden_states: tuple[Tensor, ...] | None = None
+    attentions: tuple[Tensor, ...] | None = None
+
+
 class BertModel(BertPreTrainedModel):
-    """The BERT encoder (pytorch-pretrained-BERT 0.6 interface).
+    """The BERT encoder (pytorch-pretrained-BERT 0.6 interface, plus transformers' keyword arguments).
 
     model(input_ids [B, T], token_type_ids [B, T] = zeros, attention_mask [B, T] = ones,
           output_all_encoded_layers=True)
       -> (list of num_hidden_layers tensors [B, T, H], pooled_output [B, H]);
          with output_all_encoded_layers=False the first element is the last layer [B, T, H].
+    Keyword-only, as transformers spells them: position_ids [B or 1, T]; inputs_embeds [B, T, H] instead of
+    input_ids; head_mask [heads] or [layers, heads] (1 keeps a head, 0 silences it); output_hidden_states and
+    output_attentions, which append an ExtraOutputs as a third element:
+      layers, pooled, extras = model(ids, output_attentions=True); extras.attentions[0]  # [B, heads, T, T]
     """
 
     def __init__(self, config: BertConfig) -> None:
@@ -236,13 +303,27 @@ class BertModel(BertPreTrainedModel):
 
     def forward(
         self,
-        input_ids: Tensor,
+        input_ids: Tensor | None = None,
         token_type_ids: Tensor | None = None,
         attention_mask: Tensor | None = None,
         output_all_encoded_layers: bool = True,
-    ) -> tuple[list[Tensor] | Tensor, Tensor]:
-        layers, pooled = self._run(input_ids, token_type_ids, attention_mask, output_all_encoded_layers)
-        return (layers if output_all_encoded_layers else layers[-1]), pooled
+        *,
+        position_ids: Tensor | None = None,
+        inputs_embeds: Tensor | None = None,
+        head_mask: Tensor | None = None,
+        output_attentions: bool = False,
+        output_hidden_states: bool = False,
+    ) -> tuple:
+        extra = {"position_ids": position_ids, "inputs_embeds": inputs_embeds, "head_mask": head_mask,
+                 "output_attentions": output_attentions}
+        keep_all = output_all_encoded_layers or output_hidden_states
+        layers, pooled, embedded, attentions = self._run(input_ids, token_type_ids, attention_mask, keep_all,
+                                                         keep_embeddings=output_hidden_states, **extra)
+        first = layers if output_all_encoded_layers else layers[-1]
+        if not (output_attentions or output_hidden_states):
+            return first, pooled
+        hidden_states = (embedded, *layers) if output_hidden_states else None
+        return first, pooled, ExtraOutputs(hidden_states, tuple(attentions) if output_attentions else None)
 
     def encode(
         self, input_ids: Tensor, token_type_ids: Tensor | None = None, attention_mask: Tensor | None = None
@@ -253,49 +334,42 @@ class BertModel(BertPreTrainedModel):
             num_choices = input_ids.shape[1]
             flat = [None if t is None else t.reshape(-1, t.shape[-1]) for t in (token_type_ids, attention_mask)]
             input_ids, (token_type_ids, attention_mask) = input_ids.reshape(-1, input_ids.shape[-1]), flat
-        layers, pooled = self._run(input_ids, token_type_ids, attention_mask, False)
+        layers, pooled, _, _ = self._run(input_ids, token_type_ids, attention_mask, False)
         return Encoded(layers[-1], pooled, attention_mask, num_choices)
 
-    def _run(self, input_ids, token_type_ids, attention_mask, keep_all) -> tuple[list[Tensor], Tensor]:
-        self._check_inputs(input_ids, token_type_ids, attention_mask)
+    def gradient_checkpointing_enable(self) -> None:
+        """Recompute each layer's activations during backward instead of keeping them: less memory, ~30% more time."""
+        self.encoder.gradient_checkpointing = True
+
+    def gradient_checkpointing_disable(self) -> None:
+        self.encoder.gradient_checkpointing = False
+
+    def _run(self, input_ids, token_type_ids, attention_mask, keep_all, keep_embeddings=False, position_ids=None,
+             inputs_embeds=None, head_mask=None, output_attentions=False
+             ) -> tuple[list[Tensor], Tensor, Tensor | None, list[Tensor]]:
+        """-> (layers [B, T, H] (all, or the last), pooled [B, H], embeddings [B, T, H] if kept, attention probs)."""
+        check_inputs(self.config, input_ids, token_type_ids, attention_mask, inputs_embeds)
+        batch, length = (input_ids if inputs_embeds is None else inputs_embeds).shape[:2]
+        device = (input_ids if inputs_embeds is None else inputs_embeds).device
         if token_type_ids is None:
-            token_type_ids = torch.zeros_like(input_ids)
-        batch, length = input_ids.shape
-        layout = _Layout(attention_mask, batch, length)
-        hidden = layout.pack(self.embeddings(input_ids, token_type_ids))
-        layers = [layout.unpack(h) for h in self.encoder(hidden, layout, keep_all)]
-        return layers, self.pooler(layers[-1])
+            token_type_ids = torch.zeros(batch, length, dtype=torch.long, device=device)
+        layout = Layout(attention_mask, batch, length)
+        embedded = layout.pack(self.embeddings(input_ids, token_type_ids, position_ids, inputs_embeds))
+        packed, attentions = self.encoder(embedded, layout, keep_all, self._head_masks(head_mask), output_attentions)
+        layers = [layout.output(h) for h in packed]
+        return layers, self.pooler(layers[-1]), layout.output(embedded) if keep_embeddings else None, attentions
 
-    def _check_inputs(self, input_ids: Tensor, token_type_ids: Tensor | None, attention_mask: Tensor | None) -> None:
-        config = self.config
-        if not isinstance(input_ids, Tensor) or input_ids.dim() != 2:
-            shape = tuple(input_ids.shape) if isinstance(input_ids, Tensor) else type(input_ids).__name__
-            raise InputError(f"input_ids must be a [batch, seq_len] tensor of token ids, got {shape}.")
-        if input_ids.dtype not in (torch.long, torch.int, torch.int16, torch.uint8):
-            raise InputError(f"input_ids must hold integer token ids, got dtype {input_ids.dtype}.")
-        if input_ids.shape[1] > config.max_position_embeddings:
-            raise InputError(
-                f"Sequence length {input_ids.shape[1]} exceeds max_position_embeddings="
-                f"{config.max_position_embeddings}; truncate the input (tokenizer max_length) first."
-            )
-        for name, tensor in (("token_type_ids", token_type_ids), ("attention_mask", attention_mask)):
-            if tensor is not None and tuple(tensor.shape) != tuple(input_ids.shape):
-                raise InputError(
-                    f"{name} has shape {tuple(tensor.shape)} but input_ids has shape {tuple(input_ids.shape)}; "
-                    "they must match."
-                )
-        _check_range("input_ids", input_ids, config.vocab_size, "the vocabulary (vocab_size)")
-        if token_type_ids is not None:
-            _check_range("token_type_ids", token_type_ids, config.type_vocab_size, "type_vocab_size")
-
-
-def _check_range(name: str, ids: Tensor, size: int, what: str) -> None:
-    if ids.numel() == 0:
-        return
-    low, high = int(ids.min()), int(ids.max())
-    if low < 0 or high >= size:
-        bad = low if low < 0 else high
-        raise InputError(f"{name} contains {bad}, outside {what} of size {size} (valid: 0..{size - 1}).")
+    def _head_masks(self, head_mask: Tensor | None) -> list[Tensor] | None:
+        """[heads] or [layers, heads] -> one [1, heads, 1, 1] multiplier per layer (None: every head kept)."""
+        if head_mask is None:
+            return None
+        layers, heads = self.config.num_hidden_layers, self.config.num_attention_heads
+        if head_mask.dim() == 1:
+            head_mask = head_mask.expand(layers, -1)
+        if tuple(head_mask.shape) != (layers, heads):
+            raise InputError(f"head_mask has shape {tuple(head_mask.shape)}; give [{heads}] (every layer) or "
+                             f"[{layers}, {heads}] (num_hidden_layers, num_attention_heads).")
+        return [m.view(1, heads, 1, 1) for m in head_mask]
 
 
 # -- pytorch-pretrained-BERT 0.6's `modeling` module path ------------------------------------------

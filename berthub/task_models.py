@@ -106,6 +106,13 @@ class BertForTask(BertPreTrainedModel):
             return self.head.loss(logits, given, encoded)
         return logits
 
+    def gradient_checkpointing_enable(self) -> None:
+        """Recompute the encoder's activations during backward instead of keeping them (see BertModel)."""
+        self.bert.gradient_checkpointing_enable()
+
+    def gradient_checkpointing_disable(self) -> None:
+        self.bert.gradient_checkpointing_disable()
+
     def encode_and_score(self, batch: dict[str, Tensor]) -> tuple[Any, Encoded]:
         """Logits and encoder outputs for a batch dict (as trainers build them)."""
         encoded = self.bert.encode(batch["input_ids"], batch.get("token_type_ids"), batch.get("attention_mask"))

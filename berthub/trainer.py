@@ -104,6 +104,8 @@ class Trainer:
             self._resume(run)  # replaces run.state with the checkpoint's
         else:
             set_seed(cfg.seed + ctx.rank)
+        if cfg.gradient_checkpointing:
+            self.model.gradient_checkpointing_enable()
         self.model.train()
         run.progress = reporting.Progress(run.state.total_steps, run.state.step, cfg.progress and ctx.is_main)
         with run.embedding_grads.active():

@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 from hubserver import HubServer, running_hub
 
-
 SECURITY_LIMITS = ("--max-request-size", "4KiB", "--max-commit-size", "64KiB", "--max-card-size", "8KiB")
 
 

@@ -65,6 +65,7 @@ _HELP = {
     "precision": "fp32, bf16 (autocast, CPU or GPU) or fp16 (GPU, with loss scaling)",
     "seed": "seed for new-head init, shuffling and dropout",
     "group_by_length": "batch examples of similar length together (less padding)",
+    "gradient_checkpointing": "recompute activations in backward instead of storing them (less memory, slower)",
     "eval_steps": "evaluate every N steps (default: at each epoch end)",
     "save_steps": "write a resumable checkpoint every N steps (default: at the end only)",
     "keep_checkpoints": "how many newest checkpoints to keep",
@@ -104,7 +105,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--batch-size", type=int, default=64, help="examples per batch (default: 64)")
     evaluate.add_argument("--max-seq-length", type=int,
                           help="longest window (default: the one the model was trained with, else 128)")
-    evaluate.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16"))
+    evaluate.add_argument("--precision", default="fp32", choices=("fp32", "bf16", "fp16", "int8"),
+                          help="int8: dynamic int8 quantization of the Linear layers, CPU only (default: fp32)")
     evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     evaluate.add_argument("--limit", type=int, metavar="N", help="score only the first N examples")
     evaluate.add_argument("--predictions", type=Path, metavar="FILE", help="also write the answers as JSON")
@@ -244,8 +246,12 @@ def run_evaluate(args: argparse.Namespace) -> int:
     examples = _limited(task.read(args.data_dir, args.split), args.limit, "--limit")
     tokenizer = BertTokenizer.from_pretrained(args.model)
     length = args.max_seq_length or info.get("hyperparameters", {}).get("max_seq_length") or 128
+    precision = args.precision
+    if precision == "int8":
+        model, precision = _int8(model, args.device), "fp32"
     config = TrainingConfig(output_dir=Path("."), eval_batch_size=args.batch_size, max_seq_length=length,
-                            precision=args.precision, device=args.device, progress=False)
+                            precision=precision, device="cpu" if args.precision == "int8" else args.device,
+                            progress=False)
     trainer = Trainer(model, task, tokenizer, config)
     try:
         features = trainer.features(examples)
@@ -263,6 +269,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
     finally:
         distributed.teardown()
     return 0
+
+
+def _int8(model: Any, device: str) -> Any:
+    from berthub.training.precision import quantize_int8
+
+    if device == "cuda":
+        raise ConfigError("--precision int8 runs on the CPU (dynamic int8 kernels); drop --device cuda or use bf16.")
+    return quantize_int8(model)
 
 
 def _check_head(args: argparse.Namespace, task: Any, model: Any, info: dict[str, Any]) -> None:

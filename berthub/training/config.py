@@ -30,6 +30,8 @@ class TrainingConfig:
     precision: "fp32" | "bf16" (autocast, CPU or GPU) | "fp16" (autocast + loss scaling, GPU only).
     seed: seeds weight init of new heads (via set_seed), shuffling and dropout.
     group_by_length: batch windows of similar length together (less padding, faster).
+    gradient_checkpointing: recompute each layer's activations in backward instead of keeping them
+      (less memory for longer sequences or larger batches, ~30% more time per step).
     eval_steps: evaluate every N optimizer steps (None: at the end of each epoch) and at the end.
     save_steps: write a resumable checkpoint every N steps (None: only at the end); keep_checkpoints newest kept.
     logging_steps: log loss, learning rate and samples/s every N steps.
@@ -55,6 +57,7 @@ class TrainingConfig:
     precision: str = "fp32"
     seed: int = 42
     group_by_length: bool = True
+    gradient_checkpointing: bool = False
     eval_steps: int | None = None
     save_steps: int | None = None
     keep_checkpoints: int = 2

@@ -58,9 +58,11 @@ def _spans(features: Sequence[Feature], logits: Sequence[tuple[np.ndarray, np.nd
     spans = []
     for index, (feature, (start_logits, end_logits)) in enumerate(zip(features, logits, strict=True)):
         to_word, max_context = feature.extra["token_to_word"], feature.extra["max_context"]
+        # Logits come padded to the batch's longest window; only this window's own positions are candidates.
+        length = len(feature.input_ids)
         starts = {p for p in to_word if p in max_context}
-        for start, end in candidate_spans(start_logits, end_logits, starts.__contains__, to_word.__contains__,
-                                          n_best_size, max_answer_length):
+        for start, end in candidate_spans(start_logits[:length], end_logits[:length], starts.__contains__,
+                                          to_word.__contains__, n_best_size, max_answer_length):
             spans.append(_Span(index, start, end, float(start_logits[start]), float(end_logits[end])))
     return spans
 
