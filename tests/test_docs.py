@@ -19,6 +19,7 @@ A marker on the line right before a fence changes what is done with the block:
         classifier-dir DIR  a berthub sequence classifier folder (MiniLM + a 2-label head named negative/positive),
                             as `berthub train` leaves in runs/.../best, unless an earlier block already made DIR
         transformers-classifier DIR  a 3-label MNLI-style classifier saved by transformers' save_pretrained
+        pretraining-data DIR  instances written by `berthub pretraining-data` from shipped SST-2 sentences
       A need with no stand-in yet is skipped with its name, after the block is checked to compile.
     <!-- docs-test: excerpt PATH -->  an abridged excerpt of the repo file PATH: it must parse, and every
         class and function it shows must exist in PATH under the same name.
@@ -279,6 +280,20 @@ def _transformers_classifier(context: Context, arguments: list[str], source: str
     return source
 
 
+def _pretraining_data(context: Context, arguments: list[str], source: str) -> str:
+    target = context.workdir / arguments[0]
+    if not (target / "index.json").is_file():
+        lines = (DATA / "glue" / "SST-2" / "dev.tsv").read_text(encoding="utf-8").split("\n")[1:61]
+        sentences = [line.split("\t")[0] for line in lines if line]
+        documents = ["\n".join(sentences[i:i + 6]) for i in range(0, len(sentences), 6)]
+        corpus = context.workdir / "corpus.txt"
+        corpus.write_text("\n\n".join(documents) + "\n", encoding="utf-8")
+        subprocess.run([sys.executable, "-m", "berthub", "pretraining-data", "--input", str(corpus), "--vocab",
+                        str(context.minilm_dir / "vocab.txt"), "--do-lower-case", "--output", str(target),
+                        "--dupe-factor", "1"], check=True, capture_output=True)
+    return source
+
+
 STAND_INS: dict[str, Callable[[Context, list[str], str], str]] = {
     "tf-checkpoint": _tf_checkpoint,
     "glue": _glue,
@@ -287,6 +302,7 @@ STAND_INS: dict[str, Callable[[Context, list[str], str], str]] = {
     "example-plugin": _example_plugin,
     "classifier-dir": _classifier_dir,
     "transformers-classifier": _transformers_classifier,
+    "pretraining-data": _pretraining_data,
 }
 
 
