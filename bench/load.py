@@ -116,7 +116,7 @@ def warm_rows(cache: Path, repeats: int) -> list[list[str]]:
 
 
 def cold_rows(endpoint: str, scratch: Path, repeats: int) -> list[list[str]]:
-    from berthub import hub
+    from berthub.sources import resolve as hub
 
     url = f"{endpoint}/{REPO_ID}/resolve/main/model.safetensors"
     size = (minilm_dir() / "model.safetensors").stat().st_size
@@ -167,8 +167,9 @@ def main() -> None:
             HF_HUB_DISABLE_PROGRESS_BARS="1", HF_HUB_DISABLE_TELEMETRY="1", BERTHUB_CACHE=str(scratch / "cache"),
         )  # fmt: skip
         assert "huggingface_hub" not in sys.modules, "imported too early to point it at the local hub"
-        from berthub import hub, registry
-        from berthub.publish import push
+        from berthub.sources import registry
+        from berthub.sources import resolve as hub
+        from berthub.sources.publish import push
 
         push(minilm_dir(), REPO_ID, endpoint=server.endpoint, token=server.token)
         registry.register(registry.ModelEntry(NAME, repo_id=REPO_ID, description="all-MiniLM-L6-v2"))

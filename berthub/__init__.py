@@ -8,8 +8,8 @@ from berthub.errors import BerthubError
 from berthub.modeling import BertModel
 from berthub.pipelines import Pipeline, pipeline
 from berthub.pretrained import BertPreTrainedModel
-from berthub.publish import push
-from berthub.registry import list_models
+from berthub.sources.publish import push
+from berthub.sources.registry import list_models
 from berthub.task_models import (
     BertForMaskedLM,
     BertForMultipleChoice,

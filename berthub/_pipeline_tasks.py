@@ -27,9 +27,9 @@ from typing import Any
 import numpy as np
 
 from berthub import spans
-from berthub._call_encoding import join_wordpieces
 from berthub.errors import InputError
 from berthub.tasks import Feature
+from berthub.tokenizer.call import join_wordpieces
 
 Record = str | dict[str, Any]
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-import tempfile
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +123,8 @@ class BertConfig:
 
     def to_json_file(self, path: str | Path) -> None:
         """Write config.json atomically."""
+        from berthub.files import write_text_atomic
+
         write_text_atomic(Path(path), self.to_json_string())
 
     def replace(self, **changes: Any) -> BertConfig:
@@ -172,23 +173,3 @@ def _problems(config: BertConfig) -> list[str]:
     if not isinstance(config.head_options, dict):
         problems.append(f"berthub_head_options must be a JSON object, got {config.head_options!r}")
     return problems
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write `text` to `path` through a temporary file and a rename, so readers never see half a file."""
-    write_bytes_atomic(path, text.encode("utf-8"))
-
-
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write `data` to `path` through a temporary file in the same folder, fsync, then rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -6,7 +6,7 @@
 of the same name still works, with a deprecation warning), read when the name is used, so a
 setting made after import counts. 0.6's name tables (PRETRAINED_MODEL_ARCHIVE_MAP & co., which
 modeling and tokenization re-export) are read from berthub's registry the same way. Files go
-through berthub's one downloader (berthub.download): resumed, locked, verified, written atomically.
+through berthub's one downloader (berthub.sources.urls): resumed, locked, verified, written atomically.
 """
 
 from __future__ import annotations
@@ -16,8 +16,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from berthub.errors import NotFoundError
-from berthub.hub import CONFIG_NAME, LEGACY_CONFIG_NAME, HubSettings, cache_root
-from berthub.pretrained import PYTORCH_NAME
+from berthub.sources.settings import CONFIG_NAME, LEGACY_CONFIG_NAME, PYTORCH_NAME, HubSettings, cache_root
 
 __all__ = ["BERT_CONFIG_NAME", "CONFIG_NAME", "TF_WEIGHTS_NAME", "WEIGHTS_NAME", "cached_path", "get_from_cache"]
 
@@ -36,10 +35,10 @@ def cached_path(url_or_filename: str | os.PathLike, cache_dir: str | os.PathLike
     text = str(url_or_filename)
     scheme = urlsplit(text).scheme
     if scheme in ("http", "https"):
-        from berthub import download
+        from berthub.sources import urls
 
         settings = HubSettings.from_env(cache_dir=cache_dir)
-        return str(download.download_url(text, cache_dir=settings.cache_dir, local_files_only=settings.offline))
+        return str(urls.download_url(text, cache_dir=settings.cache_dir, local_files_only=settings.offline))
     if Path(text).expanduser().exists():
         return text
     if scheme and len(scheme) > 1:  # "C:\..." parses as scheme "c"
@@ -57,7 +56,7 @@ def get_from_cache(url: str, cache_dir: str | os.PathLike | None = None) -> str:
 def _registry_map(value: str) -> dict[str, object]:
     """0.6's tables keyed by model name, from berthub's registry: where each name's files come from
     (a hub repo id, or the URL of an archive) or its longest input (`max_len`)."""
-    from berthub.registry import list_models, model_entry
+    from berthub.sources.registry import list_models, model_entry
 
     entries = [model_entry(name) for name in list_models()]
     if value == "max_len":

@@ -141,7 +141,7 @@ def pipeline(model: str | Path, task: str | None = None, device: str | torch.dev
     n_best_size, max_answer_length, align_to_words (question-answering; SQuAD's defaults 384, 128, 64,
     20, 30, and transformers' word alignment).
     """
-    from berthub import hub
+    from berthub.sources import resolve as hub
 
     chosen, batch_size = _device(device), _batch_size(batch_size)  # checked before any weights load
     directory = Path(hub.resolve_model(model, revision=revision).directory)

@@ -5,7 +5,7 @@
 | `heads`      | `berthub.heads`      | a head class built from (config, **options) (see berthub.heads) |
 | `datasets`   | `berthub.datasets`   | a callable building a Task from **options (see berthub.tasks)  |
 | `converters` | `berthub.converters` | a converter (see berthub.pretrained)                           |
-| `models`     | `berthub.models`     | a ModelEntry or a list of them (see berthub.registry)          |
+| `models`     | `berthub.models`     | a ModelEntry or a list of them (see berthub.sources.registry)          |
 | `commands`   | `berthub.commands`   | a module or object with `register(subparsers)` (see berthub.cli) |
 
 Rules, the same for berthub's own entries and for third-party packages:

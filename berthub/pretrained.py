@@ -20,14 +20,13 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from berthub.config import BertConfig, write_text_atomic
+from berthub.config import BertConfig
 from berthub.errors import InputError, WeightsError
+from berthub.files import atomic_path, safetensors_problem, write_text_atomic
+from berthub.sources.settings import CONFIG_NAME, CONFIG_NAMES, LEGACY_CONFIG_NAME, PYTORCH_NAME, SAFETENSORS_NAME
 
 logger = logging.getLogger("berthub")
 
-SAFETENSORS_NAME = "model.safetensors"
-PYTORCH_NAME = "pytorch_model.bin"
-CONFIG_NAMES = ("config.json", "bert_config.json")
 _ENCODER_PREFIXES = ("embeddings.", "encoder.", "pooler.")
 # Keys that are derived state in other libraries' files, never weights.
 _DERIVED_KEYS = re.compile(r"(^|\.)position_ids$|^cls\.predictions\.decoder\.(weight|bias)$")
@@ -130,14 +129,9 @@ class BertPreTrainedModel(nn.Module):
         config["architectures"] = [self._architecture_name()]
         config.update(self._extra_config())
         tensors = {k: v.detach().contiguous() for k, v in self._state_to_save().items()}
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".model.", suffix=".safetensors.tmp")
-        os.close(fd)
-        try:
-            save_file(tensors, tmp, metadata={"format": "pt"})
-            os.replace(tmp, directory / SAFETENSORS_NAME)
-        finally:
-            Path(tmp).unlink(missing_ok=True)
-        write_text_atomic(directory / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
+        with atomic_path(directory / SAFETENSORS_NAME) as tmp:
+            save_file(tensors, str(tmp), metadata={"format": "pt"})
+        write_text_atomic(directory / CONFIG_NAME, json.dumps(config, indent=2, sort_keys=True) + "\n")
         return directory
 
     def _architecture_name(self) -> str:
@@ -179,7 +173,7 @@ class BertPreTrainedModel(nn.Module):
         (e.g. torch.bfloat16 or "bfloat16"; "auto" or None keeps the file's); `torch_dtype` is
         transformers' older name for it. The model is returned in eval mode with `model.load_report` set.
         """
-        from berthub import hub
+        from berthub.sources import resolve as hub
 
         dtype = resolve_dtype(dtype, torch_dtype)
         resolved = hub.resolve_model(
@@ -257,7 +251,7 @@ def load_tf_weights_in_bert(model: BertPreTrainedModel, tf_checkpoint_path: str 
         release.mkdir()
         for part in parts:
             (release / part.name).symlink_to(part.resolve())
-        model.config.to_json_file(release / "bert_config.json")
+        model.config.to_json_file(release / LEGACY_CONFIG_NAME)
         state_dict = read_weights(_convert_tf(release, Path(scratch)))
         model.load_report = load_into(model, state_dict, dtype=None, source=str(tf_checkpoint_path))
     return model
@@ -279,8 +273,6 @@ def read_weights(directory: Path) -> dict[str, Tensor]:
 def _read_safetensors(path: Path) -> dict[str, Tensor]:
     """Tensors of a safetensors file; a truncated, empty or malformed one is one clear WeightsError."""
     from safetensors import SafetensorError, safe_open
-
-    from berthub.integrity import safetensors_problem
 
     problem = safetensors_problem(path)
     try:

@@ -29,8 +29,8 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from berthub.config import write_text_atomic
 from berthub.errors import ConfigError
+from berthub.files import replace_dir, write_text_atomic
 from berthub.labels import with_task_labels
 from berthub.tasks import Feature, Outputs, Task, collate, model_inputs, target_kinds, task_options, unbatch
 from berthub.training import accumulation, checkpoint, distributed, reporting
@@ -323,7 +323,7 @@ class Trainer:
                 self.tokenizer.save_pretrained(folder)
             write_text_atomic(folder / "training.json", json.dumps(info, indent=2, default=str) + "\n")
 
-        checkpoint.replace_dir(target, write)
+        replace_dir(target, write)
 
     # -- setting up and finishing a run ----------------------------------------------------------
     def _prepare(self, train_examples: Sequence[Any], eval_examples: Sequence[Any] | None) -> _Run:

@@ -65,7 +65,7 @@ def minilm_named_hub(hub_server: HubServer, minilm_dir: Path) -> HubServer:
     written for "bert-base-uncased" & co. runs by name (the `named_models` fixture points berthub at it).
     MiniLM's vocabulary is uncased English whatever the name says."""
     from berthub import push
-    from berthub.registry import BUILTIN_MODELS
+    from berthub.sources.registry import BUILTIN_MODELS
 
     for entry in BUILTIN_MODELS:
         push(minilm_dir, entry.repo_id, endpoint=hub_server.endpoint, token=hub_server.token)

@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
-from berthub import registry
 from berthub.cli import build_parser, main
+from berthub.sources import registry
 
 # Help that starts like this describes turning something off.
 _NEGATIVE = re.compile(r"^(do not|don't|no |never|without|skip|disable|hide)", re.IGNORECASE)
@@ -75,7 +75,7 @@ def test_plugins_lists_the_model_names_of_each_models_entry_point(tmp_path, monk
     (info / "entry_points.txt").write_text(f"[berthub.models]\nacme-berts = acme_{tag}:ENTRIES\n"
                                            f"acme-broken = acme_{tag}:MISSING\n")
     (tmp_path / f"acme_{tag}.py").write_text(
-        "from berthub.registry import ModelEntry\n"
+        "from berthub.sources.registry import ModelEntry\n"
         "ENTRIES = [ModelEntry('acme-bert-tiny', repo_id='acme/bert-tiny'),\n"
         "           ModelEntry('acme-bert-small', repo_id='acme/bert-small')]\n")
     monkeypatch.syspath_prepend(str(tmp_path))

@@ -1,4 +1,4 @@
-"""Plain-URL downloads (berthub.download) against a misbehaving HTTP server on 127.0.0.1."""
+"""Plain-URL downloads (berthub.sources.urls) against a misbehaving HTTP server on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 from faultserver import FaultServer, Route, running
 
-from berthub import download
-from berthub.download import Retry, download_archive, download_url, url_folder
 from berthub.errors import AuthError, CorruptDownloadError, NetworkError, NotFoundError
+from berthub.sources import urls as download
+from berthub.sources.urls import Retry, download_url, fetch_url, url_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = (ROOT / "data/vocabs/bert-base-multilingual-cased/vocab.txt").read_bytes()  # ~1 MB of real data
@@ -153,16 +153,16 @@ def test_tar_gz_archive_is_extracted_inside_the_cache_once(server, tmp_path):
     url = _serve(
         server, "/bert-base-multilingual-cased.tar.gz", body=_tar_gz({"bert_config.json": config, "vocab.txt": VOCAB})
     )
-    folder = download_archive(url, cache_dir=tmp_path, retry=FAST)
+    folder = fetch_url(url, cache_dir=tmp_path, retry=FAST)
     assert folder == url_folder(url, tmp_path) / "extracted"
     assert (folder / "vocab.txt").read_bytes() == VOCAB and (folder / "bert_config.json").read_bytes() == config
-    assert download_archive(url, cache_dir=tmp_path, retry=FAST) == folder
+    assert fetch_url(url, cache_dir=tmp_path, retry=FAST) == folder
     assert len(server.log) == 1
 
 
 def test_archive_with_one_top_level_folder_resolves_to_that_folder(server, tmp_path):
     url = _serve(server, "/uncased_L-2.tar.gz", body=_tar_gz({"vocab.txt": VOCAB}, prefix="uncased_L-2/"))
-    folder = download_archive(url, cache_dir=tmp_path, retry=FAST)
+    folder = fetch_url(url, cache_dir=tmp_path, retry=FAST)
     assert folder.name == "uncased_L-2" and (folder / "vocab.txt").read_bytes() == VOCAB
 
 
@@ -196,7 +196,7 @@ def _evil_tar(kind: str) -> bytes:
 def test_unsafe_tar_member_is_refused_and_the_archive_removed(server, tmp_path, kind, message):
     url = _serve(server, "/evil.tar.gz", body=_evil_tar(kind))
     with pytest.raises(CorruptDownloadError, match=message):
-        download_archive(url, cache_dir=tmp_path / "cache", retry=FAST)
+        fetch_url(url, cache_dir=tmp_path / "cache", retry=FAST)
     assert not url_folder(url, tmp_path / "cache").exists()
     assert not (tmp_path / "escaped.txt").exists() and not (tmp_path / "cache" / "escaped.txt").exists()
 
@@ -205,7 +205,7 @@ def test_truncated_archive_is_a_corrupt_download_and_removed(server, tmp_path):
     whole = _tar_gz({"vocab.txt": VOCAB})
     url = _serve(server, "/truncated.tar.gz", body=whole[: len(whole) // 2])
     with pytest.raises(CorruptDownloadError, match="damaged"):
-        download_archive(url, cache_dir=tmp_path, retry=FAST)
+        fetch_url(url, cache_dir=tmp_path, retry=FAST)
     assert not url_folder(url, tmp_path).exists()
 
 
@@ -216,13 +216,13 @@ def test_zip_with_parent_member_is_refused(server, tmp_path):
         zipped.writestr("../../escaped.txt", b"evil")
     url = _serve(server, "/evil.zip", body=buffer.getvalue())
     with pytest.raises(CorruptDownloadError, match="'../../escaped.txt'"):
-        download_archive(url, cache_dir=tmp_path, retry=FAST)
+        fetch_url(url, cache_dir=tmp_path, retry=FAST)
 
 
 _DOWNLOAD_IN_A_PROCESS = """
 import sys
 from pathlib import Path
-from berthub.download import download_url
+from berthub.sources.urls import download_url
 path = download_url(sys.argv[1], cache_dir=Path(sys.argv[2]), sha256=sys.argv[3], progress=False)
 print(path)
 """

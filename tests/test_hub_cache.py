@@ -18,9 +18,11 @@ import torch
 from faultserver import CountingProxy, proxying
 from huggingface_hub import hf_hub_download
 
-from berthub import BertConfig, BertModel, download, hub, push
+from berthub import BertConfig, BertModel, push
 from berthub.errors import CorruptDownloadError, NetworkError, NotFoundError
-from berthub.hub import resolve_model, resolve_tokenizer
+from berthub.sources import urls as download
+from berthub.sources.resolve import resolve_model, resolve_tokenizer
+from berthub.sources.settings import PROBE_TIMEOUT_S
 
 pytestmark = pytest.mark.slow
 
@@ -181,13 +183,14 @@ def test_silent_hub_with_a_warm_cache_loads_after_the_short_probe_timeout(repos,
         started = time.monotonic()
         with caplog.at_level(logging.WARNING, logger="berthub"):
             assert _equal(BertModel.from_pretrained(repo_id), weights)
-        assert time.monotonic() - started < hub.PROBE_TIMEOUT_S + 2
+        assert time.monotonic() - started < PROBE_TIMEOUT_S + 2
     assert len(caplog.records) == 1
 
 
 _LOAD_IN_A_PROCESS = """
 import hashlib, sys
-from berthub import BertModel, registry
+from berthub import BertModel
+from berthub.sources import registry
 registry.register(registry.ModelEntry("bert-under-test", repo_id=sys.argv[1]))
 model = BertModel.from_pretrained("bert-under-test")
 print(hashlib.sha256(model.embeddings.word_embeddings.weight.detach().numpy().tobytes()).hexdigest())

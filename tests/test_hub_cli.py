@@ -10,10 +10,11 @@ import pytest
 import torch
 from faultserver import CountingProxy, FaultServer, Route, proxying, running
 
-from berthub import BertConfig, BertModel, push, registry
+from berthub import BertConfig, BertModel, push
 from berthub.cli import main
-from berthub.hub import resolve_tokenizer
-from berthub.registry import ModelEntry
+from berthub.sources import registry
+from berthub.sources.registry import ModelEntry
+from berthub.sources.resolve import resolve_tokenizer
 
 pytestmark = pytest.mark.slow
 

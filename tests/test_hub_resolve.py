@@ -16,10 +16,13 @@ import pytest
 import torch
 from faultserver import CountingProxy, FaultServer, Route, proxying, running
 
-from berthub import BertConfig, BertModel, hub, registry
+from berthub import BertConfig, BertModel
 from berthub.errors import AuthError, CorruptDownloadError, NetworkError, NotFoundError
-from berthub.hub import HubSettings, resolve_model, resolve_tokenizer
-from berthub.registry import ModelEntry
+from berthub.sources import registry
+from berthub.sources import resolve as hub
+from berthub.sources.registry import ModelEntry
+from berthub.sources.resolve import resolve_model, resolve_tokenizer
+from berthub.sources.settings import PROBE_TIMEOUT_S, HubSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = ROOT / "data/vocabs/bert-base-uncased/vocab.txt"
@@ -224,7 +227,7 @@ def test_silent_hub_gives_up_after_the_short_probe_timeout(monkeypatch):
         started = time.monotonic()
         with pytest.raises(NetworkError, match="Cannot reach the hub"):
             resolve_model("bert-base-uncased")
-        assert time.monotonic() - started < hub.PROBE_TIMEOUT_S + 2
+        assert time.monotonic() - started < PROBE_TIMEOUT_S + 2
 
 
 def test_offline_mode_with_a_cold_cache_says_how_to_fill_it(monkeypatch):

@@ -21,7 +21,7 @@ from trainer_support import SentenceTask, tokenizer
 
 from berthub import BertConfig, BertForTask
 from berthub.errors import InputError, PluginError
-from berthub.publish import CardFacts, model_card
+from berthub.sources.publish import CardFacts, model_card
 from berthub.tasks import Feature, collate, get_task, output_names, target_kinds, task_options
 from berthub.trainer import Trainer, TrainingConfig, set_seed
 

@@ -18,8 +18,8 @@ import pytest
 import torch
 
 import berthub
-from berthub import hub
 from berthub.modeling import BertModel
+from berthub.sources import settings
 
 # -- the 0.6 API, point by point ------------------------------------------------------------------
 
@@ -220,7 +220,7 @@ def test_pytorch_pretrained_bert_cache_is_honoured_with_one_warning(named_models
 
     monkeypatch.delenv("BERTHUB_CACHE")
     monkeypatch.setenv("PYTORCH_PRETRAINED_BERT_CACHE", str(tmp_path / "legacy"))
-    monkeypatch.setattr(hub, "_warned", set())
+    monkeypatch.setattr(settings, "_warned", set())
     with pytest.warns(FutureWarning, match="set BERTHUB_CACHE instead"):
         assert file_utils.PYTORCH_PRETRAINED_BERT_CACHE == tmp_path / "legacy"
     import warnings
@@ -252,7 +252,7 @@ NAMES_062 = ["bert-base-uncased", "bert-large-uncased", "bert-base-cased", "bert
 
 
 def test_registry_casing_follows_062s_rule_for_its_names():
-    from berthub.registry import model_entry
+    from berthub.sources.registry import model_entry
 
     for name in NAMES_062:  # 0.6.2: lower-case unless "-cased" is in the name (Chinese and multilingual too)
         assert model_entry(name).do_lower_case is ("-cased" not in name), name

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from berthub import registry
 from berthub.errors import ConfigError, NotFoundError, PluginError
-from berthub.registry import ModelEntry, list_models, model_entry
+from berthub.sources import registry
+from berthub.sources.registry import ModelEntry, list_models, model_entry
 
 CLASSIC = {
     "bert-base-uncased": True,
@@ -116,7 +116,7 @@ def test_plugin_entries_join_the_registry_with_their_distribution_as_source(site
         site,
         "acme-berts",
         """
-        from berthub.registry import ModelEntry
+        from berthub.sources.registry import ModelEntry
         ENTRIES = [ModelEntry("acme-bert-small", repo_id="acme/bert-small", do_lower_case=False, max_len=128),
                    ModelEntry("acme-legacy", url="https://example.org/acme-legacy.tar.gz")]
         ONE = ModelEntry("acme-bert-one", repo_id="acme/bert-one")
@@ -134,7 +134,7 @@ def test_plugin_name_clashing_with_a_builtin_is_an_error_naming_both_and_others_
         site,
         "impostor",
         """
-        from berthub.registry import ModelEntry
+        from berthub.sources.registry import ModelEntry
         ENTRY = ModelEntry("bert-base-chinese", repo_id="impostor/bert-base-chinese")
         """,
         "impostor = impostor:ENTRY\n",
@@ -150,7 +150,7 @@ def test_invalid_plugin_entry_is_reported_with_its_distribution_and_problems(sit
         site,
         "sloppy",
         """
-        from berthub.registry import ModelEntry
+        from berthub.sources.registry import ModelEntry
         ENTRY = ModelEntry("sloppy-bert", repo_id="sloppy-bert", do_lower_case="yes")
         """,
         "sloppy = sloppy:ENTRY\n",
@@ -172,10 +172,10 @@ def test_plugin_that_fails_to_import_only_loses_its_own_names(site):
 
 def test_plugin_pointing_at_something_else_than_entries_is_reported(site):
     _install_plugin(site, "confused", "ENTRIES = {'name': 'x'}\n", "confused = confused:ENTRIES\n")
-    assert any("must point to a berthub.registry.ModelEntry" in p for p in registry.plugin_problems())
+    assert any("must point to a berthub.sources.registry.ModelEntry" in p for p in registry.plugin_problems())
 
 
 def test_berthubs_own_entry_point_for_the_builtins_does_not_register_them_twice(site):
-    _install_plugin(site, "berthub-copy", "", "google-bert = berthub.registry:BUILTIN_MODELS\n")
+    _install_plugin(site, "berthub-copy", "", "google-bert = berthub.sources.registry:BUILTIN_MODELS\n")
     assert model_entry("bert-base-uncased").source == registry.BUILTIN_SOURCE
     assert registry.plugin_problems() == []

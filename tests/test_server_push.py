@@ -13,7 +13,7 @@ from huggingface_hub import HfApi, hf_hub_download
 
 import berthub
 from berthub.errors import AuthError, ConfigError, NetworkError, NotFoundError
-from berthub.publish import CardFacts, model_card
+from berthub.sources.publish import CardFacts, model_card
 
 
 def _metadata(card: str) -> dict:

@@ -305,7 +305,7 @@ def test_fast_path_keeps_custom_lower_case_never_split_tokens_whole_as_python_do
 
 
 def test_use_fast_without_tokenizers_installed_is_a_clear_error(monkeypatch):
-    import berthub._tokenizer_files as files
+    import berthub.tokenizer.files as files
 
     monkeypatch.setattr(files, "find_spec", lambda name: None)
     with pytest.raises(ConfigError, match=r"pip install berthub\[fast\]"):
@@ -313,9 +313,9 @@ def test_use_fast_without_tokenizers_installed_is_a_clear_error(monkeypatch):
 
 
 def test_word_cache_stays_bounded_and_correct(monkeypatch):
-    import berthub.tokenization as tokenization
+    from berthub.tokenizer import bert
 
-    monkeypatch.setattr(tokenization, "_CACHE_LIMIT", 8)
+    monkeypatch.setattr(bert, "_CACHE_LIMIT", 8)
     small = BertTokenizer(UNCASED)
     reference = BertTokenizer(UNCASED)
     texts = _sst2_dev(30)

@@ -121,7 +121,7 @@ def test_offsets_match_transformers_fast_tokenizer_on_real_text(trio):
         got = ours(texts, return_offsets_mapping=True)
         for i, text in enumerate(texts):
             assert got["input_ids"][i] == pure(text)["input_ids"]  # offsets never change the ids
-            # Rust's tokenization departs from Google's on a few characters (berthub/_fast_tokenizer.py):
+            # Rust's tokenization departs from Google's on a few characters (berthub/tokenizer/fast.py):
             # offsets are compared where the tokens agree.
             if got["input_ids"][i] == want["input_ids"][i]:
                 assert got["offset_mapping"][i] == want["offset_mapping"][i], text

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from berthub import hub
 from berthub.errors import ConfigError
+from berthub.sources import resolve as hub
 from berthub.tokenization import BertTokenizer
 
 DATA = Path(__file__).resolve().parents[1] / "data"

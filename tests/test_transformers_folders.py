@@ -153,7 +153,7 @@ def test_torch_dtype_is_an_alias_of_dtype(minilm_dir):
 
 
 def test_the_model_card_of_a_transformers_classifier_shows_its_class_and_labels(minilm_dir, tmp_path):
-    from berthub.publish import model_card
+    from berthub.sources.publish import model_card
 
     _saved("BertForSequenceClassification", minilm_dir, tmp_path, num_labels=3, id2label=LABELS)
     card = model_card(tmp_path, "acme/nli")

@@ -48,8 +48,9 @@ def _missing_format() -> int:
 
 def _load(name: str):
     """BertForTask when the saved config names a head, else the bare encoder; and the model's tokenizer."""
-    from berthub import BertForTask, BertModel, BertTokenizer, hub
+    from berthub import BertForTask, BertModel, BertTokenizer
     from berthub.pretrained import _read_config
+    from berthub.sources import resolve as hub
 
     directory = Path(hub.resolve_model(name).directory)
     model_class = BertForTask if _read_config(directory).head else BertModel

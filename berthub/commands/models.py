@@ -82,9 +82,10 @@ def _cache_option(parser: argparse.ArgumentParser) -> None:
 
 
 def run_models(args: argparse.Namespace) -> int:
-    from berthub import hub, registry
+    from berthub.sources import registry
+    from berthub.sources.settings import HubSettings
 
-    cache = hub.HubSettings.from_env(cache_dir=args.cache_dir).cache_dir
+    cache = HubSettings.from_env(cache_dir=args.cache_dir).cache_dir
     sizes = {entry.key: entry.size for entry in _cache_entries(cache)}
     rows = []
     for name in registry.list_models(args.pattern):
@@ -103,24 +104,24 @@ def run_models(args: argparse.Namespace) -> int:
 
 
 def _is_cached(name: str, cache: Path) -> bool:
-    from berthub import hub
+    from berthub.sources import resolve
 
     try:
-        hub.resolve_model(name, cache_dir=cache, local_files_only=True)
-        hub.resolve_tokenizer(name, cache_dir=cache, local_files_only=True)
+        resolve.resolve_model(name, cache_dir=cache, local_files_only=True)
+        resolve.resolve_tokenizer(name, cache_dir=cache, local_files_only=True)
     except NotFoundError:
         return False
     return True
 
 
 def run_download(args: argparse.Namespace) -> int:
-    from berthub import hub
+    from berthub.sources import resolve
 
     options = dict(revision=args.revision, cache_dir=args.cache_dir, token=args.token)
-    model = hub.resolve_model(args.name, **options)
+    model = resolve.resolve_model(args.name, **options)
     print(f"model:     {model.directory}")
     try:
-        tokenizer = hub.resolve_tokenizer(args.name, **options)
+        tokenizer = resolve.resolve_tokenizer(args.name, **options)
         print(f"tokenizer: {tokenizer.directory}")
     except NotFoundError as error:  # a model without its own vocabulary is still a model
         print(f"tokenizer: none ({error})")
@@ -145,7 +146,8 @@ def _cache_entries(cache: Path) -> list[_CacheEntry]:
     from huggingface_hub import scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
-    from berthub.download import URLS_FOLDER, read_source
+    from berthub.sources.settings import URLS_FOLDER
+    from berthub.sources.urls import read_source
 
     entries = []
     try:
@@ -173,9 +175,10 @@ def _revision(revision: CachedRevisionInfo) -> str:
 
 
 def run_cache_ls(args: argparse.Namespace) -> int:
-    from berthub import hub, registry
+    from berthub.sources import registry
+    from berthub.sources.settings import HubSettings
 
-    cache = hub.HubSettings.from_env(cache_dir=args.cache_dir).cache_dir
+    cache = HubSettings.from_env(cache_dir=args.cache_dir).cache_dir
     entries = _cache_entries(cache)
     names: dict[str, list[str]] = {}
     for name in registry.list_models():
@@ -192,9 +195,9 @@ def run_cache_ls(args: argparse.Namespace) -> int:
 
 
 def run_cache_rm(args: argparse.Namespace) -> int:
-    from berthub import hub
+    from berthub.sources.settings import HubSettings
 
-    cache = hub.HubSettings.from_env(cache_dir=args.cache_dir).cache_dir
+    cache = HubSettings.from_env(cache_dir=args.cache_dir).cache_dir
     by_key = {entry.key: entry for entry in _cache_entries(cache)}
     chosen = [_entry_for(name, by_key, cache) for name in args.names]
     for entry in chosen:
@@ -204,7 +207,7 @@ def run_cache_rm(args: argparse.Namespace) -> int:
 
 
 def _entry_for(name: str, by_key: dict[str, _CacheEntry], cache: Path) -> _CacheEntry:
-    from berthub import registry
+    from berthub.sources import registry
 
     key = name
     if "/" not in name:
@@ -216,9 +219,9 @@ def _entry_for(name: str, by_key: dict[str, _CacheEntry], cache: Path) -> _Cache
 
 
 def run_cache_verify(args: argparse.Namespace) -> int:
-    from berthub import hub
+    from berthub.sources.settings import HubSettings
 
-    cache = hub.HubSettings.from_env(cache_dir=args.cache_dir).cache_dir
+    cache = HubSettings.from_env(cache_dir=args.cache_dir).cache_dir
     if not cache.is_dir():
         raise NotFoundError(f"The cache {cache} does not exist, so there is nothing to verify. Check --cache-dir "
                             "or BERTHUB_CACHE.")
@@ -246,7 +249,7 @@ def run_cache_verify(args: argparse.Namespace) -> int:
 
 def _verify(entry: _CacheEntry) -> tuple[list[str], int]:
     """Problems found (one line each) and the number of files checked."""
-    from berthub.download import read_source, sha256_of
+    from berthub.sources.urls import read_source, sha256_of
 
     if entry.detail == "url download":
         recorded = read_source(entry.path)
@@ -262,7 +265,7 @@ def _verify(entry: _CacheEntry) -> tuple[list[str], int]:
 
 def _blob_problems(blob: Path) -> Iterable[str]:
     """huggingface_hub names blobs by their etag: sha256 for LFS files, the git blob sha1 for the others."""
-    from berthub.integrity import content_problem
+    from berthub.sources.integrity import content_problem
 
     if blob.name.endswith(".incomplete"):
         return [f"an unfinished download ({_size(blob.stat().st_size)}); it is resumed on the next download"]

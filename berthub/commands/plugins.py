@@ -74,7 +74,7 @@ def _print_group(kind: str, check: bool) -> int:
 
 def _print_model_names(info: plugins.PluginInfo) -> None:
     """The registry names one `berthub.models` entry point adds, wrapped under its row."""
-    from berthub import registry
+    from berthub.sources import registry
 
     added = registry.names_added_by(info.name, info.value)
     text = ("model names: " + ", ".join(added)) if added is not None else \

@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from berthub.config import write_text_atomic
+    from berthub.files import write_text_atomic
     from berthub.pipelines import pipeline
 
     records = read_records(args.texts, args.input)

@@ -32,10 +32,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from berthub.publish import push, resolve_endpoint
+    from berthub.sources.publish import push
+    from berthub.sources.settings import hub_endpoint
 
     commit = push(args.directory, args.repo_id, endpoint=args.endpoint, revision=args.revision,
                   commit_message=args.commit_message, private=args.private)
     print(f"Pushed {args.directory} to {args.repo_id} ({args.revision}): commit {getattr(commit, 'oid', commit)}")
-    print(f"  {resolve_endpoint(args.endpoint)}/{args.repo_id}")
+    print(f"  {hub_endpoint(args.endpoint)}/{args.repo_id}")
     return 0

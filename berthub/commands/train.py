@@ -211,7 +211,8 @@ def _limited(examples: list[Any], limit: int | None, flag: str) -> list[Any]:
 
 
 def _push(args: argparse.Namespace, result: Any, trainer: Any) -> None:
-    from berthub.publish import CardFacts, push, resolve_endpoint
+    from berthub.sources.publish import CardFacts, push
+    from berthub.sources.settings import hub_endpoint
 
     folder = result.output_dir / ("best" if result.best_metrics else "last")
     info = json.loads((folder / "training.json").read_text(encoding="utf-8"))
@@ -219,12 +220,12 @@ def _push(args: argparse.Namespace, result: Any, trainer: Any) -> None:
     commit = push(folder, args.push, endpoint=args.endpoint, card=card,
                   commit_message=f"Fine-tuned on {trainer.task.name} with berthub (step {info['step']})")
     print(f"Pushed {folder} to {args.push}: commit {getattr(commit, 'oid', commit)}")
-    print(f"  {resolve_endpoint(args.endpoint)}/{args.push}")
+    print(f"  {hub_endpoint(args.endpoint)}/{args.push}")
 
 
 def _base_repo(model: str) -> str | None:
     """The hub repo a model name stands for (registry names map to their repo id); None for local folders."""
-    from berthub import registry
+    from berthub.sources import registry
 
     if Path(model).exists():
         return None
@@ -261,7 +262,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             print(f"{task.name} {args.split} ({len(examples)} examples, max_seq_length {length}): "
                   f"{reporting.format_metrics({k: float(v) for k, v in metrics.items()})}")
             if args.predictions:
-                from berthub.config import write_text_atomic
+                from berthub.files import write_text_atomic
 
                 answers = task.predict(examples, features, outputs)
                 write_text_atomic(args.predictions, json.dumps(answers, indent=1, default=_plain) + "\n")
@@ -316,7 +317,7 @@ def _hub_file(name: str, commit: str, filename: str) -> Path | None:
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
 
-    from berthub.hub import HubSettings
+    from berthub.sources.resolve import HubSettings
 
     settings, repo_id = HubSettings.from_env(), _base_repo(name)
     if repo_id is None:

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import filelock
 
-from berthub.config import write_text_atomic
+from berthub.files import write_text_atomic
 from berthub.server.errors import (
     BadRequest,
     Conflict,

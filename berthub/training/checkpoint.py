@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import random
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +22,7 @@ import numpy as np
 import torch
 
 from berthub.errors import ConfigError, NotFoundError
+from berthub.files import replace_dir
 
 CHECKPOINTS = "checkpoints"
 _PREFIX = "step-"
@@ -67,18 +67,13 @@ def save(output_dir: Path, step: int, model: Any, trainer_state: dict[str, Any],
          keep: int) -> Path:
     """Write checkpoint `step` atomically and delete all but the newest `keep` checkpoints."""
     target = checkpoint_dir(output_dir, step)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".tmp-{target.name}-"))
-    try:
-        model.save_pretrained(tmp / "model")
-        _save_synced(trainer_state, tmp / "trainer_state.pt")
-        _save_synced(rng_states, tmp / "rng_state.pt")
-        if target.exists():  # the same step saved by an earlier attempt of this run
-            shutil.rmtree(target)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+
+    def write(folder: Path) -> None:
+        model.save_pretrained(folder / "model")
+        _save_synced(trainer_state, folder / "trainer_state.pt")
+        _save_synced(rng_states, folder / "rng_state.pt")
+
+    replace_dir(target, write)  # the same step saved by an earlier attempt of this run is replaced whole
     for old in checkpoints(output_dir)[:-keep]:
         shutil.rmtree(old, ignore_errors=True)
     return target
@@ -123,22 +118,3 @@ def check_compatible(path: Path, saved: dict[str, Any], current: dict[str, Any])
         raise ConfigError(f"Cannot resume from {path}: it was written by a different run.\n  - "
                           + "\n  - ".join(problems)
                           + "\nResume with the same model, task and batch settings, or use a new --output-dir.")
-
-
-def replace_dir(target: Path, write: Any) -> Path:
-    """Build a folder with `write(tmp_path)` and swap it in for `target`; a crash leaves the old one whole."""
-    target = Path(target)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".tmp-{target.name}-"))
-    old = target.parent / f".old-{target.name}"
-    try:
-        write(tmp)
-        if target.exists():
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(target, old)
-        os.replace(tmp, target)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
-    return target

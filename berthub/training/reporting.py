@@ -11,7 +11,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from berthub.config import write_text_atomic
+from berthub.files import write_text_atomic
 
 METRICS_FILE = "metrics.jsonl"
 PLOT_FILE = "training.png"

@@ -14,9 +14,9 @@ import zipfile
 import pytest
 from faultserver import FaultServer, Route, running
 
-from berthub import archives
-from berthub.download import Retry, download_archive, download_url, url_folder
 from berthub.errors import ConfigError, CorruptDownloadError
+from berthub.sources import archives
+from berthub.sources.urls import Retry, download_url, fetch_url, url_folder
 
 GIB = 1024**3
 FAST = Retry(backoff_s=0.01)
@@ -75,7 +75,7 @@ def test_a_gib_of_zeros_is_refused_and_nothing_stays_in_the_cache(server, tmp_pa
     server.routes["/" + name] = Route(body=bombs[name])
     url = server.url + "/" + name
     with pytest.raises(CorruptDownloadError, match=r"archive bomb.*nothing was extracted") as refused:
-        download_archive(url, cache_dir=tmp_path, retry=FAST)
+        fetch_url(url, cache_dir=tmp_path, retry=FAST)
     assert "BERTHUB_MAX_EXTRACT_RATIO" in str(refused.value) and "\n" not in str(refused.value)
     assert not url_folder(url, tmp_path).exists()
     assert sum(path.stat().st_size for path in tmp_path.rglob("*") if path.is_file()) == 0

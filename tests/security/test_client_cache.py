@@ -14,9 +14,10 @@ import pytest
 import torch
 from faultserver import CountingProxy, Logged, proxying
 
-from berthub import BertConfig, BertModel, download, push
+from berthub import BertConfig, BertModel, push
 from berthub.errors import CorruptDownloadError, NetworkError
-from berthub.hub import resolve_model
+from berthub.sources import urls as download
+from berthub.sources.resolve import resolve_model
 
 ROOT = Path(__file__).resolve().parents[2]
 VOCAB = ROOT / "data/vocabs/bert-base-cased/vocab.txt"

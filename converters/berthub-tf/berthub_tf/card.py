@@ -10,7 +10,7 @@ from berthub_tf.convert import REPORT_NAME
 
 
 def card_facts(output_dir: Path) -> dict[str, Any]:
-    """Facts for `berthub.push(..., card=...)` (berthub.publish.CardFacts fields), from conversion_report.json."""
+    """Facts for `berthub.push(..., card=...)` (berthub.sources.publish.CardFacts), from conversion_report.json."""
     report = json.loads((Path(output_dir) / REPORT_NAME).read_text(encoding="utf-8"))
     checkpoint = Path(report["source"]["checkpoint"]).name
     files = "\n".join(f"| `{f['name']}` | {f['bytes']:,} | `{f['sha256']}` |" for f in report["source"]["files"])

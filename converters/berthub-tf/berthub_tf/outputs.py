@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from berthub.files import atomic_dir
 from berthub_tf.errors import MissingFileError, OutputExistsError
 
 _CHUNK = 1 << 20
@@ -35,13 +36,8 @@ def atomic_directory(output: Path, *, overwrite: bool = False) -> Iterator[Path]
             f"Output directory '{output}' already exists and is not empty; pass --overwrite to replace it "
             f"or choose another --output."
         )
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.partial-"))
-    try:
+    with atomic_dir(output) as staging:
         yield staging
-        _replace_directory(staging, output)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -59,21 +55,6 @@ def atomic_files(folder: Path) -> Iterator[Path]:
             os.replace(path, folder / path.name)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-
-
-def _replace_directory(staging: Path, output: Path) -> None:
-    if not output.exists():
-        os.rename(staging, output)
-        return
-    old = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.old-"))
-    os.rename(output, old / "replaced")
-    try:
-        os.rename(staging, output)
-    except BaseException:
-        os.rename(old / "replaced", output)
-        raise
-    finally:
-        shutil.rmtree(old, ignore_errors=True)
 
 
 def sha256_file(path: Path) -> str:

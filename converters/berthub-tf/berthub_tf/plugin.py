@@ -106,12 +106,13 @@ def add_push_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def push_converted(output: Path, args: argparse.Namespace) -> None:
-    from berthub.publish import push, resolve_endpoint
+    from berthub.sources.publish import push
+    from berthub.sources.settings import hub_endpoint
     from berthub_tf.card import card_facts
 
     commit = push(output, args.push, endpoint=args.endpoint, token=args.token, card=card_facts(output),
                   commit_message=f"Convert TF checkpoint {Path(args.checkpoint).name} with berthub-tf")
-    print(f"Pushed {output} to {resolve_endpoint(args.endpoint)}/{args.push}: commit {getattr(commit, 'oid', commit)}")
+    print(f"Pushed {output} to {hub_endpoint(args.endpoint)}/{args.push}: commit {getattr(commit, 'oid', commit)}")
 
 
 def _summary(output: Path) -> str:

@@ -1,6 +1,6 @@
 """Short names the demo publishes to its own hub, registered exactly as a third party would."""
 
-from berthub.registry import ModelEntry
+from berthub.sources.registry import ModelEntry
 
 MODELS = [
     ModelEntry(

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from berthub.config import write_bytes_atomic, write_text_atomic
 from berthub.errors import InputError, NotFoundError
+from berthub.files import write_bytes_atomic, write_text_atomic
 from berthub_pretraining.instances import Instance
 
 FORMAT = "berthub-pretraining-instances"

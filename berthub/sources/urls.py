@@ -1,6 +1,6 @@
 """Plain-URL downloads into the cache: pytorch-pretrained-BERT's archives and any direct file URL.
 
-Hub repos go through huggingface_hub (berthub.hub); this module covers what it does not: a URL with
+Hub repos go through huggingface_hub (berthub.sources.hub_cache); this module covers what it does not: a URL with
 no hub behind it. Each URL gets one human-readable folder in `<cache>/berthub-urls/`:
 
     bert-base-uncased.tar.gz--3f9c0e2a1b4d/
@@ -31,12 +31,11 @@ import requests
 from filelock import FileLock
 from tqdm.auto import tqdm
 
-from berthub import archives
 from berthub.errors import AuthError, CorruptDownloadError, NetworkError, NotFoundError
+from berthub.files import write_bytes_atomic
+from berthub.sources import archives
+from berthub.sources.settings import EXTRACTED_FOLDER, SOURCE_FILE, URLS_FOLDER
 
-URLS_FOLDER = "berthub-urls"
-SOURCE_FILE = "source.json"
-EXTRACTED_FOLDER = archives.EXTRACTED_FOLDER
 _CHUNK = 1 << 20
 _STREAM_CHUNK = 1 << 20  # 64 KiB reads halve the throughput on fast links; a dropped link loses < 1 MiB
 
@@ -103,27 +102,6 @@ def download_url(
         if not _is_cached(folder, target, sha256):
             _download(url, target, sha256, retry, progress)
     return target
-
-
-def download_archive(
-    url: str,
-    *,
-    cache_dir: Path,
-    sha256: str | None = None,
-    local_files_only: bool = False,
-    retry: Retry = Retry(),
-    progress: bool = True,
-) -> Path:
-    """Download an archive (.tar, .tar.gz, .tgz, .zip) at `url` and extract it into the cache once.
-
-    Returns the folder with the archive's files (its single top-level folder if it has one).
-    """
-    fetched = fetch_url(
-        url, cache_dir=cache_dir, sha256=sha256, local_files_only=local_files_only, retry=retry, progress=progress
-    )
-    if not fetched.is_dir():
-        raise NotFoundError(f"'{url}' is not a tar or zip archive, so it holds no model files to extract.")
-    return fetched
 
 
 def fetch_url(
@@ -307,7 +285,7 @@ class _Partial:
 def _download(url: str, target: Path, sha256: str | None, retry: Retry, progress: bool) -> None:
     streamed = stream_to_file(url, target, sha256=sha256, retry=retry, progress=progress)
     source = {"url": url, "file": target.name, "sha256": streamed.sha256, "size": streamed.size, "etag": streamed.etag}
-    _write_atomic(target.parent / SOURCE_FILE, json.dumps(source, indent=1).encode())
+    write_bytes_atomic(target.parent / SOURCE_FILE, json.dumps(source, indent=1).encode())
 
 
 def _stream_once(
@@ -356,9 +334,3 @@ def _raise_for_status(url: str, response: requests.Response) -> None:
     if status == 429 or status >= 500:
         raise _Retryable(f"HTTP {status} from the server")
     raise NotFoundError(f"Unexpected HTTP {status} for '{url}'; nothing was downloaded.")
-
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    temporary.write_bytes(data)
-    os.replace(temporary, path)

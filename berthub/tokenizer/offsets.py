@@ -4,7 +4,7 @@ The `tokenizers` library (Rust) tracks, through every normalisation step, which 
 each normalised character came from; transformers' BertTokenizerFast returns those spans as
 `offset_mapping`. This module gives the same spans for the texts BertTokenizer tokenizes in Python
 (the pure path, and the texts the fast path hands back to Python), by running Google's rules
-(berthub/_rules.py) on characters that remember their source index:
+(berthub/tokenizer/rules.py) on characters that remember their source index:
 
 * clean-up and CJK splitting are per character, so each output character keeps its source index;
 * lower-casing and accent stripping run on the whole word, as the reference does (a final capital
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import unicodedata
 
-from berthub._rules import BasicTokenizer, WordpieceTokenizer, _is_punctuation, strip_accents
+from berthub.tokenizer.rules import BasicTokenizer, WordpieceTokenizer, _is_punctuation, strip_accents
 
 Span = tuple[int, int]
 

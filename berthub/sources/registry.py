@@ -4,7 +4,7 @@ The registry is a dict of frozen `ModelEntry` objects keyed by name, built on fi
 berthub's own entries and the `berthub.models` entry-point group (plugins), all through the same
 validation. berthub declares its own entries in that group too (`google-bert`, so `berthub plugins`
 lists them) but adds them directly, so a source checkout that is not pip-installed knows them as well.
-`resolve_model("bert-base-chinese")` in berthub.hub is its main reader.
+`resolve_model("bert-base-chinese")` in berthub.sources.resolve is its main reader.
 
 Plugin authors: point an entry point of group `berthub.models` at a `ModelEntry` or at a list
 (or tuple) of them, e.g. in your pyproject.toml
@@ -13,7 +13,7 @@ Plugin authors: point an entry point of group `berthub.models` at a `ModelEntry`
     my-berts = "my_package.models:ENTRIES"
 
     # my_package/models.py
-    from berthub.registry import ModelEntry
+    from berthub.sources.registry import ModelEntry
     ENTRIES = [ModelEntry("my-bert-small", repo_id="my-org/my-bert-small", do_lower_case=True,
                           description="6-layer BERT distilled from bert-base-uncased")]
 
@@ -37,7 +37,7 @@ from berthub.errors import ConfigError, NotFoundError, PluginError
 
 ENTRY_POINT_GROUP = "berthub.models"
 BUILTIN_SOURCE = "berthub (built-in)"
-BUILTIN_ENTRY_POINT = "berthub.registry:BUILTIN_MODELS"  # declared in berthub's pyproject like any plugin
+BUILTIN_ENTRY_POINT = "berthub.sources.registry:BUILTIN_MODELS"  # declared in berthub's pyproject like any plugin
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -167,7 +167,7 @@ def unknown_name_message(name: str, known: Iterable[str]) -> str:
 def register(entry: ModelEntry) -> ModelEntry:
     """Add an entry at run time (scripts, benchmarks); plugins use the entry-point group instead."""
     registry = _loaded()
-    registered = _validated(entry, "berthub.registry.register()", ConfigError)
+    registered = _validated(entry, "berthub.sources.registry.register()", ConfigError)
     if registered.name in registry.entries or registered.name in registry.conflicts:
         raise ConfigError(_duplicate_message(registry.entries.get(registered.name, registered), registered))
     registry.entries[registered.name] = registered
@@ -216,7 +216,7 @@ def _plugin_entries(ep: EntryPoint) -> list[ModelEntry]:
     wrong = [type(item).__name__ for item in items if not isinstance(item, ModelEntry)]
     if wrong or not items:
         raise PluginError(
-            f"the {ENTRY_POINT_GROUP} plugin {source} must point to a berthub.registry.ModelEntry or a "
+            f"the {ENTRY_POINT_GROUP} plugin {source} must point to a berthub.sources.registry.ModelEntry or a "
             f"non-empty list of them; it gave {', '.join(wrong) or 'an empty list'}."
         )
     return [_validated(item, source, PluginError) for item in items]

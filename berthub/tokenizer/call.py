@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from berthub._encoding import Specials, frame
 from berthub.errors import InputError
+from berthub.tokenizer.inputs import Specials, frame
 
 _PADDING = {False: None, "do_not_pad": None, True: "longest", "longest": "longest", "max_length": "max_length"}
 _TRUNCATION = {False: None, "do_not_truncate": None, True: "longest_first", "longest_first": "longest_first",

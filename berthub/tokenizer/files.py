@@ -4,16 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import warnings
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any
 
 from berthub.errors import ConfigError, NotFoundError
+from berthub.sources.settings import TOKENIZER_CONFIG_NAME
 
-VOCAB_NAME = "vocab.txt"
-TOKENIZER_CONFIG_NAME = "tokenizer_config.json"
 # Settings from_pretrained takes from a registry entry, tokenizer_config.json or keyword overrides.
 SETTINGS = ("do_lower_case", "max_len", "do_basic_tokenize", "never_split", "tokenize_chinese_chars", "use_fast")
 # transformers writes int(1e30) as model_max_length when a checkpoint has no limit.
@@ -107,20 +105,6 @@ def tokenizer_config(do_lower_case: bool, max_len: int, tokenize_chinese_chars: 
     return config
 
 
-def write_atomic(path: Path, text: str) -> Path:
-    """Write text to path through a temporary file and os.replace: readers never see half a file."""
-    handle = tempfile.NamedTemporaryFile("w", encoding="utf-8", newline="", dir=path.parent,
-                                         prefix=f".{path.name}.", suffix=".tmp", delete=False)
-    try:
-        with handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
-    return path
 
 
 def check_use_fast(use_fast: bool) -> bool:

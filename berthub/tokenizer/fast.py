@@ -24,7 +24,7 @@ import re
 import unicodedata
 from collections.abc import Callable, Iterable, Sequence
 
-from berthub._rules import BasicTokenizer, strip_accents
+from berthub.tokenizer.rules import BasicTokenizer, strip_accents
 
 # Probe strings around a character: alone (clean-up, lower-casing, accents), inside a word
 # (dropped vs kept vs split) and after a capital (marks combining with a base character).

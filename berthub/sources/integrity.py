@@ -1,12 +1,12 @@
 """Is a file on disk what it claims to be? The checks berthub runs before it trusts cached files.
 
-- `safetensors_problem`: the header of a .safetensors file must be JSON describing tensors whose
+- `safetensors_problem` (berthub.files): the header of a .safetensors file must be JSON describing tensors whose
   byte ranges end exactly at the end of the file. Reading the header costs one small read, so this
   runs on every load of a hub file and every `read_weights`: a truncated or padded file is caught
   before safetensors raises its own, less helpful, error.
 - `content_problem`: a full re-hash against the content address huggingface_hub names cache blobs
   by (sha256 for LFS files, git's blob sha1 for the others). It reads the whole file, so it runs in
-  `berthub cache verify`, and on every load only when asked (BERTHUB_VERIFY=1, see berthub.hub).
+  `berthub cache verify`, and on every load only when asked (BERTHUB_VERIFY=1, see berthub.sources.resolve).
 
 `damaged_files` runs these over a cache snapshot and `remove_cached` takes what failed out of the
 cache (the entry and its blob), so the next fetch downloads it whole.
@@ -15,49 +15,13 @@ cache (the entry and its blob), so the next fetch downloads it whole.
 from __future__ import annotations
 
 import hashlib
-import json
 import re
-import struct
 from pathlib import Path
 
+from berthub.files import safetensors_problem
+
 SAFETENSORS_SUFFIX = ".safetensors"
-_MAX_HEADER = 100 * 1024**2  # safetensors' own bound on the header
 _CHUNK = 1 << 20
-
-
-def safetensors_problem(path: Path) -> str | None:
-    """Why `path` is not a complete safetensors file (one phrase), or None when its size adds up."""
-    size = path.stat().st_size
-    if size < 8:
-        return f"it is {size} bytes long, too short for a safetensors header" if size else "it is empty"
-    with open(path, "rb") as handle:
-        (length,) = struct.unpack("<Q", handle.read(8))
-        if length > min(size - 8, _MAX_HEADER):
-            return f"its header claims {length} bytes but the file has {size - 8} after the length field"
-        try:
-            header = json.loads(handle.read(length))
-        except (ValueError, RecursionError):
-            return "its header is not valid JSON"
-    end = _data_end(header)
-    if end is None:
-        return "its header is not a mapping of tensor names to dtype, shape and data_offsets"
-    if 8 + length + end != size:
-        return f"it is {size} bytes but its header describes {8 + length + end} (truncated or padded)"
-    return None
-
-
-def _data_end(header: object) -> int | None:
-    if not isinstance(header, dict):
-        return None
-    end = 0
-    for name, tensor in header.items():
-        if name == "__metadata__":
-            continue
-        offsets = tensor.get("data_offsets") if isinstance(tensor, dict) else None
-        if not (isinstance(offsets, list) and len(offsets) == 2 and all(isinstance(o, int) for o in offsets)):
-            return None
-        end = max(end, offsets[1])
-    return end
 
 
 def content_problem(blob: Path) -> str | None:

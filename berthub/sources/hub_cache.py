@@ -1,48 +1,40 @@
-"""Hub repos into huggingface_hub's cache: the part of berthub.hub that talks to a hub.
+"""Hub repos into huggingface_hub's cache: the part of berthub.sources.resolve that talks to a hub.
 
 One HEAD request with a short timeout (`PROBE_TIMEOUT_S`) finds the commit a revision points to;
 each file is then taken from the cache or downloaded at that commit, and refs/<revision> recorded so
 offline loads find it. Small files go through hf_hub_download; weights stream through
-berthub.download into the same layout (blobs/<etag>, snapshot links, huggingface_hub's lock files).
+berthub.sources.urls into the same layout (blobs/<etag>, snapshot links, huggingface_hub's lock files).
 When the hub is unreachable or answers 5xx, the cached files of the revision are used, with one
 warning. Every failure becomes a berthub error that says what to do.
 """
 
 from __future__ import annotations
 
-import functools
-import importlib
 import logging
-import os
 import re
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, TypeVar
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from filelock import FileLock
 from huggingface_hub import get_hf_file_metadata, hf_hub_download, hf_hub_url, try_to_load_from_cache
 from huggingface_hub.errors import (
     EntryNotFoundError,
-    GatedRepoError,
     HfHubHTTPError,
     LocalEntryNotFoundError,
-    RepositoryNotFoundError,
-    RevisionNotFoundError,
 )
 from huggingface_hub.file_download import repo_folder_name
 from huggingface_hub.utils import are_progress_bars_disabled, build_hf_headers
 
-from berthub import download, integrity
-from berthub.errors import AuthError, CorruptDownloadError, NetworkError, NotFoundError
-from berthub.hub import PROBE_TIMEOUT_S, WEIGHTS_NAMES, Wanted
+from berthub.errors import CorruptDownloadError, NetworkError, NotFoundError
+from berthub.files import link_or_copy, write_text_atomic
+from berthub.sources import integrity, urls
+from berthub.sources.hub_errors import network_error, status_of, translated, transport_errors
+from berthub.sources.settings import PROBE_TIMEOUT_S, WEIGHTS_NAMES, HubSettings, Wanted
 
-if TYPE_CHECKING:
-    from berthub.hub import HubSettings
-
-logger = logging.getLogger("berthub.hub")
+logger = logging.getLogger("berthub.sources")
 
 T = TypeVar("T")
 _COMMIT = re.compile(r"^[0-9a-f]{40}$")
@@ -125,9 +117,9 @@ def _commit_or_cached(repo: _Repo, wanted: Wanted) -> tuple[str, Path | None]:
 
     With the revision cached, one failed probe is enough: the cache answers at once. With a cold
     cache there is nothing to fall back on, so a hub answering 5xx/429 is asked again with
-    download.Retry's backoff before the load fails.
+    urls.Retry's backoff before the load fails.
     """
-    retry, attempt = download.Retry(), 1
+    retry, attempt = urls.Retry(), 1
     while True:
         try:
             return _probe(repo, wanted.groups[0][0]), None
@@ -167,12 +159,12 @@ def _probe(repo: _Repo, filename: str) -> str:
     url = hf_hub_url(repo.repo_id, filename, revision=repo.revision, endpoint=endpoint)
     try:
         metadata = get_hf_file_metadata(url, token=repo.settings.token, timeout=PROBE_TIMEOUT_S, endpoint=endpoint)
-    except _transport_errors() as error:
+    except transport_errors() as error:
         raise _Unreachable(f"{type(error).__name__}: {error}") from error
     except HfHubHTTPError as error:
-        if _status(error) == 429 or _status(error) >= 500:
-            raise _Unreachable(f"HTTP {_status(error)}", answered=True) from error
-        raise _translated(error, repo, filename) from error
+        if status_of(error) == 429 or status_of(error) >= 500:
+            raise _Unreachable(f"HTTP {status_of(error)}", answered=True) from error
+        raise translated(error, repo, filename) from error
     if metadata.commit_hash is None:
         raise NetworkError(
             f"{endpoint} answered without an X-Repo-Commit header, so it is not a Hugging Face-compatible "
@@ -209,25 +201,25 @@ def _fetch(repo: _Repo, commit: str, name: str) -> Path | None:
             return _retrying(repo, name, lambda: _fetch_large(repo, commit, name))
         return Path(_retrying(repo, name, lambda: _hf_download(repo, commit, name)))
     except LocalEntryNotFoundError as error:  # the connection failed after the probe succeeded
-        raise _network_error(repo, str(error.__cause__ or error)) from error
+        raise network_error(repo, str(error.__cause__ or error)) from error
     except EntryNotFoundError:
         return None
     except HfHubHTTPError as error:
-        raise _translated(error, repo, name) from error
-    except _transport_errors() as error:
-        raise _network_error(repo, f"{type(error).__name__}: {error}") from error
+        raise translated(error, repo, name) from error
+    except transport_errors() as error:
+        raise network_error(repo, f"{type(error).__name__}: {error}") from error
 
 
 def _retrying(repo: _Repo, name: str, fetch: Callable[[], T]) -> T:
-    """`fetch()`, asked again with download.Retry's backoff while the hub answers 5xx or 429 (its
+    """`fetch()`, asked again with urls.Retry's backoff while the hub answers 5xx or 429 (its
     metadata call or huggingface_hub's download); any other failure, or the last attempt's, is raised."""
-    retry, attempt = download.Retry(), 1
+    retry, attempt = urls.Retry(), 1
     while True:
         try:
             return fetch()
         except (HfHubHTTPError, LocalEntryNotFoundError) as error:
             cause = error if isinstance(error, HfHubHTTPError) else error.__cause__
-            status = _status(cause) if isinstance(cause, HfHubHTTPError) else 0
+            status = status_of(cause) if isinstance(cause, HfHubHTTPError) else 0
             if not (status == 429 or status >= 500) or attempt == retry.attempts:
                 raise
             logger.info("Hub %s answered HTTP %d for %s of %s; retrying (%d of %d).", repo.settings.endpoint,
@@ -246,7 +238,7 @@ def _hf_download(repo: _Repo, commit: str, name: str) -> str:
 
 def _fetch_large(repo: _Repo, commit: str, name: str) -> Path:
     """A weights file into huggingface_hub's cache layout (blobs/<etag>, snapshot link, its lock file),
-    with the bytes streamed by berthub.download: 1 MiB reads through requests move them about twice as
+    with the bytes streamed by berthub.sources.urls: 1 MiB reads through requests move them about twice as
     fast as huggingface_hub's httpx client on fast links, resuming its `.incomplete` files all the same.
     An LFS file's etag is its sha256: a transfer that does not hash to it is removed, never cached."""
     settings = repo.settings
@@ -266,27 +258,13 @@ def _fetch_large(repo: _Repo, commit: str, name: str) -> Path:
     with FileLock(lock):  # the lock huggingface_hub takes for this blob
         if not blob.is_file():
             same_host = urlsplit(metadata.location).netloc == urlsplit(url).netloc  # no token to a CDN
-            download.stream_to_file(
+            urls.stream_to_file(
                 metadata.location, blob, sha256=metadata.etag, size=metadata.size, partial_suffix=".incomplete",
                 label=name, headers=build_hf_headers(token=settings.token) if same_host else {},
                 progress=not are_progress_bars_disabled(),
             )  # fmt: skip
-        _link(blob, pointer)
+        link_or_copy(blob, pointer, symlink=True)  # as huggingface_hub links snapshots to blobs
     return pointer
-
-
-def _link(blob: Path, pointer: Path) -> None:
-    """snapshots/<commit>/<name> -> ../../blobs/<etag>, as huggingface_hub links them (a copy without symlinks)."""
-    if pointer.exists():
-        return
-    pointer.parent.mkdir(parents=True, exist_ok=True)
-    temporary = pointer.with_name(f".{pointer.name}.tmp-{os.getpid()}")
-    temporary.unlink(missing_ok=True)
-    try:
-        os.symlink(os.path.relpath(blob, pointer.parent), temporary)
-    except OSError:
-        shutil.copyfile(blob, temporary)
-    os.replace(temporary, pointer)
 
 
 def _remember_missing(repo: _Repo, commit: str, name: str) -> None:
@@ -312,7 +290,7 @@ def _from_cache(repo: _Repo, wanted: Wanted, unreachable: str | None) -> tuple[P
         else:
             missing = " or ".join(names)
             if unreachable is not None:
-                raise _network_error(repo, unreachable, missing)
+                raise network_error(repo, unreachable, missing)
             raise NotFoundError(
                 f"{repo} is not in the cache {repo.settings.cache_dir} ({missing} is missing) and network access "
                 f"is off (BERTHUB_OFFLINE=1 or local_files_only). Run `berthub download {repo.asked}` while "
@@ -330,57 +308,6 @@ def _remember_ref(repo: _Repo, commit: str) -> None:
     try:
         if ref.is_file() and ref.read_text() == commit:
             return
-        ref.parent.mkdir(parents=True, exist_ok=True)
-        temporary = ref.with_name(f".{ref.name}.tmp-{os.getpid()}")
-        temporary.write_text(commit)
-        os.replace(temporary, ref)
+        write_text_atomic(ref, commit)
     except OSError as error:  # a read-only cache still serves this load; only offline reuse suffers
         logger.warning("Could not record %s -> %s in the cache (%s).", repo, commit[:12], error)
-
-
-# -- errors ---------------------------------------------------------------------------------------
-
-
-def _status(error: HfHubHTTPError) -> int:
-    response = getattr(error, "response", None)
-    return int(getattr(response, "status_code", 0) or 0)
-
-
-def _translated(error: HfHubHTTPError, repo: _Repo, filename: str) -> Exception:
-    status, where = _status(error), f"on {repo.settings.endpoint}"
-    if isinstance(error, GatedRepoError) or status in (401, 403):
-        hint = "the token was refused: check it" if repo.settings.token else "set BERTHUB_TOKEN (or pass token=)"
-        return AuthError(
-            f"{repo} {where} needs a token with access (HTTP {status}): {hint}. "
-            "A repo that does not exist can also answer this way: check the name."
-        )
-    if isinstance(error, RevisionNotFoundError):
-        return NotFoundError(f"{repo} {where}: no such revision. Check the branch, tag or commit.")
-    if isinstance(error, RepositoryNotFoundError) or (status == 404 and not isinstance(error, EntryNotFoundError)):
-        return NotFoundError(
-            f"No repository '{repo.repo_id}' {where} (HTTP {status}): check the repo id; `berthub models` lists names."
-        )
-    if isinstance(error, EntryNotFoundError):
-        return NotFoundError(f"{repo} {where} has no file {filename}.")
-    return NetworkError(f"The hub {repo.settings.endpoint} answered HTTP {status} for {repo}: {error}")
-
-
-def _network_error(repo: _Repo, reason: str, missing: str | None = None) -> NetworkError:
-    cached = f", and its {missing} is not in the cache {repo.settings.cache_dir}" if missing else ""
-    return NetworkError(
-        f"Cannot reach the hub at {repo.settings.endpoint} for {repo} ({reason}){cached}. Check your connection "
-        "or proxy (HTTPS_PROXY). Once `berthub download NAME` has filled the cache, loads work without the "
-        "network, and BERTHUB_OFFLINE=1 makes them skip it entirely."
-    )
-
-
-@functools.cache
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """Exceptions meaning "no usable connection", whichever HTTP client huggingface_hub is built on."""
-    errors: list[type[BaseException]] = [ConnectionError, TimeoutError]
-    for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"), ("requests", "ConnectionError")):
-        try:
-            errors.append(getattr(importlib.import_module(module), name))
-        except (ImportError, AttributeError):
-            continue
-    return tuple(errors)

@@ -12,7 +12,6 @@ converter and the trainer pass what they know as `card=CardFacts(...)` or a plai
 from __future__ import annotations
 
 import contextlib
-import importlib
 import json
 import os
 import shlex
@@ -22,9 +21,16 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from berthub.errors import AuthError, ConfigError, NetworkError, NotFoundError
+from berthub.errors import ConfigError, NotFoundError
+from berthub.sources.settings import (
+    CARD_NAME,
+    CONFIG_NAME,
+    DEFAULT_ENDPOINT,
+    TRAINING_INFO_NAME,
+    hub_endpoint,
+    hub_token,
+)
 
-PUBLIC_ENDPOINT = "https://huggingface.co"
 _SKIPPED_DIRS = {".git", ".cache", "__pycache__", ".ipynb_checkpoints"}
 _PIPELINE_TAGS = {"sequence-classification": "text-classification", "token-classification": "token-classification",
                   "question-answering": "question-answering", "masked-lm": "fill-mask", "pretraining": "fill-mask",
@@ -73,7 +79,7 @@ class CardFacts:
     def from_training(cls, directory: str | os.PathLike, **facts: Any) -> CardFacts:
         """Facts from the training.json `berthub train` saved in `directory` ({} when absent), then `facts`."""
         try:
-            info = json.loads((Path(directory) / "training.json").read_text(encoding="utf-8"))
+            info = json.loads((Path(directory) / TRAINING_INFO_NAME).read_text(encoding="utf-8"))
         except (OSError, ValueError):
             info = {}
         info = info if isinstance(info, dict) else {}
@@ -81,17 +87,6 @@ class CardFacts:
                  "task_distribution": info.get("task_distribution"), "metrics": info.get("metrics") or {},
                  "hyperparameters": info.get("hyperparameters") or {}}
         return cls(**{**known, **facts})
-
-
-def resolve_endpoint(endpoint: str | None = None) -> str:
-    """`endpoint`, else BERTHUB_ENDPOINT, else HF_ENDPOINT, else the public hub."""
-    chosen = endpoint or os.environ.get("BERTHUB_ENDPOINT") or os.environ.get("HF_ENDPOINT") or PUBLIC_ENDPOINT
-    return chosen.rstrip("/")
-
-
-def resolve_token(token: str | None = None) -> str | None:
-    """`token`, else BERTHUB_TOKEN, else HF_TOKEN (else huggingface_hub's stored login)."""
-    return token or os.environ.get("BERTHUB_TOKEN") or os.environ.get("HF_TOKEN") or None
 
 
 def model_card(directory: str | os.PathLike, repo_id: str, card: CardFacts | Mapping[str, Any] | None = None,
@@ -110,7 +105,7 @@ def model_card(directory: str | os.PathLike, repo_id: str, card: CardFacts | Map
 
 def _read_config(directory: Path) -> dict[str, Any]:
     try:
-        config = json.loads((directory / "config.json").read_text())
+        config = json.loads((directory / CONFIG_NAME).read_text())
     except (OSError, ValueError):
         return {}
     return config if isinstance(config, dict) else {}
@@ -195,7 +190,7 @@ def _usage_section(repo_id: str, endpoint: str | None, config: dict[str, Any], f
         flags = "".join(f" --task-option {shlex.quote(f'{k}={json.dumps(v)}')}" for k, v in facts.task_options.items())
         text += (f"\n\nTo score it on its task (`{facts.task}`{source}):\n\n```bash\nberthub evaluate --model "
                  f"{repo_id} --task {facts.task}{flags} --data-dir DATA_DIR\n```")
-    if endpoint and endpoint.rstrip("/") != PUBLIC_ENDPOINT:
+    if endpoint and endpoint.rstrip("/") != DEFAULT_ENDPOINT:
         text += (f"\n\nThis model lives on a self-hosted hub: set `BERTHUB_ENDPOINT={endpoint}` first "
                  f"(`HF_ENDPOINT={endpoint}` for transformers and huggingface_hub).")
     return text
@@ -250,7 +245,7 @@ def _plain_http_uploads(endpoint: str) -> Iterator[None]:
     from huggingface_hub import constants
 
     previous = constants.HF_HUB_DISABLE_XET
-    constants.HF_HUB_DISABLE_XET = previous or endpoint != PUBLIC_ENDPOINT
+    constants.HF_HUB_DISABLE_XET = previous or endpoint != DEFAULT_ENDPOINT
     try:
         yield
     finally:
@@ -267,52 +262,22 @@ def push(directory: str | os.PathLike, repo_id: str, *, endpoint: str | None = N
     string is a huggingface_hub CommitInfo: `.oid` is the commit id.
     """
     folder = Path(directory)
-    if not (folder / "config.json").is_file():
+    if not (folder / CONFIG_NAME).is_file():
         raise NotFoundError(f"Cannot push '{directory}': it is not a model directory (no config.json). "
                             "Save a model there first (model.save_pretrained(DIR) or `berthub convert`).")
     from huggingface_hub import CommitOperationAdd, HfApi
 
-    hub = resolve_endpoint(endpoint)
-    api = HfApi(endpoint=hub, token=resolve_token(token), library_name="berthub")
+    hub = hub_endpoint(endpoint)
+    api = HfApi(endpoint=hub, token=hub_token(token), library_name="berthub")
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in _files(folder)]
-    if not (folder / "README.md").exists():
+    if not (folder / CARD_NAME).exists():
         text = model_card(folder, repo_id, card, endpoint=hub)
-        operations.append(CommitOperationAdd(path_in_repo="README.md", path_or_fileobj=text.encode()))
+        operations.append(CommitOperationAdd(path_in_repo=CARD_NAME, path_or_fileobj=text.encode()))
     message = commit_message or f"Upload {folder.resolve().name} with berthub"
-    with _plain_http_uploads(hub), _hub_errors(repo_id, hub):
+    from berthub.sources.hub_errors import push_errors
+
+    with _plain_http_uploads(hub), push_errors(repo_id, hub):
         api.create_repo(repo_id, private=private, exist_ok=True)
         if revision != "main":
             api.create_branch(repo_id, branch=revision, exist_ok=True)
         return api.create_commit(repo_id, operations, commit_message=message, revision=revision)
-
-
-@contextlib.contextmanager
-def _hub_errors(repo_id: str, endpoint: str) -> Iterator[None]:
-    """huggingface_hub / transport errors -> berthub errors that say what to do."""
-    from huggingface_hub.errors import HfHubHTTPError, RepositoryNotFoundError
-
-    try:
-        yield
-    except RepositoryNotFoundError as error:
-        raise NotFoundError(f"Cannot push to '{repo_id}' on {endpoint}: the hub says the repo does not exist "
-                            f"and could not be created ({error.server_message or error}).") from error
-    except HfHubHTTPError as error:
-        status = error.response.status_code if error.response is not None else None
-        reason = error.server_message or str(error).splitlines()[0]
-        if status in (401, 403):
-            raise AuthError(f"{endpoint} refused the push to '{repo_id}' ({status}): {reason.rstrip('.')}. "
-                            "Set BERTHUB_TOKEN "
-                            "(or HF_TOKEN) to a write token of that hub.") from error
-        raise NetworkError(f"Push to '{repo_id}' on {endpoint} failed ({status}): {reason}") from error
-    except _transport_errors() as error:
-        raise NetworkError(f"Cannot reach the hub at {endpoint} to push '{repo_id}': {error}. Is the URL right "
-                           "and the server (`berthub serve`) running?") from error
-
-
-def _transport_errors() -> tuple[type[BaseException], ...]:
-    """Connection errors of whichever HTTP library this huggingface_hub version uses."""
-    errors: list[type[BaseException]] = [ConnectionError]
-    for module, name in (("httpx2", "TransportError"), ("httpx", "TransportError"), ("requests", "ConnectionError")):
-        with contextlib.suppress(ImportError):
-            errors.append(getattr(importlib.import_module(module), name))
-    return tuple(errors)

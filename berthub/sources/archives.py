@@ -2,7 +2,7 @@
 
 An archive is unpacked into a temporary folder next to its final place and renamed into place when
 complete. Members that could escape the folder or are not plain files and folders (absolute paths,
-`..`, symlinks, hard links, devices, fifos) refuse the whole archive (berthub.download then removes
+`..`, symlinks, hard links, devices, fifos) refuse the whole archive (berthub.sources.urls then removes
 a downloaded one from the cache).
 
 Archive bombs (1 GiB of zeros packs into ~1 MB) are refused before anything is written: the sizes the
@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from berthub.errors import ConfigError, CorruptDownloadError, NotFoundError
+from berthub.sources.settings import EXTRACTED_FOLDER, MAX_EXTRACT_RATIO_VARIABLE, MAX_EXTRACT_SIZE_VARIABLE
 
-EXTRACTED_FOLDER = "extracted"
-_MAX_SIZE_ENV, _MAX_RATIO_ENV = "BERTHUB_MAX_EXTRACT_SIZE", "BERTHUB_MAX_EXTRACT_RATIO"
+_MAX_SIZE_ENV, _MAX_RATIO_ENV = MAX_EXTRACT_SIZE_VARIABLE, MAX_EXTRACT_RATIO_VARIABLE
 
 
 @dataclass(frozen=True)
@@ -108,7 +108,7 @@ def extract_once(url: str, archive: Path, extracted: Path) -> None:
 
     `url` names the archive in errors. A refused or damaged archive raises CorruptDownloadError and
     leaves nothing extracted; the archive itself is left alone: removing a cached download is the
-    caller's business (berthub.download does), and a local archive is the user's.
+    caller's business (berthub.sources.urls does), and a local archive is the user's.
     """
     temporary = extracted.with_name(f"{EXTRACTED_FOLDER}.partial-{os.getpid()}")
     shutil.rmtree(temporary, ignore_errors=True)

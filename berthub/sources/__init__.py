@@ -1,0 +1,12 @@
+"""Where models come from and where they go: the only part of berthub that touches a network.
+
+    settings.py    every file name and environment setting (standard library only: importable anywhere)
+    registry.py    short names (bert-base-uncased, ...) -> hub repos; plugins add entries
+    resolve.py     a name / repo id / directory / archive / URL -> a local folder with the files wanted
+    hub_cache.py   hub repos into huggingface_hub's cache (probe, fetch, fall back to the cache)
+    urls.py        plain URLs: resumable, verified downloads
+    archives.py    .tar.gz / .zip extraction with bounds (bombs, paths outside the folder)
+    integrity.py   is a cached file what it claims to be
+    hub_errors.py  hub and HTTP failures -> berthub errors that say what to do
+    publish.py     a model folder -> a hub repo, with a generated model card
+"""

@@ -1,0 +1,12 @@
+"""Google's BERT tokenization: text -> WordPiece ids -> model inputs.
+
+    rules.py    BasicTokenizer and WordpieceTokenizer: Google's rules, word by word (public, 0.6 names)
+    bert.py     BertTokenizer: vocabulary, the rules behind a word cache, from_pretrained / save_pretrained
+    fast.py     the same ids through the `tokenizers` library (use_fast=True)
+    offsets.py  character offsets of the pure-Python path
+    inputs.py   model inputs: [CLS]/[SEP], Google's pair truncation, padding, batching
+    call.py     transformers' `tokenizer(text, ...)` call on top of inputs.py
+    files.py    vocab.txt and tokenizer_config.json
+
+The 0.6 module path `berthub.tokenization` re-exports the public names.
+"""
