@@ -1,8 +1,10 @@
 """The `berthub` command.
 
 Each command group lives in its own module under `berthub.commands` and exposes
-`register(subparsers)`; this file only assembles them and turns berthub's errors into one line.
-Modules import their heavy dependencies inside the handlers so `berthub --help` stays fast.
+`register(subparsers)`; `COMMANDS` below lists them, in the order `berthub --help` shows them, so a
+reader finds every command here. This file only assembles them and turns berthub's errors into one
+line. Command modules import only the standard library at the top and their heavy dependencies
+inside the handlers, so `berthub --help` stays fast.
 
 Plugins add commands the same way, through the `berthub.commands` entry-point group: each entry
 point names a module (or object) with `register(subparsers)`, e.g.
@@ -15,12 +17,12 @@ plugin never breaks `berthub --help` or any other command.
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 
+from berthub.commands import convert, export, models, plugins, predict, push, serve, train
 from berthub.errors import BerthubError
 
-_COMMAND_MODULES = ["models", "plugins", "serve", "push", "convert", "train", "predict", "export"]
+COMMANDS = (models, plugins, serve, push, convert, train, predict, export)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,13 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Run `berthub COMMAND --help` for a command's options and examples.",
     )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in _COMMAND_MODULES:
-        try:
-            module = importlib.import_module(f"berthub.commands.{name}")
-        except ModuleNotFoundError as error:
-            if error.name != f"berthub.commands.{name}":
-                raise
-            continue
+    for module in COMMANDS:
         module.register(subparsers)
     _register_plugin_commands(subparsers)
     return parser
@@ -44,14 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_plugin_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add the commands of the `berthub.commands` entry-point group; a broken one is skipped with a note."""
-    from berthub import plugins
+    from berthub import plugins as entry_points
     from berthub.errors import PluginError
 
-    for name in plugins.names("commands"):
+    for name in entry_points.names("commands"):
         try:
             if name in subparsers.choices:
-                raise PluginError(f"{plugins.describe('commands', name)} names a built-in command; rename it.")
-            plugins.load("commands", name).register(subparsers)
+                raise PluginError(f"{entry_points.describe('commands', name)} names a built-in command; rename it.")
+            entry_points.load("commands", name).register(subparsers)
         except PluginError as error:
             print(f"berthub: note: plugin command '{name}' is unavailable: {error}", file=sys.stderr)
         except Exception as error:  # a plugin's register() is third-party code: keep the CLI usable

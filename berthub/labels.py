@@ -45,11 +45,3 @@ def label_entries(labels: Sequence[str]) -> dict[str, Any]:
 def with_labels(config: BertConfig, labels: Sequence[str]) -> BertConfig:
     """A copy of `config` that names its outputs `labels` (id order)."""
     return config.replace(extra={**config.extra, **label_entries(labels)})
-
-
-def with_task_labels(config: BertConfig, task: Any) -> BertConfig:
-    """`config` naming its outputs as `task` does (its label_names, else its labels); unchanged if it has none."""
-    from berthub.tasks import output_names
-
-    names = output_names(task)
-    return with_labels(config, names) if names else config

@@ -24,6 +24,8 @@ import torch
 
 from berthub import _pipeline_tasks as runners
 from berthub.errors import InputError, NotFoundError
+from berthub.pretrained import locate
+from berthub.sources.settings import CONFIG_NAMES, TRAINING_INFO_NAME
 from berthub.tasks import Feature, collate, examples_from_inputs, model_inputs, unbatch
 
 TASKS = ("text-classification", "token-classification", "question-answering", "fill-mask")
@@ -46,11 +48,11 @@ class SavedModel:
 
     @classmethod
     def read(cls, directory: Path) -> SavedModel:
-        config_file = next((directory / n for n in ("config.json", "bert_config.json") if (directory / n).is_file()),
+        config_file = next((directory / n for n in CONFIG_NAMES if (directory / n).is_file()),
                            None)
         if config_file is None:
             raise NotFoundError(f"{directory} has no config.json; it is not a model folder.")
-        training_file = directory / "training.json"
+        training_file = directory / TRAINING_INFO_NAME
         training = json.loads(training_file.read_text(encoding="utf-8")) if training_file.is_file() else {}
         return cls(directory, json.loads(config_file.read_text(encoding="utf-8")), training)
 
@@ -141,10 +143,8 @@ def pipeline(model: str | Path, task: str | None = None, device: str | torch.dev
     n_best_size, max_answer_length, align_to_words (question-answering; SQuAD's defaults 384, 128, 64,
     20, 30, and transformers' word alignment).
     """
-    from berthub.sources import resolve as hub
-
     chosen, batch_size = _device(device), _batch_size(batch_size)  # checked before any weights load
-    directory = Path(hub.resolve_model(model, revision=revision).directory)
+    directory = Path(locate(model, revision=revision).directory)
     saved = SavedModel.read(directory)
     kind = _choose_task(saved, task, str(model))
     tokenizer = _tokenizer(model, revision)

@@ -1,46 +1,56 @@
-"""from_pretrained / save_pretrained: moving weights between files and berthub models.
+"""The one door between models and where they come from: from_pretrained / save_pretrained.
 
 A saved directory is config.json + model.safetensors with transformers' tensor names, so it is
-also a transformers BERT checkpoint. Loading builds the model on the meta device and assigns the
-file's tensors into it, so the weights are never held twice and never randomly initialised first;
-only weights the file lacks (a new task head) are materialised and get Google's initialisation.
+also a transformers BERT checkpoint. Loading walks one path:
+
+    BertModel.from_pretrained(name)              this file: resolve, read config, build, read, assign
+      -> berthub.sources.resolve.resolve         name / repo id / dir / URL -> a local folder
+        -> berthub.sources.hub_cache.from_hub    a hub repo at a commit, through the cache
+          -> berthub.sources.urls.stream_to_file the weights' bytes, resumed and verified
+    then berthub.weights: read the file's tensors and assign them into the meta-device model
+
+`locate` is the same door for everything else on the model side (the tokenizer's files, a
+pipeline's folder, a trained model's training.json): nothing outside berthub.sources but this module
+asks berthub.sources where files are.
 """
 
 from __future__ import annotations
 
 import json
-import logging
 import os
-import re
 import tempfile
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import Tensor, nn
 
 from berthub.config import BertConfig
 from berthub.errors import InputError, WeightsError
-from berthub.files import atomic_path, safetensors_problem, write_text_atomic
-from berthub.sources.settings import CONFIG_NAME, CONFIG_NAMES, LEGACY_CONFIG_NAME, PYTORCH_NAME, SAFETENSORS_NAME
+from berthub.files import atomic_path, write_text_atomic
+from berthub.sources.settings import CONFIG_NAME, LEGACY_CONFIG_NAME, MODEL_FILES, SAFETENSORS_NAME, Wanted
+from berthub.weights import LoadReport, init_parameter, load_into, read_config, read_weights, resolve_dtype
 
-logger = logging.getLogger("berthub")
-
-_ENCODER_PREFIXES = ("embeddings.", "encoder.", "pooler.")
-# Keys that are derived state in other libraries' files, never weights.
-_DERIVED_KEYS = re.compile(r"(^|\.)position_ids$|^cls\.predictions\.decoder\.(weight|bias)$")
+if TYPE_CHECKING:
+    from berthub.sources.resolve import Resolved
 
 
-@dataclass
-class LoadReport:
-    """What `from_pretrained` did with the file's tensors: every key is named."""
+def locate(name_or_path: str | os.PathLike, wanted: Wanted = MODEL_FILES, **options: Any) -> Resolved:
+    """A local folder holding the files `wanted` (berthub.sources.settings.MODEL_FILES or TOKENIZER_FILES)
+    for a registry name, hub repo id, directory, archive or URL; `options` as berthub.sources.resolve.resolve
+    (revision, cache_dir, local_files_only, token, endpoint, verify)."""
+    from berthub.sources.resolve import resolve  # brings the network stack only when a load asks for it
 
-    source: str
-    directory: str = ""  # the local folder the files were read from (a cache snapshot for hub names)
-    missing: list[str] = field(default_factory=list)  # in the model, not in the file: freshly initialised
-    unexpected: list[str] = field(default_factory=list)  # in the file, not used by the model
-    renamed: int = 0  # legacy names (gamma/beta, missing or extra `bert.` prefix) mapped
+    return resolve(name_or_path, wanted, **options)
+
+
+def locate_extra(name_or_path: str | os.PathLike, directory: str | os.PathLike, filename: str) -> Path | None:
+    """An optional file beside the model `name_or_path` located in `directory` (e.g. training.json): from
+    that folder or, for a hub repo, the same commit through the cache; None when the source has none."""
+    from berthub.sources.resolve import extra_file
+
+    return extra_file(name_or_path, Path(directory), filename)
+
 
 
 class BertPreTrainedModel(nn.Module):
@@ -173,16 +183,12 @@ class BertPreTrainedModel(nn.Module):
         (e.g. torch.bfloat16 or "bfloat16"; "auto" or None keeps the file's); `torch_dtype` is
         transformers' older name for it. The model is returned in eval mode with `model.load_report` set.
         """
-        from berthub.sources import resolve as hub
-
         dtype = resolve_dtype(dtype, torch_dtype)
-        resolved = hub.resolve_model(
-            pretrained_model_name_or_path, revision=revision, cache_dir=cache_dir,
-            local_files_only=local_files_only, token=token,
-        )
+        resolved = locate(pretrained_model_name_or_path, revision=revision, cache_dir=cache_dir,
+                          local_files_only=local_files_only, token=token)
         with tempfile.TemporaryDirectory(prefix="berthub-from-tf-") as scratch:
             directory = _convert_tf(Path(resolved.directory), Path(scratch)) if from_tf else Path(resolved.directory)
-            config = _read_config(directory)
+            config = read_config(directory)
             overrides = cls._folder_overrides(directory, config, overrides)
             config_changes = {k: overrides.pop(k) for k in list(overrides) if k in _config_fields()}
             if config_changes:
@@ -201,32 +207,10 @@ class BertPreTrainedModel(nn.Module):
         return overrides
 
 
-def resolve_dtype(dtype: torch.dtype | str | None, torch_dtype: torch.dtype | str | None = None) -> torch.dtype | None:
-    """`dtype` or its transformers alias `torch_dtype` as a torch.dtype; None ("auto") keeps the file's."""
-    if dtype is not None and torch_dtype is not None and dtype != torch_dtype:
-        raise InputError(f"dtype={dtype!r} and torch_dtype={torch_dtype!r} disagree; pass one of them "
-                         "(torch_dtype is transformers' older name for dtype).")
-    chosen = dtype if dtype is not None else torch_dtype
-    if chosen is None or chosen == "auto" or isinstance(chosen, torch.dtype):
-        return None if chosen == "auto" else chosen
-    found = getattr(torch, str(chosen).removeprefix("torch."), None)
-    if not isinstance(found, torch.dtype) or not found.is_floating_point:
-        raise InputError(f"dtype {chosen!r} is not a floating-point torch dtype; use e.g. torch.bfloat16, "
-                         "\"float16\", \"float32\" or \"auto\".")
-    return found
-
-
 def _config_fields() -> set[str]:
     import dataclasses
 
     return {f.name for f in dataclasses.fields(BertConfig)} - {"extra"}
-
-
-def _read_config(directory: Path) -> BertConfig:
-    for name in CONFIG_NAMES:
-        if (directory / name).is_file():
-            return BertConfig.from_json_file(directory / name)
-    raise WeightsError(f"{directory} has no config.json (or Google's bert_config.json); it is not a model directory.")
 
 
 def _convert_tf(directory: Path, scratch: Path) -> Path:
@@ -257,134 +241,3 @@ def load_tf_weights_in_bert(model: BertPreTrainedModel, tf_checkpoint_path: str 
     return model
 
 
-def read_weights(directory: Path) -> dict[str, Tensor]:
-    """Tensors of model.safetensors (preferred) or pytorch_model.bin (weights_only, mapped to CPU)."""
-    safetensors_path, pytorch_path = directory / SAFETENSORS_NAME, directory / PYTORCH_NAME
-    if safetensors_path.is_file():
-        return _read_safetensors(safetensors_path)
-    if pytorch_path.is_file():
-        return _read_pickled(pytorch_path)
-    raise WeightsError(
-        f"{directory} has no {SAFETENSORS_NAME} or {PYTORCH_NAME}. If it holds a TensorFlow checkpoint, "
-        "pass from_tf=True (needs the berthub-tf converter plugin)."
-    )
-
-
-def _read_safetensors(path: Path) -> dict[str, Tensor]:
-    """Tensors of a safetensors file; a truncated, empty or malformed one is one clear WeightsError."""
-    from safetensors import SafetensorError, safe_open
-
-    problem = safetensors_problem(path)
-    try:
-        if problem is None:
-            with safe_open(str(path), framework="pt", device="cpu") as handle:
-                return {key: handle.get_tensor(key) for key in handle.keys()}
-    except SafetensorError as error:
-        problem = str(error)
-    raise WeightsError(f"{path} is not a readable safetensors file: {problem}. Download or save it again "
-                       "(`berthub cache verify` checks cached files).")
-
-
-def _read_pickled(path: Path) -> dict[str, Tensor]:
-    """Tensors of a pytorch_model.bin with weights_only loading (never runs pickled code)."""
-    import pickle
-
-    try:
-        try:
-            return torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-        except RuntimeError:  # files in the pre-1.6 format cannot be memory-mapped
-            return torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise WeightsError(f"{path} holds pickled objects other than tensors, which berthub refuses to load "
-                           f"(they could run code): {reason}. Convert it to model.safetensors with a tool you "
-                           "trust, or load a repo that ships safetensors.") from None
-    except (RuntimeError, EOFError, OSError, ValueError) as error:
-        raise WeightsError(f"{path} is not a readable PyTorch checkpoint ({type(error).__name__}: "
-                           f"{str(error).strip().splitlines()[0] if str(error).strip() else 'empty'}). "
-                           "Download or save it again.") from None
-
-
-def load_into(model: nn.Module, state_dict: dict[str, Tensor], *, dtype: torch.dtype | None, source: str) -> LoadReport:
-    """Assign `state_dict` into a (meta-device) model; initialise what is missing; report every key."""
-    expected = dict(model.state_dict(keep_vars=True))
-    renamed, report = _rename(state_dict, set(expected)), LoadReport(source)
-    report.renamed = sum(1 for old, new in renamed.items() if old != new)
-    assign: dict[str, Tensor] = {}
-    mismatched = []
-    for old, new in renamed.items():
-        if new not in expected:
-            if not _DERIVED_KEYS.search(old):
-                report.unexpected.append(old)
-            continue
-        tensor = state_dict[old]
-        if tuple(tensor.shape) != tuple(expected[new].shape):
-            wanted = tuple(expected[new].shape)
-            mismatched.append(f"'{old}' has shape {tuple(tensor.shape)}, the model expects {wanted}")
-            continue
-        target_dtype = dtype if (dtype is not None and tensor.is_floating_point()) else None
-        assign[new] = tensor.to(target_dtype) if target_dtype else tensor
-    if mismatched:
-        raise WeightsError(
-            f"Weights in {source} do not fit the model: " + "; ".join(mismatched)
-            + ". Check that the config and options (e.g. num_labels) match the checkpoint."
-        )
-    model.load_state_dict(assign, strict=False, assign=True)
-    if hasattr(model, "tie_weights"):  # before materialising, so a tied decoder is not counted as missing
-        model.tie_weights()
-    report.missing = _materialise_missing(model, dtype or torch.float32)
-    if report.missing and hasattr(model, "tie_weights"):  # embeddings themselves may have been new
-        model.tie_weights()
-    _log(report)
-    return report
-
-
-def _rename(state_dict: dict[str, Tensor], expected: set[str]) -> dict[str, str]:
-    """Map each file key to the model's name: gamma/beta -> weight/bias, add or drop the `bert.` prefix."""
-    model_has_prefix = any(k.startswith("bert.") for k in expected)
-    mapping = {}
-    for key in state_dict:
-        new = re.sub(r"\.gamma$", ".weight", re.sub(r"\.beta$", ".bias", key))
-        if model_has_prefix and new.startswith(_ENCODER_PREFIXES):
-            new = "bert." + new
-        elif not model_has_prefix and new.startswith("bert."):
-            new = new[len("bert."):]
-        mapping[key] = new
-    return mapping
-
-
-def _materialise_missing(model: nn.Module, dtype: torch.dtype) -> list[str]:
-    missing = []
-    init_range = getattr(getattr(model, "config", None), "initializer_range", 0.02)
-    for module_name, module in model.named_modules():
-        for name, param in list(module.named_parameters(recurse=False)):
-            if not param.is_meta:
-                continue
-            fresh = nn.Parameter(torch.empty(param.shape, dtype=dtype), requires_grad=param.requires_grad)
-            init_parameter(module, name, fresh, init_range)
-            setattr(module, name, fresh)
-            missing.append(f"{module_name}.{name}" if module_name else name)
-    return missing
-
-
-def init_parameter(module: nn.Module, name: str, param: Tensor, init_range: float) -> None:
-    """Google's init for one parameter: LayerNorm 1/0, biases 0, everything else truncated normal."""
-    if param.is_meta:
-        return
-    with torch.no_grad():
-        if isinstance(module, nn.LayerNorm):
-            param.fill_(1.0 if name == "weight" else 0.0)
-        elif name.endswith("bias"):
-            param.zero_()
-        else:
-            nn.init.trunc_normal_(param, std=init_range, a=-2 * init_range, b=2 * init_range)
-
-
-def _log(report: LoadReport) -> None:
-    if report.missing:
-        logger.warning(
-            "Weights not in %s were newly initialised (train them before use): %s",
-            report.source, ", ".join(report.missing),
-        )
-    if report.unexpected:
-        logger.warning("Weights in %s not used by this model: %s", report.source, ", ".join(report.unexpected))

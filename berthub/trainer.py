@@ -31,8 +31,18 @@ from torch import Tensor, nn
 
 from berthub.errors import ConfigError
 from berthub.files import replace_dir, write_text_atomic
-from berthub.labels import with_task_labels
-from berthub.tasks import Feature, Outputs, Task, collate, model_inputs, target_kinds, task_options, unbatch
+from berthub.labels import with_labels
+from berthub.tasks import (
+    Feature,
+    Outputs,
+    Task,
+    collate,
+    model_inputs,
+    output_names,
+    target_kinds,
+    task_options,
+    unbatch,
+)
 from berthub.training import accumulation, checkpoint, distributed, reporting
 from berthub.training.batching import Layout, epoch_plan, eval_batches
 from berthub.training.config import TrainingConfig
@@ -86,7 +96,8 @@ class Trainer:
         problems = precision_problems(config.precision, self.dist.device)
         if problems:
             raise ConfigError("Invalid TrainingConfig:\n  - " + "\n  - ".join(problems))
-        model.config = with_task_labels(model.config, task)  # saved as id2label: no plugin needed to read outputs
+        names = output_names(task)  # saved as id2label: no plugin needed to read outputs
+        model.config = with_labels(model.config, names) if names else model.config
         self.model = model.to(self.dist.device)
         self.base_model = _source(model)
         self._target_kinds = target_kinds(task)
@@ -298,7 +309,7 @@ class Trainer:
                   f"(epoch {run.state.epoch}, step {run.state.step_in_epoch} in it).", flush=True)
 
     def _load_weights(self, directory: Path) -> None:
-        from berthub.pretrained import read_weights
+        from berthub.weights import read_weights
 
         result = self.model.load_state_dict(read_weights(directory), strict=False)
         tied = set(self.model.state_dict()) - set(self.model._state_to_save())

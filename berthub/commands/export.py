@@ -48,12 +48,13 @@ def _missing_format() -> int:
 
 def _load(name: str):
     """BertForTask when the saved config names a head, else the bare encoder; and the model's tokenizer."""
-    from berthub import BertForTask, BertModel, BertTokenizer
-    from berthub.pretrained import _read_config
-    from berthub.sources import resolve as hub
+    from berthub.modeling import BertModel
+    from berthub.pretrained import locate
+    from berthub.task_models import BertForTask
+    from berthub.tokenizer.bert import BertTokenizer
+    from berthub.weights import read_config
 
-    directory = Path(hub.resolve_model(name).directory)
-    model_class = BertForTask if _read_config(directory).head else BertModel
+    model_class = BertForTask if read_config(locate(name).directory).head else BertModel
     return model_class.from_pretrained(name), BertTokenizer.from_pretrained(name)
 
 

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from berthub.errors import ConfigError
+from berthub.sources.settings import TRAINING_INFO_NAME
 
 TRAIN_EPILOG = """\
 examples:
@@ -174,7 +175,8 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from berthub import BertForTask, BertTokenizer
+    from berthub.task_models import BertForTask
+    from berthub.tokenizer.bert import BertTokenizer
     from berthub.trainer import Trainer, set_seed
     from berthub.training import distributed, reporting
 
@@ -212,31 +214,21 @@ def _limited(examples: list[Any], limit: int | None, flag: str) -> list[Any]:
 
 def _push(args: argparse.Namespace, result: Any, trainer: Any) -> None:
     from berthub.sources.publish import CardFacts, push
+    from berthub.sources.resolve import base_repo
     from berthub.sources.settings import hub_endpoint
 
     folder = result.output_dir / ("best" if result.best_metrics else "last")
-    info = json.loads((folder / "training.json").read_text(encoding="utf-8"))
-    card = CardFacts.from_training(folder, base_model=_base_repo(args.model))
+    info = json.loads((folder / TRAINING_INFO_NAME).read_text(encoding="utf-8"))
+    card = CardFacts.from_training(folder, base_model=base_repo(args.model))
     commit = push(folder, args.push, endpoint=args.endpoint, card=card,
                   commit_message=f"Fine-tuned on {trainer.task.name} with berthub (step {info['step']})")
     print(f"Pushed {folder} to {args.push}: commit {getattr(commit, 'oid', commit)}")
     print(f"  {hub_endpoint(args.endpoint)}/{args.push}")
 
 
-def _base_repo(model: str) -> str | None:
-    """The hub repo a model name stands for (registry names map to their repo id); None for local folders."""
-    from berthub.sources import registry
-
-    if Path(model).exists():
-        return None
-    try:
-        return registry.model_entry(model).repo_id
-    except LookupError:
-        return model if "/" in model else None
-
-
 def run_evaluate(args: argparse.Namespace) -> int:
-    from berthub import BertForTask, BertTokenizer
+    from berthub.task_models import BertForTask
+    from berthub.tokenizer.bert import BertTokenizer
     from berthub.trainer import Trainer, TrainingConfig
     from berthub.training import distributed, reporting
 
@@ -302,32 +294,13 @@ def _check_head(args: argparse.Namespace, task: Any, model: Any, info: dict[str,
 
 def _training_info(name: str, model: Any) -> dict[str, Any]:
     """The training.json that `berthub train` saved beside the weights ({} if there is none)."""
-    folder = Path(model.load_report.directory)
-    info = folder / "training.json"
-    if not info.is_file() and not Path(name).exists():
-        info = _hub_file(name, folder.name, "training.json")  # hub snapshots are named by their commit
-    if info is None or not info.is_file():
+    from berthub.pretrained import locate_extra
+
+    info = locate_extra(name, model.load_report.directory, TRAINING_INFO_NAME)
+    if info is None:
         return {}
     values = json.loads(info.read_text(encoding="utf-8"))
     return values if isinstance(values, dict) else {}
-
-
-def _hub_file(name: str, commit: str, filename: str) -> Path | None:
-    """An optional file of the hub repo behind `name` at `commit`, through the cache; None if it has none."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, LocalEntryNotFoundError
-
-    from berthub.sources.resolve import HubSettings
-
-    settings, repo_id = HubSettings.from_env(), _base_repo(name)
-    if repo_id is None:
-        return None
-    try:
-        return Path(hf_hub_download(repo_id, filename, revision=commit, cache_dir=settings.cache_dir,
-                                    endpoint=settings.endpoint, token=settings.token,
-                                    local_files_only=settings.offline))
-    except (EntryNotFoundError, LocalEntryNotFoundError):
-        return None
 
 
 def _plain(value: Any) -> Any:

@@ -88,6 +88,16 @@ def from_hub(repo_id: str, revision: str, wanted: Wanted, settings: HubSettings,
     return directory, commit
 
 
+def optional_file(repo_id: str, commit: str, name: str, settings: HubSettings) -> Path | None:
+    """`name` of `repo_id` at `commit` from the cache, else downloaded; None when the repo has no such file
+    (or, offline, when the cache does not hold it)."""
+    repo = _Repo(repo_id, repo_id, commit, settings)
+    if settings.offline:
+        cached = try_to_load_from_cache(repo_id, name, cache_dir=settings.cache_dir, revision=commit)
+        return Path(cached) if isinstance(cached, str) else None
+    return _fetch(repo, commit, name)
+
+
 def _reasons(damaged: dict[Path, str]) -> str:
     return "; ".join(f"{path.name}: {why}" for path, why in damaged.items())
 

@@ -98,6 +98,32 @@ def resolve_tokenizer(name_or_path: str | Path, **options) -> Resolved:
     return resolve(name_or_path, TOKENIZER_FILES, **options)
 
 
+def base_repo(name_or_path: str | os.PathLike) -> str | None:
+    """The hub repo a model name stands for (a registry name's repo id, or the repo id itself); None for
+    local paths, URLs and registry names that point at an archive URL."""
+    text = str(name_or_path)
+    if Path(text).expanduser().exists() or text.startswith(("http://", "https://")):
+        return None
+    try:
+        entry = model_entry(text)
+    except LookupError:
+        return text if text.count("/") == 1 else None
+    return entry.repo_id if entry.url is None else None
+
+
+def extra_file(name_or_path: str | os.PathLike, directory: Path, filename: str) -> Path | None:
+    """An optional file beside a resolved model: in `directory` itself, else (for a hub repo, whose cache
+    snapshot folder is named by its commit) `filename` at that commit through the cache; None if absent."""
+    if (directory / filename).is_file():
+        return directory / filename
+    repo_id = base_repo(name_or_path)
+    if repo_id is None:
+        return None
+    from berthub.sources.hub_cache import optional_file
+
+    return optional_file(repo_id, directory.name, filename, HubSettings.from_env())
+
+
 # -- local directories and plain URLs ----------------------------------------------------------
 
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from berthub.errors import ConfigError, InputError, NotFoundError
 from berthub.files import write_text_atomic
-from berthub.sources.settings import TOKENIZER_CONFIG_NAME, VOCAB_NAME
+from berthub.sources.settings import TOKENIZER_CONFIG_NAME, TOKENIZER_FILES, VOCAB_NAME
 from berthub.tokenizer import call as _call_encoding
 from berthub.tokenizer import inputs as _encoding
 from berthub.tokenizer.files import (
@@ -202,11 +202,10 @@ class BertTokenizer:
         path = Path(name_or_path).expanduser()
         if path.is_file():
             return cls(path, **pretrained_settings(None, None, overrides))
-        from berthub.sources import resolve as hub  # imported on use: it brings huggingface_hub
+        from berthub.pretrained import locate  # the one door to berthub.sources (imported on use)
 
-        resolved = hub.resolve_tokenizer(
-            name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only, token=token
-        )
+        resolved = locate(name_or_path, TOKENIZER_FILES, revision=revision, cache_dir=cache_dir,
+                          local_files_only=local_files_only, token=token)
         vocab_file = Path(resolved.directory) / VOCAB_NAME
         if not vocab_file.is_file():
             raise NotFoundError(

@@ -24,7 +24,7 @@ from torch import Tensor, nn
 from berthub.config import BertConfig
 from berthub.heads import MaskedLMHead
 from berthub.modeling import BertModel, Encoded
-from berthub.pretrained import init_parameter
+from berthub.weights import init_parameter
 
 IGNORE_INDEX = -100
 
