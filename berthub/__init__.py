@@ -9,7 +9,7 @@ from berthub.modeling import BertModel
 from berthub.pipelines import Pipeline, pipeline
 from berthub.pretrained import BertPreTrainedModel
 from berthub.sources.publish import push
-from berthub.sources.registry import list_models
+from berthub.sources.registry import ModelEntry, list_models
 from berthub.task_models import (
     BertForMaskedLM,
     BertForMultipleChoice,
@@ -44,6 +44,7 @@ __all__ = [
     "BertForQuestionAnswering",
     "BertForTask",
     "list_models",
+    "ModelEntry",
     "pipeline",
     "Pipeline",
     "push",

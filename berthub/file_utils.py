@@ -38,7 +38,7 @@ def cached_path(url_or_filename: str | os.PathLike, cache_dir: str | os.PathLike
         from berthub.sources import urls
 
         settings = HubSettings.from_env(cache_dir=cache_dir)
-        return str(urls.download_url(text, cache_dir=settings.cache_dir, local_files_only=settings.offline))
+        return str(urls.fetch_url(text, cache_dir=settings.cache_dir, local_files_only=settings.offline, extract=False))
     if Path(text).expanduser().exists():
         return text
     if scheme and len(scheme) > 1:  # "C:\..." parses as scheme "c"

@@ -17,7 +17,7 @@ from faultserver import FaultServer, Route, running
 
 from berthub.errors import AuthError, CorruptDownloadError, NetworkError, NotFoundError
 from berthub.sources import urls as download
-from berthub.sources.urls import Retry, download_url, fetch_url, url_folder
+from berthub.sources.urls import Retry, fetch_url, url_folder
 
 ROOT = Path(__file__).resolve().parents[1]
 VOCAB = (ROOT / "data/vocabs/bert-base-multilingual-cased/vocab.txt").read_bytes()  # ~1 MB of real data
@@ -37,7 +37,7 @@ def _serve(server: FaultServer, path: str, **route) -> str:
 
 def test_download_lands_in_a_human_readable_cache_folder_with_its_source(server, tmp_path):
     url = _serve(server, "/bert/vocab.txt", body=VOCAB)
-    path = download_url(url, cache_dir=tmp_path, retry=FAST)
+    path = fetch_url(url, cache_dir=tmp_path, retry=FAST, extract=False)
     assert path.read_bytes() == VOCAB
     assert path.parent.parent == tmp_path / "berthub-urls"
     assert path.parent.name.startswith("vocab.txt--") and path.name == "vocab.txt"
@@ -47,8 +47,8 @@ def test_download_lands_in_a_human_readable_cache_folder_with_its_source(server,
 
 def test_cached_url_is_returned_without_any_request(server, tmp_path):
     url = _serve(server, "/vocab.txt", body=VOCAB)
-    first = download_url(url, cache_dir=tmp_path, retry=FAST)
-    second = download_url(url, cache_dir=tmp_path, retry=FAST)
+    first = fetch_url(url, cache_dir=tmp_path, retry=FAST, extract=False)
+    second = fetch_url(url, cache_dir=tmp_path, retry=FAST, extract=False)
     assert first == second
     assert len(server.log) == 1
 
@@ -56,7 +56,7 @@ def test_cached_url_is_returned_without_any_request(server, tmp_path):
 def test_connection_dropped_mid_file_resumes_with_range_to_an_identical_file(server, tmp_path, minilm_dir):
     weights = (minilm_dir / "model.safetensors").read_bytes()[:5_000_000]  # several 1 MiB reads
     url = _serve(server, "/model.safetensors", body=weights, drop_after=3_500_000)
-    path = download_url(url, cache_dir=tmp_path, retry=FAST)
+    path = fetch_url(url, cache_dir=tmp_path, retry=FAST, extract=False)
     assert path.read_bytes() == weights
     first, resumed = server.log
     assert first.range is None
@@ -68,7 +68,7 @@ def test_partial_file_left_by_a_killed_process_is_resumed_not_restarted(server, 
     folder = url_folder(url, tmp_path)
     folder.mkdir(parents=True)
     (folder / "vocab.txt.partial").write_bytes(VOCAB[:123_456])
-    path = download_url(url, cache_dir=tmp_path, sha256=hashlib.sha256(VOCAB).hexdigest(), retry=FAST)
+    path = fetch_url(url, cache_dir=tmp_path, sha256=hashlib.sha256(VOCAB).hexdigest(), retry=FAST, extract=False)
     assert path.read_bytes() == VOCAB
     assert [entry.range for entry in server.log] == ["bytes=123456-"]
 
@@ -78,14 +78,14 @@ def test_server_ignoring_range_makes_the_download_start_over(server, tmp_path):
     folder = url_folder(url, tmp_path)
     folder.mkdir(parents=True)
     (folder / "vocab.txt.partial").write_bytes(b"stale bytes from another version")
-    assert download_url(url, cache_dir=tmp_path, retry=FAST).read_bytes() == VOCAB
+    assert fetch_url(url, cache_dir=tmp_path, retry=FAST, extract=False).read_bytes() == VOCAB
 
 
 def test_500_then_success_retries_with_growing_backoff(server, tmp_path, monkeypatch):
     sleeps: list[float] = []
     monkeypatch.setattr(download.time, "sleep", sleeps.append)
     url = _serve(server, "/vocab.txt", body=VOCAB, failures=2)
-    path = download_url(url, cache_dir=tmp_path, retry=Retry(backoff_s=0.25))
+    path = fetch_url(url, cache_dir=tmp_path, retry=Retry(backoff_s=0.25), extract=False)
     assert path.read_bytes() == VOCAB
     assert len(server.requests_to("/vocab.txt")) == 3
     assert sleeps == [0.25, 0.5]
@@ -94,7 +94,7 @@ def test_500_then_success_retries_with_growing_backoff(server, tmp_path, monkeyp
 def test_persistent_500_gives_up_after_the_bounded_attempts_with_network_error(server, tmp_path):
     url = _serve(server, "/vocab.txt", body=VOCAB, failures=1000)
     with pytest.raises(NetworkError, match="after 3 attempts"):
-        download_url(url, cache_dir=tmp_path, retry=Retry(attempts=3, backoff_s=0.01))
+        fetch_url(url, cache_dir=tmp_path, retry=Retry(attempts=3, backoff_s=0.01), extract=False)
     assert len(server.requests_to("/vocab.txt")) == 3
     assert not (url_folder(url, tmp_path) / "vocab.txt").exists()
 
@@ -102,15 +102,15 @@ def test_persistent_500_gives_up_after_the_bounded_attempts_with_network_error(s
 def test_wrong_sha256_is_a_clear_error_and_leaves_nothing_in_the_cache(server, tmp_path):
     url = _serve(server, "/vocab.txt", body=VOCAB)
     with pytest.raises(CorruptDownloadError, match="sha256 is .* but 0+ was expected.*removed"):
-        download_url(url, cache_dir=tmp_path, sha256="0" * 64, retry=FAST)
+        fetch_url(url, cache_dir=tmp_path, sha256="0" * 64, retry=FAST, extract=False)
     assert [p.name for p in url_folder(url, tmp_path).iterdir()] == []
 
 
 def test_cached_file_with_another_sha256_than_asked_is_downloaded_again_and_checked(server, tmp_path):
     url = _serve(server, "/vocab.txt", body=VOCAB)
-    download_url(url, cache_dir=tmp_path, retry=FAST)
+    fetch_url(url, cache_dir=tmp_path, retry=FAST, extract=False)
     with pytest.raises(CorruptDownloadError):
-        download_url(url, cache_dir=tmp_path, sha256="1" * 64, retry=FAST)
+        fetch_url(url, cache_dir=tmp_path, sha256="1" * 64, retry=FAST, extract=False)
     assert len(server.requests_to("/vocab.txt")) == 2
 
 
@@ -118,7 +118,7 @@ def test_cached_file_with_another_sha256_than_asked_is_downloaded_again_and_chec
 def test_http_errors_map_to_berthub_errors_without_retrying(server, tmp_path, status, error):
     url = _serve(server, "/vocab.txt", body=b"", status=status)
     with pytest.raises(error, match=f"HTTP {status}"):
-        download_url(url, cache_dir=tmp_path, retry=FAST)
+        fetch_url(url, cache_dir=tmp_path, retry=FAST, extract=False)
     assert len(server.log) == 1
 
 
@@ -128,13 +128,13 @@ def test_unreachable_host_is_a_network_error_naming_the_url(tmp_path):
         port = probe.getsockname()[1]
     url = f"http://127.0.0.1:{port}/vocab.txt"
     with pytest.raises(NetworkError, match=f"Could not download '{url}' after 2 attempts"):
-        download_url(url, cache_dir=tmp_path, retry=Retry(attempts=2, backoff_s=0.01))
+        fetch_url(url, cache_dir=tmp_path, retry=Retry(attempts=2, backoff_s=0.01), extract=False)
 
 
 def test_offline_uncached_url_is_not_found_without_any_request(server, tmp_path):
     url = _serve(server, "/vocab.txt", body=VOCAB)
     with pytest.raises(NotFoundError, match="not in the cache"):
-        download_url(url, cache_dir=tmp_path, local_files_only=True)
+        fetch_url(url, cache_dir=tmp_path, local_files_only=True, extract=False)
     assert server.log == []
 
 
@@ -222,8 +222,8 @@ def test_zip_with_parent_member_is_refused(server, tmp_path):
 _DOWNLOAD_IN_A_PROCESS = """
 import sys
 from pathlib import Path
-from berthub.sources.urls import download_url
-path = download_url(sys.argv[1], cache_dir=Path(sys.argv[2]), sha256=sys.argv[3], progress=False)
+from berthub.sources.urls import fetch_url
+path = fetch_url(sys.argv[1], cache_dir=Path(sys.argv[2]), sha256=sys.argv[3], progress=False, extract=False)
 print(path)
 """
 

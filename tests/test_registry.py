@@ -172,7 +172,7 @@ def test_plugin_that_fails_to_import_only_loses_its_own_names(site):
 
 def test_plugin_pointing_at_something_else_than_entries_is_reported(site):
     _install_plugin(site, "confused", "ENTRIES = {'name': 'x'}\n", "confused = confused:ENTRIES\n")
-    assert any("must point to a berthub.sources.registry.ModelEntry" in p for p in registry.plugin_problems())
+    assert any("must point to a berthub.ModelEntry" in p for p in registry.plugin_problems())
 
 
 def test_berthubs_own_entry_point_for_the_builtins_does_not_register_them_twice(site):

@@ -216,7 +216,7 @@ def _plugin_entries(ep: EntryPoint) -> list[ModelEntry]:
     wrong = [type(item).__name__ for item in items if not isinstance(item, ModelEntry)]
     if wrong or not items:
         raise PluginError(
-            f"the {ENTRY_POINT_GROUP} plugin {source} must point to a berthub.sources.registry.ModelEntry or a "
+            f"the {ENTRY_POINT_GROUP} plugin {source} must point to a berthub.ModelEntry or a "
             f"non-empty list of them; it gave {', '.join(wrong) or 'an empty list'}."
         )
     return [_validated(item, source, PluginError) for item in items]

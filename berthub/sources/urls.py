@@ -73,7 +73,7 @@ def url_folder(url: str, cache_dir: Path) -> Path:
     return Path(cache_dir) / URLS_FOLDER / f"{_file_name(url)}--{hashlib.sha256(url.encode()).hexdigest()[:12]}"
 
 
-def download_url(
+def fetch_url(
     url: str,
     *,
     cache_dir: Path,
@@ -81,13 +81,33 @@ def download_url(
     local_files_only: bool = False,
     retry: Retry = Retry(),
     progress: bool = True,
+    extract: bool = True,
 ) -> Path:
-    """The cached copy of `url`, downloading it first if needed; returns the file's path.
+    """What `url` gives, cached: the folder its files were extracted to if it is an archive (and `extract`),
+    else the downloaded file itself.
 
     A cached file is returned without any network call. `sha256` (hex) is checked after download;
     on mismatch the file is removed and CorruptDownloadError raised. Raises NotFoundError (404, or
     not cached with local_files_only), AuthError (401/403), NetworkError (unreachable after retries).
     """
+    extracted = url_folder(url, cache_dir) / EXTRACTED_FOLDER
+    if extract and extracted.is_dir() and sha256 is None:
+        return archives.content_root(extracted)
+    file = _cached_download(url, cache_dir, sha256, local_files_only, retry, progress)
+    if not extract or (not extracted.is_dir() and not archives.is_archive(file)):
+        return file
+    with FileLock(_lock_path(file.parent)):
+        if not extracted.is_dir():
+            try:
+                archives.extract_once(url, file, extracted)
+            except CorruptDownloadError:
+                shutil.rmtree(file.parent, ignore_errors=True)  # a refused or damaged archive leaves the cache
+                raise
+    return archives.content_root(extracted)
+
+
+def _cached_download(url: str, cache_dir: Path, sha256: str | None, local_files_only: bool, retry: Retry,
+                     progress: bool) -> Path:
     folder = url_folder(url, cache_dir)
     target = folder / _file_name(url)
     if _is_cached(folder, target, sha256):
@@ -102,34 +122,6 @@ def download_url(
         if not _is_cached(folder, target, sha256):
             _download(url, target, sha256, retry, progress)
     return target
-
-
-def fetch_url(
-    url: str,
-    *,
-    cache_dir: Path,
-    sha256: str | None = None,
-    local_files_only: bool = False,
-    retry: Retry = Retry(),
-    progress: bool = True,
-) -> Path:
-    """What `url` gives, cached: the folder its files were extracted to if it is an archive, else the file."""
-    extracted = url_folder(url, cache_dir) / EXTRACTED_FOLDER
-    if extracted.is_dir() and sha256 is None:
-        return archives.content_root(extracted)
-    file = download_url(
-        url, cache_dir=cache_dir, sha256=sha256, local_files_only=local_files_only, retry=retry, progress=progress
-    )
-    if not extracted.is_dir() and not archives.is_archive(file):
-        return file
-    with FileLock(_lock_path(file.parent)):
-        if not extracted.is_dir():
-            try:
-                archives.extract_once(url, file, extracted)
-            except CorruptDownloadError:
-                shutil.rmtree(file.parent, ignore_errors=True)  # a refused or damaged archive leaves the cache
-                raise
-    return archives.content_root(extracted)
 
 
 def sha256_of(path: Path) -> str:

@@ -112,10 +112,7 @@ class BertTokenizer:
 
     def tokenize(self, text: str) -> list[str]:
         """WordPiece tokens of `text`, without [CLS]/[SEP]: "Unaffable!" -> ['una', '##ffa', '##ble', '!']."""
-        tokens: list[str] = []
-        for word in self._words(text):
-            tokens += (self._cache.get(word) or self._tokenize_word(word))[0]
-        return tokens
+        return self._word_pieces(text, 0)
 
     def convert_tokens_to_ids(self, tokens: Iterable[str]) -> list[int]:
         """Ids of WordPiece tokens; an unknown token, or more than max_len of them, is an InputError."""
@@ -340,10 +337,14 @@ class BertTokenizer:
         return self._fast
 
     def _text_ids(self, text: str) -> list[int]:
-        ids: list[int] = []
+        return self._word_pieces(text, 1)
+
+    def _word_pieces(self, text: str, part: int) -> list:
+        """Each word's cached (tokens, ids), joined: part 0 the tokens, part 1 the ids."""
+        pieces: list = []
         for word in self._words(text):
-            ids += (self._cache.get(word) or self._tokenize_word(word))[1]
-        return ids
+            pieces += (self._cache.get(word) or self._tokenize_word(word))[part]
+        return pieces
 
     def _words(self, text: str) -> list[str]:
         if not isinstance(text, str):

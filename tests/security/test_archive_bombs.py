@@ -16,7 +16,7 @@ from faultserver import FaultServer, Route, running
 
 from berthub.errors import ConfigError, CorruptDownloadError
 from berthub.sources import archives
-from berthub.sources.urls import Retry, download_url, fetch_url, url_folder
+from berthub.sources.urls import Retry, fetch_url, url_folder
 
 GIB = 1024**3
 FAST = Retry(backoff_s=0.01)
@@ -127,9 +127,9 @@ def test_a_cached_url_download_of_the_wrong_size_is_downloaded_again(server, tmp
     body = bytes(range(256)) * 100
     server.routes["/vocab.txt"] = Route(body=body)
     url = server.url + "/vocab.txt"
-    path = download_url(url, cache_dir=tmp_path, retry=FAST)
+    path = fetch_url(url, cache_dir=tmp_path, retry=FAST, extract=False)
     path.write_bytes(body[:-10])  # damaged in the cache after a complete download
-    assert download_url(url, cache_dir=tmp_path, retry=FAST).read_bytes() == body
+    assert fetch_url(url, cache_dir=tmp_path, retry=FAST, extract=False).read_bytes() == body
     assert len(server.requests_to("/vocab.txt")) == 2
 
 

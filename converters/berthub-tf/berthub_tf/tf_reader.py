@@ -33,20 +33,10 @@ _SUPPORTED_BUNDLE_VERSION = 1
 _CRC_CHUNK = 4 << 20
 
 # TensorFlow DataType enum values (types.proto) that map one-to-one onto a little-endian numpy dtype.
-DTYPES: dict[int, np.dtype] = {
-    1: np.dtype("<f4"),  # DT_FLOAT
-    2: np.dtype("<f8"),  # DT_DOUBLE
-    3: np.dtype("<i4"),  # DT_INT32
-    4: np.dtype("u1"),  # DT_UINT8
-    5: np.dtype("<i2"),  # DT_INT16
-    6: np.dtype("i1"),  # DT_INT8
-    9: np.dtype("<i8"),  # DT_INT64
-    10: np.dtype("?"),  # DT_BOOL
-    17: np.dtype("<u2"),  # DT_UINT16
-    19: np.dtype("<f2"),  # DT_HALF
-    22: np.dtype("<u4"),  # DT_UINT32
-    23: np.dtype("<u8"),  # DT_UINT64
-}
+DTYPES: dict[int, np.dtype] = {enum: np.dtype(code) for enum, code in (
+    (1, "<f4"), (2, "<f8"), (3, "<i4"), (4, "u1"), (5, "<i2"), (6, "i1"),  # float double int32 uint8 int16 int8
+    (9, "<i8"), (10, "?"), (17, "<u2"), (19, "<f2"), (22, "<u4"), (23, "<u8"),  # int64 bool uint16 half uint32 uint64
+)}
 _DTYPE_NAMES = {7: "string", 8: "complex64", 14: "bfloat16", 18: "complex128", 20: "resource", 21: "variant"}
 
 

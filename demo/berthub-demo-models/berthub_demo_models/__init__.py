@@ -1,6 +1,6 @@
 """Short names the demo publishes to its own hub, registered exactly as a third party would."""
 
-from berthub.sources.registry import ModelEntry
+from berthub import ModelEntry
 
 MODELS = [
     ModelEntry(
