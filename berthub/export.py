@@ -13,8 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
-import tempfile
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from berthub.errors import ConfigError
+from berthub.files import atomic_path
 from berthub.modeling import BertModel
 
 INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
@@ -102,16 +101,9 @@ def export_onnx(model: nn.Module, path: Path, example: tuple[Tensor, Tensor, Ten
         program = torch.onnx.export(graph, example, dynamo=True, input_names=list(INPUT_NAMES),
                                     output_names=list(output_names(model)), dynamic_shapes=(dims,) * 3,
                                     verbose=False)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        program.save(tmp)
-        os.replace(tmp, path)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return path
+    with atomic_path(path) as tmp:
+        program.save(str(tmp))
+    return Path(path)
 
 
 @contextlib.contextmanager

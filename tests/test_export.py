@@ -129,3 +129,15 @@ def test_cli_names_a_missing_sentences_file(minilm_dir, tmp_path, capsys):
     error = capsys.readouterr().err
     assert code == 2 and "none.txt" in error and error.count("\n") == 1
     assert not (tmp_path / "x.onnx").exists()
+
+
+@pytest.mark.slow
+def test_cli_leaves_no_file_when_onnxruntime_disagrees_beyond_the_tolerance(minilm_dir, tmp_path, capsys):
+    folder = tmp_path / "out"
+    folder.mkdir()
+    (folder / "model.onnx").write_text("the previous export")
+    code = cli.main(["export", "onnx", str(minilm_dir), "--output", str(folder / "model.onnx"), "--tolerance", "0"])
+    error = capsys.readouterr().err
+    assert code == 2 and "differs from PyTorch" in error and "tolerance 0e+00" in error
+    assert [p.name for p in folder.iterdir()] == ["model.onnx"]  # no half-checked file left beside it
+    assert (folder / "model.onnx").read_text() == "the previous export"

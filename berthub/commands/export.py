@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -65,6 +64,7 @@ def run_onnx(args: argparse.Namespace) -> int:
     except ImportError as error:
         raise BerthubError(f"berthub export onnx needs {error.name}: pip install 'berthub[export]'.") from None
     from berthub.export import check_onnx, export_onnx, sample_batches
+    from berthub.files import atomic_path
 
     sentences = None
     if args.sentences is not None:
@@ -79,15 +79,10 @@ def run_onnx(args: argparse.Namespace) -> int:
     what = getattr(model, "head_name", None) or "encoder"
     print(f"Exporting {args.model} ({what}) to ONNX ...", flush=True)
     started = time.perf_counter()
-    # Written beside the target and moved into place only once onnxruntime agrees with PyTorch.
-    unchecked = args.output.parent / f".{args.output.name}.unchecked"
-    try:
+    with atomic_path(args.output) as unchecked:  # moved into place only once onnxruntime agrees with PyTorch
         export_onnx(model, unchecked, tuple(t.clone() for t in unpadded))
         exported = time.perf_counter() - started
         check = check_onnx(unchecked, model, batches, args.tolerance)
-        os.replace(unchecked, args.output)
-    finally:
-        unchecked.unlink(missing_ok=True)
     print(f"Checked {args.output} with onnxruntime on {check.sequences} real sentences in {check.batches} padded "
           f"batches ({100 * check.padded_fraction:.0f}% padding): max difference from PyTorch "
           f"{check.max_abs_diff:.2e} <= tolerance {check.tolerance:.0e}.")

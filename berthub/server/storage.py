@@ -29,7 +29,7 @@ from pathlib import Path
 
 import filelock
 
-from berthub.files import write_text_atomic
+from berthub.files import fsync_dir, write_text_atomic
 from berthub.server.errors import (
     BadRequest,
     Conflict,
@@ -151,7 +151,7 @@ class Storage:
             return  # same content already stored: content addressing makes this a no-op
         target.parent.mkdir(exist_ok=True)
         os.replace(tmp_path, target)
-        _fsync_dir(target.parent)
+        fsync_dir(target.parent)
 
     # ---- repos -------------------------------------------------------------------------------
     def _repo_dir(self, repo_id: str) -> Path:
@@ -224,7 +224,7 @@ class Storage:
             _atomic_write(staging / "refs" / "heads" / "main", initial.id)
             repo_dir.parent.mkdir(parents=True, exist_ok=True)
             os.rename(staging, repo_dir)  # the repo appears whole or not at all
-            _fsync_dir(repo_dir.parent)
+            fsync_dir(repo_dir.parent)
         return RepoMeta(repo_id, private, created)
 
     def delete_repo(self, repo_id: str) -> None:
@@ -384,12 +384,4 @@ def _atomic_write(path: Path, text: str) -> None:
     """temp file in the same folder + fsync + rename: readers see the old or the new file, never half;
     the folder is fsynced too so the rename itself survives a power cut."""
     write_text_atomic(path, text)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    fsync_dir(path.parent)
