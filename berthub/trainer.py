@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from berthub.errors import ConfigError
 from berthub.files import replace_dir, write_text_atomic
 from berthub.labels import with_labels
+from berthub.sources.settings import SUMMARY_NAME, TRAINING_INFO_NAME
 from berthub.tasks import (
     Feature,
     Outputs,
@@ -332,7 +333,7 @@ class Trainer:
             self.model.save_pretrained(folder)
             if hasattr(self.tokenizer, "save_pretrained"):
                 self.tokenizer.save_pretrained(folder)
-            write_text_atomic(folder / "training.json", json.dumps(info, indent=2, default=str) + "\n")
+            write_text_atomic(folder / TRAINING_INFO_NAME, json.dumps(info, indent=2, default=str) + "\n")
 
         replace_dir(target, write)
 
@@ -389,7 +390,7 @@ class Trainer:
         if self.dist.is_main:
             summary = {**dataclasses.asdict(result), "task": self.task.name, "base_model": self.base_model,
                        "processes": self.dist.world_size, "hyperparameters": self.config.hyperparameters()}
-            write_text_atomic(self.config.output_dir / "summary.json",
+            write_text_atomic(self.config.output_dir / SUMMARY_NAME,
                               json.dumps(summary, indent=2, default=str) + "\n")
         distributed.barrier(self.dist)
         return result

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from berthub.errors import ConfigError
+from berthub.sources.settings import SERVER_TOKEN_VARIABLE
 
 if TYPE_CHECKING:
     from berthub.server.http import ServerConfig
@@ -46,7 +47,7 @@ def parse_size(text: str) -> int:
 def read_tokens(token_files: list[str]) -> dict[str, str]:
     """Tokens from BERTHUB_SERVER_TOKEN (comma separated) and token files (`TOKEN` or `NAME:TOKEN` lines)."""
     tokens: dict[str, str] = {}
-    for token in os.environ.get("BERTHUB_SERVER_TOKEN", "").split(","):
+    for token in os.environ.get(SERVER_TOKEN_VARIABLE, "").split(","):
         if token.strip():
             tokens[token.strip()] = "berthub"
     for token_file in token_files:

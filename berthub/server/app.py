@@ -23,8 +23,9 @@ from berthub.server.guards import HubGuards
 from berthub.server.http import Hub, ServerConfig, error_response, load_secret
 from berthub.server.routes import api, commits, files, web
 from berthub.server.storage import Storage
+from berthub.sources.settings import SERVER_CONFIG_VARIABLE
 
-CONFIG_ENV = "BERTHUB_SERVER_CONFIG"
+CONFIG_ENV = SERVER_CONFIG_VARIABLE
 _STATIC = os.path.join(os.path.dirname(__file__), "static")
 
 

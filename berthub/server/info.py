@@ -10,9 +10,9 @@ from typing import Any
 from berthub.server import cards
 from berthub.server.objects import Commit, FileEntry, RepoMeta, lfs_pointer
 from berthub.server.storage import Storage
+from berthub.sources.settings import CARD_NAME, CONFIG_NAME, SAFETENSORS_NAME
 
-_CARD = "README.md"
-_CONFIG = "config.json"
+_CARD, _CONFIG = CARD_NAME, CONFIG_NAME
 DEFAULT_MAX_CARD = 1024**2  # cards and configs bigger than this are not parsed for pages or listings
 _INLINE_FILES = 1000  # model info of a commit with more files is built in the thread pool
 
@@ -103,5 +103,5 @@ def config(storage: Storage, commit: Commit, max_size: int = DEFAULT_MAX_CARD) -
 def parameter_count(storage: Storage, commit: Commit) -> tuple[int, list[str]] | str | None:
     """(number of parameters, dtypes) read from the safetensors header, without loading tensors;
     None without model.safetensors, cards.UNREADABLE when its header is malformed."""
-    entry = commit.files.get("model.safetensors")
+    entry = commit.files.get(SAFETENSORS_NAME)
     return cards.safetensors_summary(storage.blob_file(entry.sha256)) if entry else None

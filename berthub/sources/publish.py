@@ -26,6 +26,7 @@ from berthub.sources.settings import (
     CARD_NAME,
     CONFIG_NAME,
     DEFAULT_ENDPOINT,
+    SAFETENSORS_NAME,
     TRAINING_INFO_NAME,
     hub_endpoint,
     hub_token,
@@ -128,7 +129,7 @@ def _card_metadata(config: dict[str, Any], facts: CardFacts) -> dict[str, Any]:
 def _parameters(directory: Path) -> int | None:
     """Parameter count from the safetensors header (8-byte length + JSON), without loading weights."""
     try:
-        with open(directory / "model.safetensors", "rb") as handle:
+        with open(directory / SAFETENSORS_NAME, "rb") as handle:
             (length,) = struct.unpack("<Q", handle.read(8))
             header = json.loads(handle.read(length))
     except (OSError, ValueError, struct.error):

@@ -23,6 +23,7 @@ from berthub.server.errors import HubError
 from berthub.server.http import base_url, hub_of, readable_repo, reader
 from berthub.server.info import card, card_html, config, parameter_count
 from berthub.server.names import validate_repo_id
+from berthub.sources.settings import CONFIG_NAME
 
 templates = Jinja2Templates(directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates"))
 _CONFIG_FIELDS = [
@@ -92,7 +93,7 @@ def _tags(card_meta: dict[str, Any]) -> list[str]:
 
 def _config_rows(model_config: dict[str, Any] | str | None) -> list[tuple[str, str]]:
     if model_config == UNREADABLE:
-        return [("config.json", UNREADABLE)]
+        return [(CONFIG_NAME, UNREADABLE)]
     rows = []
     for key, label in _CONFIG_FIELDS:
         if isinstance(model_config, dict) and key in model_config:

@@ -21,16 +21,15 @@ from pathlib import Path
 import numpy as np
 
 from berthub.config import BertConfig
+from berthub.sources.settings import CONFIG_NAME, LEGACY_CONFIG_NAME, SAFETENSORS_NAME, VOCAB_NAME
 from berthub_tf import outputs
 from berthub_tf.checkpoint import Checkpoint, normalise_prefix, open_checkpoint
 from berthub_tf.errors import CheckpointFormatError, MissingFileError
 from berthub_tf.plan import Plan, make_plan
 
-CONFIG_NAME = "config.json"
-WEIGHTS_NAME = "model.safetensors"
-VOCAB_NAME = "vocab.txt"
+WEIGHTS_NAME = SAFETENSORS_NAME
 REPORT_NAME = "conversion_report.json"
-GOOGLE_CONFIG_NAMES = ("bert_config.json", "config.json")
+GOOGLE_CONFIG_NAMES = (LEGACY_CONFIG_NAME, CONFIG_NAME)
 
 _SAFETENSORS_DTYPES = {"<f4": "F32", "<f2": "F16", "<f8": "F64"}
 
@@ -52,8 +51,8 @@ def convert(
     `ignore`: shell-style patterns of variables to leave out (unknown variables are otherwise an
     error). `reader`: "tf" (TensorFlow), "pure" (no TensorFlow) or "auto" (TensorFlow if installed).
     """
-    config_path = outputs.require_file(config, "bert_config.json")
-    vocab_path = outputs.require_file(vocab, "vocab.txt") if vocab is not None else None
+    config_path = outputs.require_file(config, LEGACY_CONFIG_NAME)
+    vocab_path = outputs.require_file(vocab, VOCAB_NAME) if vocab is not None else None
     bert_config = BertConfig.from_json_file(config_path)
     source = open_checkpoint(checkpoint, reader)
     plan = make_plan(source, bert_config, ignore)

@@ -25,12 +25,13 @@ import numpy as np
 
 from berthub.errors import InputError, NotFoundError
 from berthub.files import write_bytes_atomic, write_text_atomic
+from berthub.sources.settings import VOCAB_NAME
 from berthub_pretraining.instances import Instance
 
 FORMAT = "berthub-pretraining-instances"
 VERSION = 1
 INDEX = "index.json"
-VOCAB = "vocab.txt"
+VOCAB = VOCAB_NAME
 
 
 def shard_name(number: int) -> str:
