@@ -8,8 +8,9 @@ from types import SimpleNamespace
 
 import pytest
 
+from berthub import pretrained
 from berthub.errors import ConfigError
-from berthub.sources import resolve as hub
+from berthub.sources.resolve import Resolved
 from berthub.tokenization import BertTokenizer
 
 DATA = Path(__file__).resolve().parents[1] / "data"
@@ -56,7 +57,7 @@ def test_from_pretrained_accepts_a_vocab_file_path():
 def test_settings_come_from_registry_then_tokenizer_config_then_overrides(tmp_path, monkeypatch):
     (tmp_path / "vocab.txt").write_bytes(CASED.read_bytes())
     entry = SimpleNamespace(do_lower_case=True, max_len=256)
-    monkeypatch.setattr(hub, "resolve_tokenizer", lambda name, **kw: hub.Resolved(tmp_path, entry=entry))
+    monkeypatch.setattr(pretrained, "locate", lambda name, wanted, **kw: Resolved(tmp_path, entry=entry))
     with pytest.warns(UserWarning, match="cased vocabulary"):
         from_entry = BertTokenizer.from_pretrained("x")
     assert (from_entry.do_lower_case, from_entry.max_len) == (True, 256)
