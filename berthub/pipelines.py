@@ -195,11 +195,12 @@ def _choose_task(saved: SavedModel, task: str | None, name: str) -> str:
             raise InputError(f"'{name}' has no trained {kind} head (it is a bare encoder or a plugin head); "
                              "fine-tune it first (`berthub train`), or omit the task.")
         return kind
-    from berthub.tasks import task_names
+    from berthub import plugins
 
-    if task not in task_names():
+    registered = plugins.names("datasets")
+    if task not in registered:
         raise InputError(f"Unknown task '{task}': use one of {', '.join(TASKS)} or a registered dataset task "
-                         f"({', '.join(task_names()) or 'none installed'}; see `berthub plugins`).")
+                         f"({', '.join(registered) or 'none installed'}; see `berthub plugins`).")
     return task
 
 
