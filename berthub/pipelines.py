@@ -23,8 +23,9 @@ from typing import Any
 import torch
 
 from berthub import _pipeline_tasks as runners
+from berthub.batch import collate, model_inputs, unbatch
 from berthub.errors import InputError, NotFoundError
-from berthub.tasks import Feature, collate, examples_from_inputs, model_inputs, unbatch
+from berthub.tasks import Feature, examples_from_inputs
 
 TASKS = ("text-classification", "token-classification", "question-answering", "fill-mask")
 _ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification", "qa": "question-answering"}
