@@ -23,10 +23,11 @@ from typing import Any
 import torch
 
 from berthub import _pipeline_tasks as runners
+from berthub.batch import collate, model_inputs, unbatch
 from berthub.errors import InputError, NotFoundError
 from berthub.pretrained import locate
 from berthub.sources.settings import CONFIG_NAMES, TRAINING_INFO_NAME
-from berthub.tasks import Feature, collate, examples_from_inputs, model_inputs, unbatch
+from berthub.tasks import Feature, examples_from_inputs
 
 TASKS = ("text-classification", "token-classification", "question-answering", "fill-mask")
 _ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification", "qa": "question-answering"}
@@ -195,11 +196,12 @@ def _choose_task(saved: SavedModel, task: str | None, name: str) -> str:
             raise InputError(f"'{name}' has no trained {kind} head (it is a bare encoder or a plugin head); "
                              "fine-tune it first (`berthub train`), or omit the task.")
         return kind
-    from berthub.tasks import task_names
+    from berthub import plugins
 
-    if task not in task_names():
+    registered = plugins.names("datasets")
+    if task not in registered:
         raise InputError(f"Unknown task '{task}': use one of {', '.join(TASKS)} or a registered dataset task "
-                         f"({', '.join(task_names()) or 'none installed'}; see `berthub plugins`).")
+                         f"({', '.join(registered) or 'none installed'}; see `berthub plugins`).")
     return task
 
 

@@ -1,4 +1,4 @@
-"""The Task protocol that dataset plugins implement, and the helpers a trainer uses with it.
+"""The Task protocol that dataset plugins implement, the Feature it yields, and finding tasks by name.
 
 A task turns files in a data directory into model inputs and turns model outputs back into
 answers and metrics. Tasks register by name in the `berthub.datasets` entry-point group; the
@@ -19,6 +19,10 @@ The flow a trainer follows:
 
 Outputs are in feature order. Token-level arrays may be longer than the feature (padding of its
 batch): tasks only read the first `len(feature.input_ids)` positions.
+
+Where the helpers live (all importable from here, the path plugins use): `collate`, `model_inputs`,
+`unbatch` in berthub.batch; `encode_pair` (Google's pair truncation) in berthub.tokenizer.inputs;
+`IGNORE_INDEX` in berthub.heads, whose losses ignore it.
 """
 
 from __future__ import annotations
@@ -27,21 +31,21 @@ import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-import numpy as np
-import torch
-from torch import Tensor
+# Re-exported: plugins import these from berthub.tasks (docs/plugins.md); they live where they work.
+from berthub.batch import MODEL_INPUTS, TARGET_KINDS, Outputs, TargetKind, collate, model_inputs, unbatch
+from berthub.errors import NotFoundError, PluginError
+from berthub.heads import IGNORE_INDEX
+from berthub.tokenizer.inputs import encode_pair
 
-from berthub.errors import InputError, NotFoundError, PluginError
-
-IGNORE_INDEX = -100
-MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
+__all__ = [
+    "IGNORE_INDEX", "MODEL_INPUTS", "TARGET_KINDS", "Feature", "Outputs", "Target", "TargetKind", "Task",
+    "collate", "encode_pair", "examples_from_inputs", "get_task", "model_inputs", "output_names",
+    "require_files", "target_kinds", "task_options", "unbatch",
+]
 
 Target = int | float | list[int] | list[float]
-TargetKind = Literal["scalar", "token", "vector"]
-TARGET_KINDS = ("scalar", "token", "vector")
-Outputs = np.ndarray | tuple[np.ndarray, ...]
 
 
 @dataclass
@@ -112,13 +116,6 @@ _REQUIRED = ("name", "head", "main_metric", "labels", "splits", "head_options", 
              "metrics")
 
 
-def task_names() -> list[str]:
-    """Names registered in `berthub.datasets`, without importing any plugin."""
-    from berthub import plugins
-
-    return plugins.names("datasets")
-
-
 # The options get_task built each task with, so a trainer can save them (training.json) beside the model.
 _BUILT_WITH: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDictionary()
 
@@ -177,112 +174,6 @@ def require_files(data_dir: Path | str, task: str, split: str, files: Sequence[s
                             f"{'does' if data_dir.is_dir() else 'does not'} exist. Pass the folder holding "
                             "the task's original files (--data-dir).")
     return paths
-
-
-def encode_pair(tokenizer: Any, text_a: str, text_b: str | None, max_seq_length: int) -> tuple[list[int], list[int]]:
-    """`[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]` ids and token type ids, as Google's run_classifier builds them.
-
-    Pairs longer than max_seq_length lose tokens from the end of the longer side, one at a time,
-    the second text on ties (Google's _truncate_seq_pair; Hugging Face's Rust tokenizers break ties
-    the other way); a single text is cut at the end. Needs only the tokenizer's `tokenize` and
-    `convert_tokens_to_ids`.
-    """
-    reserved = 3 if text_b is not None else 2
-    if max_seq_length <= reserved:
-        raise ValueError(f"max_seq_length must exceed {reserved} to hold any text, got {max_seq_length}.")
-    tokens_a = tokenizer.tokenize(text_a)
-    tokens_b = tokenizer.tokenize(text_b) if text_b is not None else []
-    budget = max_seq_length - reserved
-    while len(tokens_a) + len(tokens_b) > budget:
-        (tokens_a if len(tokens_a) > len(tokens_b) else tokens_b).pop()
-    tokens = ["[CLS]", *tokens_a, "[SEP]"]
-    types = [0] * len(tokens)
-    if text_b is not None:
-        tokens += [*tokens_b, "[SEP]"]
-        types += [1] * (len(tokens_b) + 1)
-    return list(tokenizer.convert_tokens_to_ids(tokens)), types
-
-
-def collate(features: Sequence[Feature], pad_id: int = 0,
-            kinds: dict[str, TargetKind] | None = None) -> dict[str, Tensor]:
-    """Stack features into a batch padded to its longest window.
-
-    Returns input_ids / token_type_ids / attention_mask [B, T] (long; padding pad_id / 0 / 0) and one
-    tensor per target, by its kind (`kinds`, as `target_kinds(task)` gives them; undeclared: an int or
-    float is "scalar", a list is "token"): scalar int -> long [B], scalar float -> float32 [B];
-    token -> long [B, T] padded with -100; vector -> float32 [B, K]. Every feature must have the same
-    target keys; a token list must have one int per input id, a vector the same K in every feature.
-    """
-    if not features:
-        raise InputError("collate needs at least one feature.")
-    length = max(len(f.input_ids) for f in features)
-    batch = {
-        "input_ids": _pad([f.input_ids for f in features], length, pad_id),
-        "token_type_ids": _pad([f.token_type_ids for f in features], length, 0),
-        "attention_mask": _pad([[1] * len(f.input_ids) for f in features], length, 0),
-    }
-    keys = set(features[0].targets)
-    for f in features:
-        if set(f.targets) != keys:
-            raise InputError(f"Features disagree on targets: {sorted(keys)} vs {sorted(f.targets)}.")
-    kinds = kinds or {}
-    for key in sorted(keys):
-        values = [f.targets[key] for f in features]
-        kind = kinds.get(key) or ("token" if isinstance(values[0], (list, tuple)) else "scalar")
-        batch[key] = _COLLATE[kind](key, values, features, length)
-    return batch
-
-
-def _scalars(key: str, values: list[Any], features: Sequence[Feature], length: int) -> Tensor:
-    if any(isinstance(v, (list, tuple)) for v in values):
-        raise InputError(f"Target '{key}' is declared a scalar but some features give a list.")
-    floats = any(isinstance(v, float) for v in values)
-    return torch.tensor(values, dtype=torch.float32 if floats else torch.long)
-
-
-def _tokens(key: str, values: list[Any], features: Sequence[Feature], length: int) -> Tensor:
-    for index, (value, feature) in enumerate(zip(values, features, strict=True)):
-        if not isinstance(value, (list, tuple)) or len(value) != len(feature.input_ids):
-            size = len(value) if isinstance(value, (list, tuple)) else "a scalar"
-            raise InputError(f"Target '{key}' of feature {index} has {size} entries for {len(feature.input_ids)} "
-                             "input ids; a per-token target needs one per input id. For one vector per example "
-                             f"(multi-label, several outputs) declare target_kinds = {{'{key}': 'vector'}} on the "
-                             "task.")
-        if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
-            raise InputError(f"Target '{key}' of feature {index} is a per-token target and must hold ints (label "
-                             f"ids, -100 = ignored); declare target_kinds = {{'{key}': 'vector'}} for float vectors.")
-    return _pad(values, length, IGNORE_INDEX)
-
-
-def _vectors(key: str, values: list[Any], features: Sequence[Feature], length: int) -> Tensor:
-    sizes = {len(v) if isinstance(v, (list, tuple)) else None for v in values}
-    if len(sizes) != 1 or None in sizes:
-        raise InputError(f"Vector target '{key}' needs a list of the same length in every feature, got lengths "
-                         f"{sorted(str(s) for s in sizes)}.")
-    return torch.tensor([list(v) for v in values], dtype=torch.float32)
-
-
-_COLLATE = {"scalar": _scalars, "token": _tokens, "vector": _vectors}
-
-
-def model_inputs(batch: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Only the encoder inputs of a collated batch (for prediction without a loss)."""
-    return {k: v for k, v in batch.items() if k in MODEL_INPUTS}
-
-
-def unbatch(logits: Tensor | tuple[Tensor, ...]) -> list[Outputs]:
-    """Batch head outputs (a tensor or a tuple of tensors, batch first) -> one numpy item per row."""
-    if isinstance(logits, Tensor):
-        return list(logits.detach().float().cpu().numpy())
-    parts = [list(t.detach().float().cpu().numpy()) for t in logits]
-    return [tuple(row) for row in zip(*parts, strict=True)]
-
-
-def _pad(rows: Sequence[Sequence[int]], length: int, value: int) -> Tensor:
-    out = torch.full((len(rows), length), value, dtype=torch.long)
-    for i, row in enumerate(rows):
-        out[i, : len(row)] = torch.tensor(row, dtype=torch.long)
-    return out
 
 
 def examples_from_inputs(task: Task, records: Sequence[Any]) -> list[Any]:

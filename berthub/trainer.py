@@ -29,21 +29,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from berthub.batch import Outputs, collate, model_inputs, unbatch
 from berthub.errors import ConfigError
 from berthub.files import replace_dir, write_text_atomic
 from berthub.labels import with_labels
 from berthub.sources.settings import SUMMARY_NAME, TRAINING_INFO_NAME
-from berthub.tasks import (
-    Feature,
-    Outputs,
-    Task,
-    collate,
-    model_inputs,
-    output_names,
-    target_kinds,
-    task_options,
-    unbatch,
-)
+from berthub.tasks import Feature, Task, output_names, target_kinds, task_options
 from berthub.training import accumulation, checkpoint, distributed, reporting
 from berthub.training.batching import Layout, epoch_plan, eval_batches
 from berthub.training.config import TrainingConfig

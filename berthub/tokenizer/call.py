@@ -85,8 +85,11 @@ def _hashable_in(value: Any, table: dict) -> bool:
         return False
 
 
-def truncated_lengths(len_a: int, len_b: int | None, budget: int, strategy: str) -> tuple[int, int]:
-    """Segment lengths the `tokenizers` library keeps for `budget` tokens (max_length - specials)."""
+def rust_truncated_lengths(len_a: int, len_b: int | None, budget: int, strategy: str) -> tuple[int, int]:
+    """Segment lengths the `tokenizers` library keeps for `budget` tokens (max_length - specials).
+
+    Deliberately not Google's rule (berthub.tokenizer.inputs.truncated_lengths): ties and odd budgets
+    split the other way, as transformers' `tokenizer(...)` does."""
     if len_b is None:
         if len_a <= budget:
             return len_a, 0
@@ -131,7 +134,7 @@ def encode_batch(tokenized_a: Tokenized, tokenized_b: Tokenized | None, options:
         len_a, len_b = len(a), (0 if b is None else len(b))
         if options.truncation and options.max_length is not None:
             budget = options.max_length - (2 if b is None else 3)
-            len_a, len_b = truncated_lengths(len(a), None if b is None else len(b), budget, options.truncation)
+            len_a, len_b = rust_truncated_lengths(len(a), None if b is None else len(b), budget, options.truncation)
         row = frame(a, b, len_a, len_b, specials.cls, specials.sep)
         rows["input_ids"].append(row)
         rows["token_type_ids"].append([0] * (len_a + 2) + [1] * (len(row) - len_a - 2))

@@ -1,6 +1,9 @@
 """Turning WordPiece ids into model inputs: [CLS]/[SEP], token types, Google's truncation, padding.
 
-Shared by the pure-Python and the `tokenizers` paths of BertTokenizer, so both give the same inputs.
+Shared by the pure-Python and the `tokenizers` paths of BertTokenizer, so both give the same inputs,
+and by tasks: `encode_pair` is a task's Google-style pair, `pad_rows` / `stack_inputs` pad every batch
+(berthub.batch.collate builds on them). transformers' own truncation rule for `tokenizer(...)` is
+in berthub.tokenizer.call.
 """
 
 from __future__ import annotations
@@ -8,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from itertools import chain
+from typing import Any
 
 import numpy as np
 
@@ -83,6 +87,25 @@ def fit_lengths(
     return truncated_lengths(len_a, len_b, max_length - 3)
 
 
+def encode_pair(tokenizer: Any, text_a: str, text_b: str | None, max_seq_length: int) -> tuple[list[int], list[int]]:
+    """`[CLS] a [SEP]` or `[CLS] a [SEP] b [SEP]` ids and token type ids, as Google's run_classifier builds them.
+
+    Pairs longer than max_seq_length lose tokens from the end of the longer side, one at a time,
+    the second text on ties (Google's _truncate_seq_pair, as `truncated_lengths`; Hugging Face's Rust
+    tokenizers break ties the other way); a single text is cut at the end. Needs only the tokenizer's
+    `tokenize` and `convert_tokens_to_ids`, so a task plugin can pass any tokenizer that has them.
+    """
+    reserved = 3 if text_b is not None else 2
+    if max_seq_length <= reserved:
+        raise ValueError(f"max_seq_length must exceed {reserved} to hold any text, got {max_seq_length}.")
+    tokens_a = tokenizer.tokenize(text_a)
+    tokens_b = tokenizer.tokenize(text_b) if text_b is not None else None
+    len_a, len_b = truncated_lengths(len(tokens_a), len(tokens_b or ()), max_seq_length - reserved)
+    tokens = frame(tokens_a, tokens_b, len_a, len_b, "[CLS]", "[SEP]")
+    types = [0] * (len_a + 2) + [1] * (len(tokens) - len_a - 2)
+    return list(tokenizer.convert_tokens_to_ids(tokens)), types
+
+
 def check_options(max_length: int | None, padding: str | bool, pair: bool) -> None:
     problems = []
     smallest = 3 if pair else 2
@@ -136,10 +159,10 @@ class Framed:
             return self._ragged()
         if not padding and len(set(map(len, self.rows))) > 1:
             raise InputError("padding=False cannot make a tensor of unequal lengths; pass padding='longest'.")
-        arrays = _collate(self.rows, self.firsts, pad_to, self.pad_id)
+        arrays = stack_inputs(self.rows, self.pad_id, pad_to, segment_b=self.firsts)
         if self.word_rows is not None:
             words = [[-1 if w is None else w for w in row] for row in self.word_rows]
-            arrays["word_ids"] = _pad(words, arrays["input_ids"].shape[1], -1)
+            arrays["word_ids"] = pad_rows(words, arrays["input_ids"].shape[1], -1)
         if return_tensors == "pt":
             import torch
 
@@ -223,18 +246,31 @@ def _frame_all(ids_a: list, ids_b: list | None, words_a: list | None, words_b: l
     return Framed(rows, [la + 2 for la, _ in kept], word_rows, dropped, specials.pad)
 
 
-def _pad(rows: list[list[int]], width: int, pad_id: int) -> np.ndarray:
+def pad_rows(rows: Sequence[Sequence[int]], width: int, value: int) -> np.ndarray:
+    """[N, width] int64: each row, then `value` up to width. The one padding of berthub's batches
+    (tokenizer outputs, task features, token targets)."""
     lens = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
     flat = np.fromiter(chain.from_iterable(rows), dtype=np.int64, count=int(lens.sum()))
-    out = np.full((len(rows), width), pad_id, dtype=np.int64)
+    out = np.full((len(rows), width), value, dtype=np.int64)
     out[np.arange(width) < lens[:, None]] = flat
     return out
 
 
-def _collate(rows: list[list[int]], firsts: list[int], pad_to: int | None, pad_id: int) -> dict[str, np.ndarray]:
+def stack_inputs(rows: Sequence[Sequence[int]], pad_id: int, pad_to: int | None = None, *,
+                 types: Sequence[Sequence[int]] | None = None,
+                 segment_b: Sequence[int] | None = None) -> dict[str, np.ndarray]:
+    """input_ids / token_type_ids / attention_mask as [N, T] int64 arrays, T = the longest row or pad_to.
+
+    Token types come from `types` (one list per row, padded with 0) or, for rows framed here, from
+    `segment_b` (where segment B starts in each row: type 1 from there to the row's end).
+    """
     lens = np.fromiter(map(len, rows), dtype=np.int64, count=len(rows))
     width = max(int(lens.max(initial=0)), pad_to or 0)
     mask = np.arange(width) < lens[:, None]
-    types = (np.arange(width) >= np.asarray(firsts, dtype=np.int64)[:, None]) & mask
-    return {"input_ids": _pad(rows, width, pad_id), "token_type_ids": types.astype(np.int64),
+    if types is not None:
+        token_types = pad_rows(types, width, 0)
+    else:
+        starts = np.asarray(segment_b, dtype=np.int64).reshape(-1, 1)
+        token_types = ((np.arange(width) >= starts) & mask).astype(np.int64)
+    return {"input_ids": pad_rows(rows, width, pad_id), "token_type_ids": token_types,
             "attention_mask": mask.astype(np.int64)}

@@ -26,8 +26,6 @@ from berthub.heads import MaskedLMHead
 from berthub.modeling import BertModel, Encoded
 from berthub.weights import init_parameter
 
-IGNORE_INDEX = -100
-
 
 class _MaskedLM(nn.Module):
     """The masked-LM part shared by both heads: stored as `cls`, with `cls.predictions`."""
