@@ -87,8 +87,11 @@ def test_a_missing_attribute_is_reported_with_its_distribution(broken):
 
 
 def test_an_object_without_the_head_protocol_is_refused_at_load(broken):
-    with pytest.raises(PluginError, match="lacks attribute, targets, forward, loss, loss_count, options"):
+    with pytest.raises(PluginError, match="not-a-head.*broken-plugin.*does not meet berthub's head contract") as error:
         plugins.load("heads", "not-a-head")
+    for missing in ("not an nn.Module subclass", "`facts` is missing", "`forward` is missing", "`loss` is missing",
+                    "`loss_count` is missing", "`options` is missing", "pip uninstall broken-plugin"):
+        assert missing in str(error.value)
 
 
 def test_a_name_from_two_distributions_is_an_error_naming_both(broken):
