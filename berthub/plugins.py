@@ -174,6 +174,16 @@ def head_class(name: str, distribution: str | None = None) -> type:
     return load("heads", name)
 
 
+def builtin_head_class(name: str) -> type:
+    """berthub's own head class registered as `name`, whatever other distributions register under that name
+    (a clash is reported when the name is used for a model, not when berthub reads its own facts)."""
+    for ep in entry_points(group=GROUPS["heads"]):
+        if ep.name == name and _info("heads", ep).distribution == "berthub":
+            return ep.load()
+    raise PluginError(f"berthub registers no head named '{name}'; its heads: "
+                      f"{', '.join(p.name for p in entries('heads') if p.distribution == 'berthub')}.")
+
+
 def head_for_architecture(architecture: str | None) -> str | None:
     """The name of berthub's own head whose facts give this transformers class (config.json's `architectures`).
 
@@ -183,7 +193,7 @@ def head_for_architecture(architecture: str | None) -> str | None:
     if not architecture:
         return None
     builtin = [info.name for info in entries("heads") if info.distribution == "berthub"]
-    return next((name for name in builtin if head_class(name).facts.architecture == architecture), None)
+    return next((name for name in builtin if builtin_head_class(name).facts.architecture == architecture), None)
 
 
 def head_problems(cls: Any) -> list[str]:

@@ -132,6 +132,16 @@ def test_a_plugin_head_cannot_take_a_transformers_class_from_berthubs_own(broken
     assert plugins.head_for_architecture("BertForSequenceClassification") == "sequence-classification"
 
 
+def test_a_clash_on_a_builtin_head_name_leaves_transformers_folders_their_head(site):
+    tag = uuid.uuid4().hex[:8]
+    _distribution(site, "clash-plugin", {"berthub.heads": {"sequence-classification": f"clash_{tag}:Head"}},
+                  {f"clash_{tag}": RIVAL_HEAD})
+    importlib.invalidate_caches()
+    assert plugins.head_for_architecture("BertForSequenceClassification") == "sequence-classification"
+    with pytest.raises(PluginError, match="registered by clash-plugin 0.1.0 .* and berthub "):
+        plugins.head_class("sequence-classification")  # using the name still says which two clash
+
+
 def test_a_name_from_two_distributions_is_an_error_naming_both(broken):
     with pytest.raises(PluginError, match="registered by twin-one 0.1.0 .* and twin-two 0.1.0"):
         plugins.load("datasets", "twin-task")

@@ -19,10 +19,9 @@ import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from berthub.errors import ConfigError, NotFoundError, PluginError
-from berthub.heads import HeadFacts
 from berthub.plugins import head_class, head_for_architecture
 from berthub.sources.settings import (
     CARD_NAME,
@@ -32,6 +31,9 @@ from berthub.sources.settings import (
     hub_endpoint,
     hub_token,
 )
+
+if TYPE_CHECKING:  # for the annotation only: the card reaches a head's facts through berthub.plugins
+    from berthub.heads import HeadFacts
 
 _SKIPPED_DIRS = {".git", ".cache", "__pycache__", ".ipynb_checkpoints"}
 _CONFIG_ROWS = [("hidden_size", "Hidden size"), ("num_hidden_layers", "Layers"),

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from berthub.config import BertConfig
-from berthub.plugins import head_class
+from berthub.plugins import builtin_head_class
 from berthub_tf.checkpoint import Checkpoint
 from berthub_tf.errors import ShapeMismatchError, UnknownVariablesError
 from berthub_tf.names import (
@@ -97,7 +97,7 @@ def _architecture(heads: set[str], checkpoint: Checkpoint) -> tuple[str, str | N
             f"(e.g. --ignore 'cls/predictions/*')."
         )
     head = _HEADS[key]
-    return (head_class(head).facts.architecture or "BertModel") if head else "BertModel", head
+    return (builtin_head_class(head).facts.architecture or "BertModel") if head else "BertModel", head
 
 
 def _check_against_config(checkpoint: Checkpoint, config: BertConfig, mappings: list[Mapping],
