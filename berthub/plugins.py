@@ -174,14 +174,18 @@ def head_class(name: str, distribution: str | None = None) -> type:
     return load("heads", name)
 
 
+def _builtin_heads() -> dict[str, EntryPoint]:
+    """berthub's own head entry points by name (entry_points is read once: it scans every installed distribution)."""
+    return {ep.name: ep for ep in entry_points(group=GROUPS["heads"]) if _info("heads", ep).distribution == "berthub"}
+
+
 def builtin_head_class(name: str) -> type:
     """berthub's own head class registered as `name`, whatever other distributions register under that name
     (a clash is reported when the name is used for a model, not when berthub reads its own facts)."""
-    for ep in entry_points(group=GROUPS["heads"]):
-        if ep.name == name and _info("heads", ep).distribution == "berthub":
-            return ep.load()
-    raise PluginError(f"berthub registers no head named '{name}'; its heads: "
-                      f"{', '.join(p.name for p in entries('heads') if p.distribution == 'berthub')}.")
+    builtin = _builtin_heads()
+    if name not in builtin:
+        raise PluginError(f"berthub registers no head named '{name}'; its heads: {', '.join(sorted(builtin))}.")
+    return builtin[name].load()
 
 
 def head_for_architecture(architecture: str | None) -> str | None:
@@ -192,8 +196,8 @@ def head_for_architecture(architecture: str | None) -> str | None:
     """
     if not architecture:
         return None
-    builtin = [info.name for info in entries("heads") if info.distribution == "berthub"]
-    return next((name for name in builtin if builtin_head_class(name).facts.architecture == architecture), None)
+    builtin = _builtin_heads()
+    return next((name for name in sorted(builtin) if builtin[name].load().facts.architecture == architecture), None)
 
 
 def head_problems(cls: Any) -> list[str]:
