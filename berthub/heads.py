@@ -1,27 +1,27 @@
-"""Task heads, and the BertFor* models that compose one head on a BertModel.
+"""The head contract, and berthub's built-in task heads.
 
-A head is a small nn.Module built from `(config, **options)`:
-  - `attribute`: the name it is stored under in the composed model, chosen so parameter names
-    match Google's / transformers' checkpoints (`classifier.weight`, `qa_outputs.bias`, `cls.predictions.*`);
-  - `targets`: the batch keys its loss reads (e.g. ("labels",));
-  - `forward(encoded: Encoded)` -> logits (a tensor or a tuple of tensors);
-  - `loss(logits, targets: dict, encoded, reduction="mean")` -> scalar; with reduction="sum" the
-    sum of per-item losses, and `loss_count(targets, encoded)` the number of items in that sum, so a
-    trainer can normalise by the real count over an accumulated batch;
-  - `options()` -> the keyword options that rebuild it (saved in config.json).
-Heads are registered by name in the `berthub.heads` entry-point group; BertForTask composes any of them.
+A head is an nn.Module class that turns the encoder's output into a task's logits and loss. What
+berthub needs from one is the `Head` protocol below: a `facts` class attribute (a `HeadFacts`: where
+its parameters live, the targets it trains on, what its loss is a mean over, the transformers class
+and Hub pipeline tag it corresponds to) and five members. Every reader asks the head: BertForTask
+(targets, parameter names, config.json's `architectures`), the trainer's exact gradient accumulation
+(the loss normaliser), model cards (the pipeline tag) and the TF converter (the architecture). No
+other table keyed by head name exists. Heads are registered by name in the `berthub.heads`
+entry-point group; `berthub.plugins` checks a loaded head against this contract.
 """
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Protocol
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from berthub.config import BertConfig
-from berthub.errors import InputError
+from berthub.errors import InputError, PluginError
 from berthub.modeling import ACT2FN, BertModel, Encoded
 from berthub.pretrained import init_parameter
 
@@ -38,11 +38,88 @@ def _cross_entropy(logits: Tensor, labels: Tensor, reduction: str) -> Tensor:
                            ignore_index=IGNORE_INDEX, reduction=reduction)
 
 
+TARGET_KINDS = ("scalar", "token", "vector")
+
+
+@dataclass(frozen=True)
+class HeadFacts:
+    """What berthub knows about a head class without building it (declared once, as the class's `facts`).
+
+    attribute: the name the head is stored under in the composed model, so its parameters are
+        `ATTRIBUTE.*` in checkpoints (berthub's heads use Google's / transformers': classifier, qa_outputs, cls).
+    targets: batch key its loss reads -> how a batch holds it: "scalar" (one number per example), "token"
+        (one id per input token, -100 = ignored) or "vector" (K floats per example).
+    loss_normaliser: what the loss is a mean over, one name per term of the loss ("examples", "labelled
+        tokens"; BERT pre-training has two terms). `loss(..., reduction="sum")` returns one sum per term and
+        `loss_count` one count per term; exact gradient accumulation divides each sum by its count over
+        the whole step. A plain string is one term.
+    architecture: the transformers class reading the same checkpoint ("BertForSequenceClassification"),
+        written to config.json's `architectures`; None when there is none ("BertModel" is written).
+    pipeline_tag: the Hugging Face Hub task a model card declares ("text-classification"); None: none fits.
+    """
+
+    attribute: str
+    targets: Mapping[str, str]
+    loss_normaliser: str | tuple[str, ...] = ("examples",)
+    architecture: str | None = None
+    pipeline_tag: str | None = None
+
+    def __post_init__(self) -> None:
+        normaliser = (self.loss_normaliser,) if isinstance(self.loss_normaliser, str) else self.loss_normaliser
+        object.__setattr__(self, "loss_normaliser", tuple(normaliser))
+        object.__setattr__(self, "targets", dict(self.targets))  # a copy: the caller's dict may change later
+        named = (("attribute", self.attribute), ("architecture", self.architecture),
+                 ("pipeline_tag", self.pipeline_tag))
+        problems = [f"{name} must be a non-empty string, got {value!r}" for name, value in named
+                    if (value is not None or name == "attribute") and not (isinstance(value, str) and value)]
+        problems += [f"targets['{key}'] is {kind!r}, not one of {', '.join(TARGET_KINDS)}"
+                     for key, kind in self.targets.items() if kind not in TARGET_KINDS]
+        if not self.targets:
+            problems.append("targets is empty: name at least the one batch key the loss reads")
+        if not self.loss_normaliser or not all(isinstance(n, str) and n for n in self.loss_normaliser):
+            problems.append(f"loss_normaliser must name what each loss term is a mean over, got {normaliser!r}")
+        if problems:
+            raise PluginError("HeadFacts: " + "; ".join(problems) + ".")
+
+    @property
+    def loss_terms(self) -> int:
+        """How many terms the loss has: loss(..., reduction="sum") returns a [K] tensor when K > 1, else a scalar."""
+        return len(self.loss_normaliser)
+
+
+class Head(Protocol):
+    """The head contract: an nn.Module class with these members (no berthub base class is needed).
+
+    Optional members, used when present: `tie_weights(bert)` (share weights with the encoder, e.g. a
+    decoder tied to the word embeddings), `resize_vocab(vocab_size, mean_resizing)` (follow
+    `resize_token_embeddings`), `eval_outputs(logits, targets, encoded)` (what evaluation keeps per
+    example instead of the logits). A head may refine its `facts` per instance in `__init__` when an
+    option changes them (a multi-label option making `labels` a "vector" target), never its attribute.
+    """
+
+    facts: ClassVar[HeadFacts]
+
+    def __init__(self, config: BertConfig, **options: Any) -> None:
+        """Build from the encoder's config and keyword options (`num_labels`...)."""
+
+    def forward(self, encoded: Encoded) -> Tensor | tuple[Tensor, ...]:
+        """The encoder's outputs -> logits (a tensor or a tuple of tensors)."""
+
+    def loss(self, logits: Any, targets: dict[str, Tensor], encoded: Encoded, reduction: str = "mean") -> Tensor:
+        """The loss for `facts.targets`: their mean ("mean"), or one sum per term of `facts.loss_normaliser` ("sum")."""
+
+    def loss_count(self, targets: dict[str, Tensor], encoded: Encoded) -> Tensor:
+        """How many items each summed term covers; may read only the targets and `encoded.attention_mask`
+        (exact accumulation counts a whole step before the encoder runs)."""
+
+    def options(self) -> dict[str, Any]:
+        """The keyword options that rebuild this head (saved in config.json as `berthub_head_options`)."""
+
+
 class _Head(nn.Module):
     """Shared plumbing of the built-in heads (not a required base class for plugin heads)."""
 
-    attribute: ClassVar[str] = "head"
-    targets: ClassVar[tuple[str, ...]] = ("labels",)
+    facts: ClassVar[HeadFacts]
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
@@ -57,7 +134,8 @@ class _Head(nn.Module):
         return {}
 
     def loss_count(self, targets: dict[str, Tensor], encoded: Encoded) -> Tensor:
-        return torch.tensor(targets[self.targets[0]].shape[0])
+        """Examples (the size of the first target's batch dimension)."""
+        return torch.tensor(targets[next(iter(self.facts.targets))].shape[0])
 
 
 class _Linear(_Head):
@@ -77,7 +155,8 @@ class _Linear(_Head):
 class SequenceClassificationHead(_Linear):
     """Pooled output -> [B, num_labels] logits; cross-entropy, or MSE regression when num_labels == 1."""
 
-    attribute = "classifier"
+    facts = HeadFacts(attribute="classifier", targets={"labels": "scalar"}, loss_normaliser="examples",
+                      architecture="BertForSequenceClassification", pipeline_tag="text-classification")
 
     def __init__(self, config: BertConfig, num_labels: int = 2) -> None:
         if not isinstance(num_labels, int) or num_labels < 1:
@@ -101,7 +180,8 @@ class SequenceClassificationHead(_Linear):
 class MultipleChoiceHead(_Linear):
     """Pooled output of each [choice] -> one score; [B, num_choices] logits; cross-entropy over choices."""
 
-    attribute = "classifier"
+    facts = HeadFacts(attribute="classifier", targets={"labels": "scalar"}, loss_normaliser="examples",
+                      architecture="BertForMultipleChoice", pipeline_tag="multiple-choice")
 
     def __init__(self, config: BertConfig, num_choices: int = 2) -> None:
         super().__init__(config, 1)
@@ -121,7 +201,8 @@ class MultipleChoiceHead(_Linear):
 class TokenClassificationHead(_Linear):
     """Every token -> [B, T, num_labels] logits; loss over labelled (>= 0) real tokens only."""
 
-    attribute = "classifier"
+    facts = HeadFacts(attribute="classifier", targets={"labels": "token"}, loss_normaliser="labelled tokens",
+                      architecture="BertForTokenClassification", pipeline_tag="token-classification")
 
     def __init__(self, config: BertConfig, num_labels: int = 2) -> None:
         super().__init__(config, num_labels)
@@ -157,8 +238,9 @@ class QuestionAnsweringHead(_Linear):
     on padding) is ignored, as Google's run_squad ignores positions beyond the sequence.
     """
 
-    attribute = "qa_outputs"
-    targets = ("start_positions", "end_positions")
+    facts = HeadFacts(attribute="qa_outputs", targets={"start_positions": "scalar", "end_positions": "scalar"},
+                      loss_normaliser="examples", architecture="BertForQuestionAnswering",
+                      pipeline_tag="question-answering")
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config, 2)
@@ -217,8 +299,6 @@ class _LMPrediction(nn.Module):
 class _PreTrainingParts(_Head):
     """Masked-LM and/or next-sentence parts stored under `cls` as in Google's checkpoint."""
 
-    attribute = "cls"
-
     def __init__(self, config: BertConfig, mlm: bool, nsp: bool) -> None:
         super().__init__(config)
         if mlm:
@@ -247,9 +327,15 @@ class _PreTrainingParts(_Head):
 
 
 class PreTrainingHead(_PreTrainingParts):
-    """(prediction_scores [B, T, V], seq_relationship_score [B, 2]); loss = mean MLM loss + mean NSP loss."""
+    """(prediction_scores [B, T, V], seq_relationship_score [B, 2]); loss = mean MLM loss + mean NSP loss.
 
-    targets = ("masked_lm_labels", "next_sentence_label")
+    With reduction="sum" the loss is [2] (summed MLM loss, summed NSP loss) and `loss_count` [2] (masked
+    tokens, examples), so each mean is exact over an accumulated step.
+    """
+
+    facts = HeadFacts(attribute="cls", targets={"masked_lm_labels": "token", "next_sentence_label": "scalar"},
+                      loss_normaliser=("masked tokens", "examples"), architecture="BertForPreTraining",
+                      pipeline_tag="fill-mask")
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config, mlm=True, nsp=True)
@@ -258,15 +344,20 @@ class PreTrainingHead(_PreTrainingParts):
         return self.predictions(encoded.sequence_output), self.seq_relationship(encoded.pooled_output)
 
     def loss(self, logits, targets, encoded, reduction: str = "mean") -> Tensor:
-        if reduction != "mean":
-            raise InputError("The pre-training loss is a sum of two means; only reduction='mean' is defined.")
+        if reduction == "sum":
+            return torch.stack([self._mlm_loss(logits[0], targets, "sum"), self._nsp_loss(logits[1], targets, "sum")])
         return self._mlm_loss(logits[0], targets, "mean") + self._nsp_loss(logits[1], targets, "mean")
+
+    def loss_count(self, targets: dict[str, Tensor], encoded: Encoded) -> Tensor:
+        masked = (targets["masked_lm_labels"] >= 0).sum()
+        return torch.stack([masked, torch.tensor(targets["next_sentence_label"].shape[0])])
 
 
 class MaskedLMHead(_PreTrainingParts):
     """prediction_scores [B, T, V]; loss over masked positions (labels >= 0)."""
 
-    targets = ("masked_lm_labels",)
+    facts = HeadFacts(attribute="cls", targets={"masked_lm_labels": "token"}, loss_normaliser="masked tokens",
+                      architecture="BertForMaskedLM", pipeline_tag="fill-mask")
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config, mlm=True, nsp=False)
@@ -284,7 +375,8 @@ class MaskedLMHead(_PreTrainingParts):
 class NextSentenceHead(_PreTrainingParts):
     """seq_relationship_score [B, 2] (0 = B follows A)."""
 
-    targets = ("next_sentence_label",)
+    facts = HeadFacts(attribute="cls", targets={"next_sentence_label": "scalar"}, loss_normaliser="examples",
+                      architecture="BertForNextSentencePrediction")
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config, mlm=False, nsp=True)

@@ -2,7 +2,7 @@
 
 | kind         | group                | an entry point names                                           |
 |--------------|----------------------|----------------------------------------------------------------|
-| `heads`      | `berthub.heads`      | a head class built from (config, **options) (see berthub.heads) |
+| `heads`      | `berthub.heads`      | a head class: the berthub.heads.Head protocol, checked at load  |
 | `datasets`   | `berthub.datasets`   | a callable building a Task from **options (see berthub.tasks)  |
 | `converters` | `berthub.converters` | a converter (see berthub.pretrained)                           |
 | `models`     | `berthub.models`     | a ModelEntry or a list of them (see berthub.sources.registry)          |
@@ -12,8 +12,8 @@ Rules, the same for berthub's own entries and for third-party packages:
   - Listing (`entries`, `names`, `berthub plugins`) reads installed metadata only and imports nothing.
   - `load(kind, name)` imports exactly one plugin, on first use, and keeps it for the process.
   - A plugin that fails to import raises PluginError naming its entry point and distribution, with the
-    original exception chained; every other plugin keeps working. So does a head without the head
-    protocol's attributes, or a head / dataset entry point that is not callable.
+    original exception chained; every other plugin keeps working. So does a head that does not meet
+    the head contract (`head_problems` says exactly what it lacks), or a dataset entry point that is not callable.
   - A name registered by two distributions is an error when that name is loaded, naming both; there is
     no silent precedence. Uninstall one of them, or the plugin renames its entry. Other names still load.
 """
@@ -21,6 +21,7 @@ Rules, the same for berthub's own entries and for third-party packages:
 from __future__ import annotations
 
 import difflib
+import inspect
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -35,14 +36,11 @@ GROUPS = {
     "commands": "berthub.commands",
 }
 
-# What a loaded object must have, checked once at load so a bad plugin fails with its name, not later.
-_REQUIRED = {"heads": ("attribute", "targets", "forward", "loss", "loss_count", "options"),
-             "commands": ("register",)}
-_CALLABLE = ("heads", "datasets")
+# What a loaded object must have, checked once at load so a bad plugin fails with its name, not later
+# (heads: the berthub.heads.Head protocol, checked by head_problems).
+_REQUIRED = {"commands": ("register",)}
+_CALLABLE = ("datasets",)
 _CONTRACT = {
-    "heads": "a head is a module class built as Head(config, **options) with `attribute`, `targets`, "
-             "forward(encoded), loss(logits, targets, encoded, reduction), loss_count(targets, encoded) and "
-             "options() (see berthub.heads and docs/plugins.md).",
     "datasets": "a dataset entry point names a callable returning a Task (see berthub.tasks and docs/plugins.md).",
     "commands": "a command entry point names a module or object with register(subparsers) (see docs/plugins.md).",
 }
@@ -141,6 +139,8 @@ def load(kind: str, name: str) -> Any:
                               f"{type(error).__name__}: {error}. Fix or reinstall {info.distribution}, or "
                               f"uninstall it (pip uninstall {info.distribution}); other plugins are "
                               "unaffected.") from error
+        if kind == "heads":
+            _check_head(name, info, loaded)
         missing = [attr for attr in _REQUIRED.get(kind, ()) if not hasattr(loaded, attr)]
         if missing or (kind in _CALLABLE and not callable(loaded)):
             what = f"lacks {', '.join(missing)}" if missing else "is not callable"
@@ -160,3 +160,118 @@ def check(kind: str) -> dict[str, PluginError | None]:
         except PluginError as error:
             report[name] = error
     return report
+
+
+def head_class(name: str, distribution: str | None = None) -> type:
+    """The head class registered as `name` in `berthub.heads` (checked against berthub.heads.Head).
+
+    `distribution`: the pip distribution a saved model says the head comes from; when no installed
+    plugin registers `name`, the error says to install it.
+    """
+    if distribution and name not in names("heads"):
+        raise PluginError(f"This model's head '{name}' comes from the plugin distribution '{distribution}', which "
+                          f"is not installed: pip install {distribution}")
+    return load("heads", name)
+
+
+def _builtin_heads() -> dict[str, EntryPoint]:
+    """berthub's own head entry points by name (entry_points is read once: it scans every installed distribution)."""
+    return {ep.name: ep for ep in entry_points(group=GROUPS["heads"]) if _info("heads", ep).distribution == "berthub"}
+
+
+def builtin_head_class(name: str) -> type:
+    """berthub's own head class registered as `name`, whatever other distributions register under that name
+    (a clash is reported when the name is used for a model, not when berthub reads its own facts)."""
+    builtin = _builtin_heads()
+    if name not in builtin:
+        raise PluginError(f"berthub registers no head named '{name}'; its heads: {', '.join(sorted(builtin))}.")
+    return builtin[name].load()
+
+
+def head_for_architecture(architecture: str | None) -> str | None:
+    """The name of berthub's own head whose facts give this transformers class (config.json's `architectures`).
+
+    Only heads of the berthub distribution answer, so a plugin head declaring the same class cannot
+    change which head a folder saved by transformers gets. None for other classes (BertModel...).
+    """
+    if not architecture:
+        return None
+    builtin = _builtin_heads()
+    return next((name for name in sorted(builtin) if builtin[name].load().facts.architecture == architecture), None)
+
+
+def head_problems(cls: Any) -> list[str]:
+    """What `cls` lacks to meet the head contract (berthub.heads.Head), each with its fix; [] when nothing.
+
+    The members and how berthub calls them are read from the Head protocol itself: each method must
+    accept the protocol's parameters (a keyword with a default is passed by name, as berthub does).
+    """
+    from torch import nn
+
+    from berthub.heads import Head, HeadFacts
+
+    if not isinstance(cls, type):
+        return [f"it is {cls!r}, not a class: the entry point must name the head class"]
+    problems = [] if issubclass(cls, nn.Module) else ["it is not an nn.Module subclass: derive it from torch.nn.Module"]
+    facts = getattr(cls, "facts", None)
+    if not isinstance(facts, HeadFacts):
+        problems.append(f"`facts` is {'missing' if facts is None else 'a ' + type(facts).__name__}: declare the "
+                        f"class attribute {_facts_line(cls)} (KIND: scalar, token or vector; see berthub.heads."
+                        "HeadFacts for loss_normaliser, architecture and pipeline_tag)")
+    for member, wanted in _protocol_methods(Head).items():
+        method = getattr(cls, member, None)
+        if not callable(method):
+            problems.append(f"`{member}` is missing: define {member}{wanted}")
+            continue
+        problem = _call_problem(method, wanted)
+        if problem:
+            problems.append(f"`{member}` cannot be called as {member}{wanted}: {problem}")
+    return problems
+
+
+def _facts_line(cls: type) -> str:
+    """The `facts = HeadFacts(...)` line to write, filled from a pre-contract head's `attribute` and `targets`."""
+    attribute, targets = getattr(cls, "attribute", None), getattr(cls, "targets", None)
+    if not isinstance(attribute, str) or not isinstance(targets, (tuple, list)):
+        return "facts = HeadFacts(attribute=NAME, targets={KEY: KIND})"
+    keys = ", ".join(f"{key!r}: KIND" for key in targets)
+    return (f"facts = HeadFacts(attribute={attribute!r}, targets={{{keys}}}) in place of its `attribute` and "
+            "`targets` class attributes")
+
+
+def _protocol_methods(protocol: type) -> dict[str, inspect.Signature]:
+    """The methods a protocol declares (its own, and __init__) -> their signatures without `self`."""
+    found = {}
+    for member, value in vars(protocol).items():
+        if inspect.isfunction(value) and (member == "__init__" or not member.startswith("_")):
+            parameters = list(inspect.signature(value).parameters.values())[1:]
+            found[member] = inspect.Signature([p.replace(annotation=p.empty) for p in parameters])  # shown plain
+    return found
+
+
+def _call_problem(method: Any, wanted: inspect.Signature) -> str | None:
+    """Why `method` (unbound) cannot take the arguments `wanted` describes; None when it can."""
+    args, kwargs = [None], {}
+    for parameter in wanted.parameters.values():
+        if parameter.kind is parameter.VAR_KEYWORD:
+            continue
+        if parameter.default is parameter.empty:
+            args.append(parameter.name)
+        else:
+            kwargs[parameter.name] = parameter.default
+    try:
+        inspect.signature(method).bind(*args, **kwargs)
+    except TypeError as error:
+        return str(error)
+    except ValueError:  # no readable signature (a builtin): calling it will tell
+        return None
+    return None
+
+
+def _check_head(name: str, info: PluginInfo, loaded: Any) -> None:
+    problems = head_problems(loaded)
+    if problems:
+        raise PluginError(f"The head '{name}' ({info.where}) does not meet berthub's head contract "
+                          f"(berthub.heads.Head): " + "; ".join(problems) + f". Fix the head in {info.distribution} "
+                          "(docs/plugins.md, 'Write the head', shows a complete one), or uninstall it "
+                          f"(pip uninstall {info.distribution}); other heads are unaffected.")

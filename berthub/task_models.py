@@ -1,8 +1,9 @@
 """BertForTask (BertModel + any registered head) and the eight pytorch-pretrained-BERT 0.6 classes.
 
 Composition, not inheritance: a BertFor* model is `bert` (a BertModel) plus one head stored
-under the head's `attribute`. The 0.6 classes only fix the head and keep 0.6's forward signatures
-and return rules (the loss when targets are given, else the logits).
+under the head's `facts.attribute`. The 0.6 classes only fix the head and keep 0.6's forward signatures
+and return rules (the loss when targets are given, else the logits). Everything said about a head
+(its targets, its transformers class) is read from the head's facts (berthub.heads.HeadFacts).
 """
 
 from __future__ import annotations
@@ -15,43 +16,14 @@ from typing import Any
 from torch import Tensor, nn
 
 from berthub.config import BertConfig
-from berthub.errors import ConfigError, PluginError
+from berthub.errors import ConfigError
 from berthub.labels import label_entries, label_names
 from berthub.modeling import BertModel, Encoded
+from berthub.plugins import head_class, head_for_architecture
 from berthub.pretrained import BertPreTrainedModel
 
-# The transformers class that reads the same checkpoint, written to config.json's "architectures".
-_TRANSFORMERS_CLASS = {
-    "pretraining": "BertForPreTraining",
-    "masked-lm": "BertForMaskedLM",
-    "next-sentence": "BertForNextSentencePrediction",
-    "sequence-classification": "BertForSequenceClassification",
-    "token-classification": "BertForTokenClassification",
-    "multiple-choice": "BertForMultipleChoice",
-    "question-answering": "BertForQuestionAnswering",
-}
-_HEAD_OF_CLASS = {cls: head for head, cls in _TRANSFORMERS_CLASS.items()}
 # config.json key naming the pip distribution a head comes from, so a missing plugin can be named.
 HEAD_DISTRIBUTION_KEY = "berthub_head_distribution"
-
-
-def head_class(name: str, distribution: str | None = None) -> type[nn.Module]:
-    """The head class registered as `name` in the `berthub.heads` entry-point group.
-
-    `distribution`: the pip distribution a saved model says the head comes from; when no installed
-    plugin registers `name`, the error says to install it.
-    """
-    from berthub import plugins
-
-    if distribution and name not in plugins.names("heads"):
-        raise PluginError(f"This model's head '{name}' comes from the plugin distribution '{distribution}', which "
-                          f"is not installed: pip install {distribution}")
-    return plugins.load("heads", name)
-
-
-def head_for_architecture(name: str | None) -> str | None:
-    """The berthub head of a transformers class name in config.json's `architectures` (None for others)."""
-    return _HEAD_OF_CLASS.get(name) if name else None
 
 
 def _with_label_count(cls: type[nn.Module], config: BertConfig, options: dict[str, Any]) -> dict[str, Any]:
@@ -84,8 +56,8 @@ class BertForTask(BertPreTrainedModel):
         config = config.replace(head=name, head_options=head_module.options())
         super().__init__(config)
         self.bert = BertModel(config)
-        self.head_name, self._head_attribute = name, head_module.attribute
-        self.add_module(head_module.attribute, head_module)
+        self.head_name, self._head_attribute = name, head_module.facts.attribute
+        self.add_module(head_module.facts.attribute, head_module)
         self.tie_weights()
 
     @property
@@ -102,7 +74,7 @@ class BertForTask(BertPreTrainedModel):
         encoded = self.bert.encode(input_ids, token_type_ids, attention_mask)
         logits = self.head(encoded)
         given = {k: v for k, v in targets.items() if v is not None}
-        if given and all(name in given for name in self.head.targets):
+        if given and all(name in given for name in self.head.facts.targets):
             return self.head.loss(logits, given, encoded)
         return logits
 
@@ -124,7 +96,7 @@ class BertForTask(BertPreTrainedModel):
         return label_names(self.config)
 
     def _architecture_name(self) -> str:
-        return _TRANSFORMERS_CLASS.get(self.head_name, "BertModel")
+        return self.head.facts.architecture or "BertModel"
 
     def _extra_config(self) -> dict[str, Any]:
         """id2label / label2id (placeholders LABEL_i when the names do not fit num_labels) and the head's plugin."""

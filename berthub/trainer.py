@@ -92,7 +92,8 @@ class Trainer:
         model.config = with_labels(model.config, names) if names else model.config
         self.model = model.to(self.dist.device)
         self.base_model = _source(model)
-        self._target_kinds = target_kinds(task)
+        # How each target is batched: as the head declares it, unless the task says otherwise.
+        self._target_kinds = {**model.head.facts.targets, **target_kinds(task)}
 
     # -- public ----------------------------------------------------------------------------------
     def features(self, examples: Sequence[Any]) -> list[Feature]:
@@ -189,10 +190,10 @@ class Trainer:
         whose scores are too large to keep, like a masked LM's) reduces them with the gold targets."""
         head = self.model.head
         reduce = getattr(head, "eval_outputs", None)
-        with_targets = reduce is not None and all(t in features[indices[0]].targets for t in head.targets)
+        with_targets = reduce is not None and all(t in features[indices[0]].targets for t in head.facts.targets)
         batch = self._batch(features, indices, with_targets=with_targets)
         logits, encoded = self.model.encode_and_score(batch)
-        return reduce(logits, {t: batch[t] for t in head.targets}, encoded) if with_targets else logits
+        return reduce(logits, {t: batch[t] for t in head.facts.targets}, encoded) if with_targets else logits
 
     def _batch(self, features: Sequence[Feature], indices: list[int], with_targets: bool = True,
                epoch: int | None = None) -> dict[str, Tensor]:
@@ -332,7 +333,7 @@ class Trainer:
     def _prepare(self, train_examples: Sequence[Any], eval_examples: Sequence[Any] | None) -> _Run:
         cfg = self.config
         features = self.features(train_examples)
-        missing = [t for t in self.model.head.targets if not features or t not in features[0].targets]
+        missing = [t for t in self.model.head.facts.targets if not features or t not in features[0].targets]
         if missing:
             raise ConfigError(f"Task '{self.task.name}' gave {len(features)} training features without the targets "
                               f"{', '.join(missing)} that the '{self.task.head}' head trains on; pass a split "

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -22,6 +23,22 @@ from berthub.task_models import BertForTask
 
 GOOD_HEAD = """
 from berthub.heads import SequenceClassificationHead as Head
+"""
+# A head written before HeadFacts: `attribute` and `targets` class attributes instead of `facts`.
+PRE_CONTRACT_HEAD = """
+from berthub.heads import SequenceClassificationHead
+
+class Head(SequenceClassificationHead):
+    facts = None
+    attribute = "old_classifier"
+    targets = ("labels",)
+"""
+# A plugin head declaring a transformers class of berthub's own: it must not take over transformers folders.
+RIVAL_HEAD = """
+from berthub.heads import HeadFacts, SequenceClassificationHead
+
+class Head(SequenceClassificationHead):
+    facts = HeadFacts(attribute="rival", targets={"labels": "scalar"}, architecture="BertForSequenceClassification")
 """
 
 
@@ -47,7 +64,8 @@ def site(tmp_path, monkeypatch):
 @pytest.fixture
 def broken(site):
     """Installed: a head whose module fails to import, one pointing at a missing attribute, one that is
-    not a head, and a dataset name registered by two distributions."""
+    not a head, one written before HeadFacts, one claiming a built-in head's transformers class, and a
+    dataset name registered by two distributions."""
     tag = uuid.uuid4().hex[:8]
     _distribution(site, "broken-plugin", {
         "berthub.heads": {"broken-head": f"bad_{tag}:Head", "ghost-head": f"ok_{tag}:NoSuchHead",
@@ -56,6 +74,9 @@ def broken(site):
     _distribution(site, "twin-one", {"berthub.datasets": {"twin-task": f"one_{tag}:task"}}, {f"one_{tag}": ""})
     _distribution(site, "twin-two", {"berthub.datasets": {"twin-task": f"two_{tag}:task"}}, {f"two_{tag}": ""})
     _distribution(site, "good-plugin", {"berthub.heads": {"good-head": f"good_{tag}:Head"}}, {f"good_{tag}": GOOD_HEAD})
+    _distribution(site, "old-plugin",
+                  {"berthub.heads": {"old-head": f"old_{tag}:Head", "rival-head": f"rival_{tag}:Head"}},
+                  {f"old_{tag}": PRE_CONTRACT_HEAD, f"rival_{tag}": RIVAL_HEAD})
     importlib.invalidate_caches()
     return tag  # the suffix of the fake plugins' module names
 
@@ -87,8 +108,38 @@ def test_a_missing_attribute_is_reported_with_its_distribution(broken):
 
 
 def test_an_object_without_the_head_protocol_is_refused_at_load(broken):
-    with pytest.raises(PluginError, match="lacks attribute, targets, forward, loss, loss_count, options"):
+    with pytest.raises(PluginError, match="not-a-head.*broken-plugin.*does not meet berthub's head contract") as error:
         plugins.load("heads", "not-a-head")
+    for missing in ("not an nn.Module subclass", "`facts` is missing", "`forward` is missing", "`loss` is missing",
+                    "`loss_count` is missing", "`options` is missing", "pip uninstall broken-plugin"):
+        assert missing in str(error.value)
+
+
+def test_a_head_without_facts_is_refused_at_load_naming_its_distribution_and_the_line_to_write(broken, minilm_dir):
+    expected = ".*".join(re.escape(part) for part in (
+        "The head 'old-head' (entry point 'old-head = old_", "' of old-plugin 0.1.0) does not meet berthub's head "
+        "contract", "`facts` is missing: declare the class attribute facts = HeadFacts(attribute='old_classifier', "
+        "targets={'labels': KIND})", "Fix the head in old-plugin"))
+    with pytest.raises(PluginError, match=expected):
+        plugins.load("heads", "old-head")
+    with pytest.raises(PluginError, match=expected):
+        BertForTask.from_pretrained(minilm_dir, head="old-head")
+    assert plugins.load("heads", "good-head").facts.attribute == "classifier"  # the others still load
+
+
+def test_a_plugin_head_cannot_take_a_transformers_class_from_berthubs_own(broken):
+    assert plugins.load("heads", "rival-head").facts.architecture == "BertForSequenceClassification"
+    assert plugins.head_for_architecture("BertForSequenceClassification") == "sequence-classification"
+
+
+def test_a_clash_on_a_builtin_head_name_leaves_transformers_folders_their_head(site):
+    tag = uuid.uuid4().hex[:8]
+    _distribution(site, "clash-plugin", {"berthub.heads": {"sequence-classification": f"clash_{tag}:Head"}},
+                  {f"clash_{tag}": RIVAL_HEAD})
+    importlib.invalidate_caches()
+    assert plugins.head_for_architecture("BertForSequenceClassification") == "sequence-classification"
+    with pytest.raises(PluginError, match="registered by clash-plugin 0.1.0 .* and berthub "):
+        plugins.head_class("sequence-classification")  # using the name still says which two clash
 
 
 def test_a_name_from_two_distributions_is_an_error_naming_both(broken):

@@ -19,9 +19,10 @@ import struct
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from berthub.errors import ConfigError, NotFoundError
+from berthub.errors import ConfigError, NotFoundError, PluginError
+from berthub.plugins import head_class, head_for_architecture
 from berthub.sources.settings import (
     CARD_NAME,
     CONFIG_NAME,
@@ -32,10 +33,10 @@ from berthub.sources.settings import (
     hub_token,
 )
 
+if TYPE_CHECKING:  # for the annotation only: the card reaches a head's facts through berthub.plugins
+    from berthub.heads import HeadFacts
+
 _SKIPPED_DIRS = {".git", ".cache", "__pycache__", ".ipynb_checkpoints"}
-_PIPELINE_TAGS = {"sequence-classification": "text-classification", "token-classification": "token-classification",
-                  "question-answering": "question-answering", "masked-lm": "fill-mask", "pretraining": "fill-mask",
-                  "multiple-choice": "multiple-choice"}
 _CONFIG_ROWS = [("hidden_size", "Hidden size"), ("num_hidden_layers", "Layers"),
                 ("num_attention_heads", "Attention heads"), ("intermediate_size", "Intermediate size"),
                 ("vocab_size", "Vocabulary size"), ("max_position_embeddings", "Max sequence length"),
@@ -119,11 +120,28 @@ def _card_metadata(config: dict[str, Any], facts: CardFacts) -> dict[str, Any]:
                                 "tags": list(dict.fromkeys(str(tag) for tag in tags))}
     if facts.base_model:
         metadata["base_model"] = facts.base_model
-    if facts.task in _PIPELINE_TAGS:
-        metadata["pipeline_tag"] = _PIPELINE_TAGS[facts.task]
+    head = _head_facts(_model_head(config)) or _head_facts(facts.task)
+    if head and head.pipeline_tag:
+        metadata["pipeline_tag"] = head.pipeline_tag
     if facts.metrics:
         metadata["metrics"] = list(facts.metrics)
     return metadata
+
+
+def _model_head(config: dict[str, Any]) -> str | None:
+    """The head a saved model carries: berthub's `berthub_head`, else the one its transformers class implies."""
+    return config.get("berthub_head") or head_for_architecture((config.get("architectures") or [None])[0])
+
+
+def _head_facts(name: str | None) -> HeadFacts | None:
+    """The facts of the head registered as `name`; None when no installed plugin registers it (or it is broken:
+    a card is still worth writing without a pipeline tag, and loading the model will report the plugin)."""
+    if not name:
+        return None
+    try:
+        return head_class(name).facts
+    except PluginError:
+        return None
 
 
 def _parameters(directory: Path) -> int | None:
@@ -182,9 +200,7 @@ def _training_section(facts: CardFacts) -> str:
 
 
 def _usage_section(repo_id: str, endpoint: str | None, config: dict[str, Any], facts: CardFacts) -> str:
-    from berthub.task_models import head_for_architecture
-
-    head = config.get("berthub_head") or head_for_architecture((config.get("architectures") or [None])[0])
+    head = _model_head(config)
     text = "## How to use\n\n" + (_task_usage(repo_id, config, head) if head else _encoder_usage(repo_id))
     if facts.task:
         source = f" from the plugin distribution `{facts.task_distribution}`" if facts.task_distribution else ""

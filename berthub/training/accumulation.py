@@ -2,14 +2,16 @@
 
 Averaging each micro-batch's mean loss (transformers' Trainer did, for years: their issues #34191 and
 #35438) weights a micro-batch with 3 labelled tokens like one with 300. Instead, before any backward
-pass, count the items every loss term sums over (examples for sequence tasks, non-ignored tokens for
-token tasks) across all micro-batches of the step and all ranks, then back-propagate each
-micro-batch's *summed* loss divided by that total. DDP averages gradients over ranks, so each rank
-also multiplies by the world size. The gradient is then exactly d(mean loss over the whole step).
+pass, count the items every loss term sums over (what the head's `facts.loss_normaliser` names:
+examples for sequence tasks, labelled tokens for token tasks) across all micro-batches of the step
+and all ranks, then back-propagate each micro-batch's *summed* loss divided by that total. DDP
+averages gradients over ranks, so each rank also multiplies by the world size. The gradient is then
+exactly d(mean loss over the whole step).
 
 A loss made of several means over different items (BERT pre-training: the mean over masked tokens
-plus the mean over examples) has a head whose `loss_count` returns one count per term ([K]) and whose
-`loss(..., reduction="sum")` returns one sum per term ([K]); each term is divided by its own total.
+plus the mean over examples) has a head whose facts name K terms; its `loss_count` returns one count
+per term ([K]) and its `loss(..., reduction="sum")` one sum per term ([K]); each term is divided by
+its own total.
 """
 
 from __future__ import annotations
@@ -19,25 +21,31 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from berthub.errors import PluginError
 from berthub.modeling import Encoded
 from berthub.training.distributed import Dist, all_reduce_sum
 
 
 def loss_count(head: nn.Module, batch: dict[str, Tensor]) -> Tensor:
-    """How many items `head.loss(..., reduction="sum")` sums over for `batch`, known before the forward.
+    """How many items `head.loss(..., reduction="sum")` sums over for `batch`, known before the forward:
+    a scalar, or [K] for a head whose `facts.loss_normaliser` names K terms.
 
     Uses the head's `loss_count(targets, encoded)`, which may read the targets and the attention mask
-    only (the encoder has not run yet); heads without one count examples.
+    only (the encoder has not run yet).
     """
-    targets = {name: batch[name] for name in head.targets}
-    counter = getattr(head, "loss_count", None)
-    if counter is None:
-        return torch.tensor(targets[head.targets[0]].shape[0])
+    targets = {name: batch[name] for name in head.facts.targets}
     mask, choices = batch.get("attention_mask"), None
     if mask is not None and mask.dim() == 3:  # multiple choice: the encoder sees [B * C, T]
         choices, mask = mask.shape[1], mask.reshape(-1, mask.shape[-1])
     encoded = Encoded(sequence_output=None, pooled_output=None, attention_mask=mask, num_choices=choices)
-    return torch.as_tensor(counter(targets, encoded))
+    count = torch.as_tensor(head.loss_count(targets, encoded))
+    terms = head.facts.loss_terms
+    if tuple(count.shape) not in ([(), (1,)] if terms == 1 else [(terms,)]):
+        # A count per term that does not match the facts would divide a sum by the wrong items.
+        raise PluginError(f"The {type(head).__name__} head's loss_count returned shape {list(count.shape)}, but its "
+                          f"facts.loss_normaliser names {terms} term(s) {head.facts.loss_normaliser}: it must return "
+                          f"{'one count (a scalar)' if terms == 1 else f'one count per term ([{terms}])'}.")
+    return count
 
 
 def step_count(head: nn.Module, micro_batches: list[dict[str, Tensor]], ctx: Dist) -> Tensor:
@@ -79,5 +87,5 @@ class SummedLoss(nn.Module):
     def forward(self, batch: dict[str, Tensor]) -> tuple[Tensor, Any]:
         logits, encoded = self.model.encode_and_score(batch)
         head = self.model.head
-        targets = {name: batch[name] for name in head.targets}
+        targets = {name: batch[name] for name in head.facts.targets}
         return head.loss(logits, targets, encoded, reduction="sum"), logits

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from berthub.config import BertConfig
+from berthub.plugins import builtin_head_class
 from berthub_tf.checkpoint import Checkpoint
 from berthub_tf.errors import ShapeMismatchError, UnknownVariablesError
 from berthub_tf.names import (
@@ -27,14 +28,15 @@ from berthub_tf.names import (
     matches_any,
 )
 
-# (heads present) -> (transformers architecture, berthub head name)
-_ARCHITECTURES = {
-    frozenset(): ("BertModel", None),
-    frozenset({MLM, NSP}): ("BertForPreTraining", "pretraining"),
-    frozenset({MLM}): ("BertForMaskedLM", "masked-lm"),
-    frozenset({NSP}): ("BertForNextSentencePrediction", "next-sentence"),
-    frozenset({SQUAD}): ("BertForQuestionAnswering", "question-answering"),
-    frozenset({CLASSIFIER}): ("BertForSequenceClassification", "sequence-classification"),
+# (Google variable groups present) -> the berthub head holding them; its transformers class comes from
+# the head's facts (berthub.heads.HeadFacts.architecture), not from a table here.
+_HEADS = {
+    frozenset(): None,
+    frozenset({MLM, NSP}): "pretraining",
+    frozenset({MLM}): "masked-lm",
+    frozenset({NSP}): "next-sentence",
+    frozenset({SQUAD}): "question-answering",
+    frozenset({CLASSIFIER}): "sequence-classification",
 }
 _FLOAT_KINDS = "f"
 _LAYER = re.compile(r"^bert/encoder/layer_(\d+)/")
@@ -85,7 +87,7 @@ def _first_match(name: str, patterns: list[str] | tuple[str, ...]) -> str:
 
 def _architecture(heads: set[str], checkpoint: Checkpoint) -> tuple[str, str | None]:
     key = frozenset(heads)
-    if key not in _ARCHITECTURES:
+    if key not in _HEADS:
         groups = {MLM: "cls/predictions/*", NSP: "cls/seq_relationship/*", SQUAD: "cls/squad/*",
                   CLASSIFIER: "output_weights, output_bias"}
         found = ", ".join(groups[h] for h in sorted(heads))
@@ -94,7 +96,8 @@ def _architecture(heads: set[str], checkpoint: Checkpoint) -> tuple[str, str | N
             f"one. Keep the head you want and drop the others with --ignore PATTERN "
             f"(e.g. --ignore 'cls/predictions/*')."
         )
-    return _ARCHITECTURES[key]
+    head = _HEADS[key]
+    return (builtin_head_class(head).facts.architecture or "BertModel") if head else "BertModel", head
 
 
 def _check_against_config(checkpoint: Checkpoint, config: BertConfig, mappings: list[Mapping],

@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from berthub.config import BertConfig
-from berthub.heads import MaskedLMHead
+from berthub.heads import HeadFacts, MaskedLMHead
 from berthub.modeling import BertModel, Encoded
 from berthub.weights import init_parameter
 
@@ -30,8 +30,7 @@ from berthub.weights import init_parameter
 class _MaskedLM(nn.Module):
     """The masked-LM part shared by both heads: stored as `cls`, with `cls.predictions`."""
 
-    attribute: ClassVar[str] = "cls"
-    targets: ClassVar[tuple[str, ...]] = ("masked_lm_labels",)
+    facts: ClassVar[HeadFacts]
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__()
@@ -77,6 +76,10 @@ class _MaskedLM(nn.Module):
 class GoogleMaskedLMHead(_MaskedLM):
     """Masked LM only (for the `mlm` task). forward -> the encoder output [B, T, H]; loss: mean over masked tokens."""
 
+    # No transformers class: it saves as "BertModel" (its weights still load into BertForMaskedLM).
+    facts = HeadFacts(attribute="cls", targets={"masked_lm_labels": "token"}, loss_normaliser="masked tokens",
+                      pipeline_tag="fill-mask")
+
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
         self._init()
@@ -105,7 +108,8 @@ class GooglePreTrainingHead(_MaskedLM):
     masked tokens and examples. A trainer divides each by its count over the whole step.
     """
 
-    targets: ClassVar[tuple[str, ...]] = ("masked_lm_labels", "next_sentence_label")
+    facts = HeadFacts(attribute="cls", targets={"masked_lm_labels": "token", "next_sentence_label": "scalar"},
+                      loss_normaliser=("masked tokens", "examples"), pipeline_tag="fill-mask")
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config)
