@@ -9,19 +9,17 @@ berthub.tokenizer.inputs' (`stack_inputs`, `pad_rows`), shared with the tokenize
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
 from torch import Tensor
 
 from berthub.errors import InputError
-from berthub.heads import IGNORE_INDEX
+from berthub.head_contract import IGNORE_INDEX, TargetKind
 from berthub.tokenizer.inputs import pad_rows, stack_inputs
 
 MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")
-TargetKind = Literal["scalar", "token", "vector"]
-TARGET_KINDS = ("scalar", "token", "vector")
 Outputs = np.ndarray | tuple[np.ndarray, ...]
 
 

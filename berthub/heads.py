@@ -1,32 +1,32 @@
-"""The head contract, and berthub's built-in task heads.
+"""berthub's built-in task heads, each declaring its facts under the head contract.
 
 A head is an nn.Module class that turns the encoder's output into a task's logits and loss. What
-berthub needs from one is the `Head` protocol below: a `facts` class attribute (a `HeadFacts`: where
-its parameters live, the targets it trains on, what its loss is a mean over, the transformers class
-and Hub pipeline tag it corresponds to) and five members. Every reader asks the head: BertForTask
-(targets, parameter names, config.json's `architectures`), the trainer's exact gradient accumulation
-(the loss normaliser), model cards (the pipeline tag) and the TF converter (the architecture). No
-other table keyed by head name exists. Heads are registered by name in the `berthub.heads`
-entry-point group; `berthub.plugins` checks a loaded head against this contract.
+berthub needs from one is the `Head` protocol of berthub.head_contract, re-exported here with
+HeadFacts, TARGET_KINDS and IGNORE_INDEX (the names plugin authors import): a `facts` class
+attribute (a `HeadFacts`: where its parameters live, the targets it trains on, what its loss is a
+mean over, the transformers class and Hub pipeline tag it corresponds to) and five members. Every
+reader asks the head: BertForTask (targets, parameter names, config.json's `architectures`), the
+trainer's exact gradient accumulation (the loss normaliser), model cards (the pipeline tag) and the
+TF converter (the architecture). No other table keyed by head name exists. Heads are registered by
+name in the `berthub.heads` entry-point group; `berthub.plugins` checks a loaded head against the
+contract (berthub.head_contract.head_problems) when it loads one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Any, ClassVar, Protocol
+from typing import Any, ClassVar
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from berthub.config import BertConfig
-from berthub.errors import InputError, PluginError
+from berthub.errors import InputError
+from berthub.head_contract import IGNORE_INDEX, TARGET_KINDS, Head, HeadFacts
 from berthub.modeling import ACT2FN, BertModel, Encoded
-from berthub.pretrained import init_parameter
+from berthub.weights import init_parameter
 
-IGNORE_INDEX = -100
-
+__all__ = ["IGNORE_INDEX", "TARGET_KINDS", "Head", "HeadFacts"]  # the contract's names, for plugin heads
 
 def _ignore_negative(labels: Tensor) -> Tensor:
     # pytorch-pretrained-BERT used -1 for "no label", transformers -100: accept any negative.
@@ -36,84 +36,6 @@ def _ignore_negative(labels: Tensor) -> Tensor:
 def _cross_entropy(logits: Tensor, labels: Tensor, reduction: str) -> Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]).float(), _ignore_negative(labels).reshape(-1),
                            ignore_index=IGNORE_INDEX, reduction=reduction)
-
-
-TARGET_KINDS = ("scalar", "token", "vector")
-
-
-@dataclass(frozen=True)
-class HeadFacts:
-    """What berthub knows about a head class without building it (declared once, as the class's `facts`).
-
-    attribute: the name the head is stored under in the composed model, so its parameters are
-        `ATTRIBUTE.*` in checkpoints (berthub's heads use Google's / transformers': classifier, qa_outputs, cls).
-    targets: batch key its loss reads -> how a batch holds it: "scalar" (one number per example), "token"
-        (one id per input token, -100 = ignored) or "vector" (K floats per example).
-    loss_normaliser: what the loss is a mean over, one name per term of the loss ("examples", "labelled
-        tokens"; BERT pre-training has two terms). `loss(..., reduction="sum")` returns one sum per term and
-        `loss_count` one count per term; exact gradient accumulation divides each sum by its count over
-        the whole step. A plain string is one term.
-    architecture: the transformers class reading the same checkpoint ("BertForSequenceClassification"),
-        written to config.json's `architectures`; None when there is none ("BertModel" is written).
-    pipeline_tag: the Hugging Face Hub task a model card declares ("text-classification"); None: none fits.
-    """
-
-    attribute: str
-    targets: Mapping[str, str]
-    loss_normaliser: str | tuple[str, ...] = ("examples",)
-    architecture: str | None = None
-    pipeline_tag: str | None = None
-
-    def __post_init__(self) -> None:
-        normaliser = (self.loss_normaliser,) if isinstance(self.loss_normaliser, str) else self.loss_normaliser
-        object.__setattr__(self, "loss_normaliser", tuple(normaliser))
-        object.__setattr__(self, "targets", dict(self.targets))  # a copy: the caller's dict may change later
-        named = (("attribute", self.attribute), ("architecture", self.architecture),
-                 ("pipeline_tag", self.pipeline_tag))
-        problems = [f"{name} must be a non-empty string, got {value!r}" for name, value in named
-                    if (value is not None or name == "attribute") and not (isinstance(value, str) and value)]
-        problems += [f"targets['{key}'] is {kind!r}, not one of {', '.join(TARGET_KINDS)}"
-                     for key, kind in self.targets.items() if kind not in TARGET_KINDS]
-        if not self.targets:
-            problems.append("targets is empty: name at least the one batch key the loss reads")
-        if not self.loss_normaliser or not all(isinstance(n, str) and n for n in self.loss_normaliser):
-            problems.append(f"loss_normaliser must name what each loss term is a mean over, got {normaliser!r}")
-        if problems:
-            raise PluginError("HeadFacts: " + "; ".join(problems) + ".")
-
-    @property
-    def loss_terms(self) -> int:
-        """How many terms the loss has: loss(..., reduction="sum") returns a [K] tensor when K > 1, else a scalar."""
-        return len(self.loss_normaliser)
-
-
-class Head(Protocol):
-    """The head contract: an nn.Module class with these members (no berthub base class is needed).
-
-    Optional members, used when present: `tie_weights(bert)` (share weights with the encoder, e.g. a
-    decoder tied to the word embeddings), `resize_vocab(vocab_size, mean_resizing)` (follow
-    `resize_token_embeddings`), `eval_outputs(logits, targets, encoded)` (what evaluation keeps per
-    example instead of the logits). A head may refine its `facts` per instance in `__init__` when an
-    option changes them (a multi-label option making `labels` a "vector" target), never its attribute.
-    """
-
-    facts: ClassVar[HeadFacts]
-
-    def __init__(self, config: BertConfig, **options: Any) -> None:
-        """Build from the encoder's config and keyword options (`num_labels`...)."""
-
-    def forward(self, encoded: Encoded) -> Tensor | tuple[Tensor, ...]:
-        """The encoder's outputs -> logits (a tensor or a tuple of tensors)."""
-
-    def loss(self, logits: Any, targets: dict[str, Tensor], encoded: Encoded, reduction: str = "mean") -> Tensor:
-        """The loss for `facts.targets`: their mean ("mean"), or one sum per term of `facts.loss_normaliser` ("sum")."""
-
-    def loss_count(self, targets: dict[str, Tensor], encoded: Encoded) -> Tensor:
-        """How many items each summed term covers; may read only the targets and `encoded.attention_mask`
-        (exact accumulation counts a whole step before the encoder runs)."""
-
-    def options(self) -> dict[str, Any]:
-        """The keyword options that rebuild this head (saved in config.json as `berthub_head_options`)."""
 
 
 class _Head(nn.Module):

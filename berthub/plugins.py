@@ -21,7 +21,6 @@ Rules, the same for berthub's own entries and for third-party packages:
 from __future__ import annotations
 
 import difflib
-import inspect
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -200,75 +199,9 @@ def head_for_architecture(architecture: str | None) -> str | None:
     return next((name for name in sorted(builtin) if builtin[name].load().facts.architecture == architecture), None)
 
 
-def head_problems(cls: Any) -> list[str]:
-    """What `cls` lacks to meet the head contract (berthub.heads.Head), each with its fix; [] when nothing.
-
-    The members and how berthub calls them are read from the Head protocol itself: each method must
-    accept the protocol's parameters (a keyword with a default is passed by name, as berthub does).
-    """
-    from torch import nn
-
-    from berthub.heads import Head, HeadFacts
-
-    if not isinstance(cls, type):
-        return [f"it is {cls!r}, not a class: the entry point must name the head class"]
-    problems = [] if issubclass(cls, nn.Module) else ["it is not an nn.Module subclass: derive it from torch.nn.Module"]
-    facts = getattr(cls, "facts", None)
-    if not isinstance(facts, HeadFacts):
-        problems.append(f"`facts` is {'missing' if facts is None else 'a ' + type(facts).__name__}: declare the "
-                        f"class attribute {_facts_line(cls)} (KIND: scalar, token or vector; see berthub.heads."
-                        "HeadFacts for loss_normaliser, architecture and pipeline_tag)")
-    for member, wanted in _protocol_methods(Head).items():
-        method = getattr(cls, member, None)
-        if not callable(method):
-            problems.append(f"`{member}` is missing: define {member}{wanted}")
-            continue
-        problem = _call_problem(method, wanted)
-        if problem:
-            problems.append(f"`{member}` cannot be called as {member}{wanted}: {problem}")
-    return problems
-
-
-def _facts_line(cls: type) -> str:
-    """The `facts = HeadFacts(...)` line to write, filled from a pre-contract head's `attribute` and `targets`."""
-    attribute, targets = getattr(cls, "attribute", None), getattr(cls, "targets", None)
-    if not isinstance(attribute, str) or not isinstance(targets, (tuple, list)):
-        return "facts = HeadFacts(attribute=NAME, targets={KEY: KIND})"
-    keys = ", ".join(f"{key!r}: KIND" for key in targets)
-    return (f"facts = HeadFacts(attribute={attribute!r}, targets={{{keys}}}) in place of its `attribute` and "
-            "`targets` class attributes")
-
-
-def _protocol_methods(protocol: type) -> dict[str, inspect.Signature]:
-    """The methods a protocol declares (its own, and __init__) -> their signatures without `self`."""
-    found = {}
-    for member, value in vars(protocol).items():
-        if inspect.isfunction(value) and (member == "__init__" or not member.startswith("_")):
-            parameters = list(inspect.signature(value).parameters.values())[1:]
-            found[member] = inspect.Signature([p.replace(annotation=p.empty) for p in parameters])  # shown plain
-    return found
-
-
-def _call_problem(method: Any, wanted: inspect.Signature) -> str | None:
-    """Why `method` (unbound) cannot take the arguments `wanted` describes; None when it can."""
-    args, kwargs = [None], {}
-    for parameter in wanted.parameters.values():
-        if parameter.kind is parameter.VAR_KEYWORD:
-            continue
-        if parameter.default is parameter.empty:
-            args.append(parameter.name)
-        else:
-            kwargs[parameter.name] = parameter.default
-    try:
-        inspect.signature(method).bind(*args, **kwargs)
-    except TypeError as error:
-        return str(error)
-    except ValueError:  # no readable signature (a builtin): calling it will tell
-        return None
-    return None
-
-
 def _check_head(name: str, info: PluginInfo, loaded: Any) -> None:
+    from berthub.head_contract import head_problems  # torch: only once a head is loaded
+
     problems = head_problems(loaded)
     if problems:
         raise PluginError(f"The head '{name}' ({info.where}) does not meet berthub's head contract "

@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 # Re-exported: plugins import these from berthub.tasks (docs/plugins.md); they live where they work.
-from berthub.batch import MODEL_INPUTS, TARGET_KINDS, Outputs, TargetKind, collate, model_inputs, unbatch
+from berthub.batch import MODEL_INPUTS, Outputs, collate, model_inputs, unbatch
 from berthub.errors import NotFoundError, PluginError
-from berthub.heads import IGNORE_INDEX
+from berthub.head_contract import IGNORE_INDEX, TARGET_KINDS, TargetKind
 from berthub.tokenizer.inputs import encode_pair
 
 __all__ = [

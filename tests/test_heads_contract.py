@@ -16,6 +16,7 @@ from torch import nn
 
 from berthub import BertForSequenceClassification, BertForTask, plugins
 from berthub.errors import PluginError
+from berthub.head_contract import head_problems
 from berthub.heads import HeadFacts, PreTrainingHead, SequenceClassificationHead
 from berthub.sources.publish import model_card
 from berthub.training import accumulation
@@ -55,7 +56,7 @@ class PreContractHead(nn.Module):
 @pytest.mark.parametrize("name", sorted(BUILTIN))
 def test_every_builtin_head_meets_the_contract_and_declares_its_transformers_class_and_tag(name):
     cls = plugins.head_class(name)
-    assert plugins.head_problems(cls) == []
+    assert head_problems(cls) == []
     architecture, tag, normaliser = BUILTIN[name]
     assert (cls.facts.architecture, cls.facts.pipeline_tag, cls.facts.loss_normaliser) == (architecture, tag,
                                                                                           normaliser)
@@ -63,7 +64,7 @@ def test_every_builtin_head_meets_the_contract_and_declares_its_transformers_cla
 
 
 def test_a_pre_contract_head_is_told_exactly_what_to_add():
-    problems = plugins.head_problems(PreContractHead)
+    problems = head_problems(PreContractHead)
     assert len(problems) == 3, problems
     assert problems[0].startswith("`facts` is missing: declare the class attribute facts = HeadFacts("
                                   "attribute='my_head', targets={'labels': KIND}) in place of its `attribute`")
@@ -77,7 +78,7 @@ def test_a_head_whose_constructor_takes_no_config_is_refused():
         def __init__(self):
             super().__init__(None)
 
-    assert plugins.head_problems(NoConfig) == [
+    assert head_problems(NoConfig) == [
         "`__init__` cannot be called as __init__(config, **options): too many positional arguments"]
 
 
@@ -85,7 +86,7 @@ def test_facts_that_are_not_head_facts_are_named():
     class DictFacts(SequenceClassificationHead):
         facts = {"attribute": "classifier", "targets": {"labels": "scalar"}}
 
-    (problem,) = plugins.head_problems(DictFacts)
+    (problem,) = head_problems(DictFacts)
     assert problem.startswith("`facts` is a dict: declare the class attribute facts = HeadFacts(attribute=NAME")
 
 

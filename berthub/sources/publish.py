@@ -34,7 +34,7 @@ from berthub.sources.settings import (
 )
 
 if TYPE_CHECKING:  # for the annotation only: the card reaches a head's facts through berthub.plugins
-    from berthub.heads import HeadFacts
+    from berthub.head_contract import HeadFacts
 
 _SKIPPED_DIRS = {".git", ".cache", "__pycache__", ".ipynb_checkpoints"}
 _CONFIG_ROWS = [("hidden_size", "Hidden size"), ("num_hidden_layers", "Layers"),
