@@ -157,21 +157,10 @@ class BertTokenizer:
         """`decode` of each row of a list of id lists or a [N, T] tensor."""
         return [self.decode(row, skip_special_tokens, clean_up_tokenization_spaces) for row in sequences]
 
-    @property
-    def pad_token_id(self) -> int | None:
-        return self.vocab.get(PAD)
-
-    @property
-    def cls_token_id(self) -> int | None:
-        return self.vocab.get(CLS)
-
-    @property
-    def sep_token_id(self) -> int | None:
-        return self.vocab.get(SEP)
-
-    @property
-    def mask_token_id(self) -> int | None:
-        return self.vocab.get(MASK)
+    pad_token_id = property(lambda self: self.vocab.get(PAD), doc="Id of [PAD], None if the vocabulary lacks it.")
+    cls_token_id = property(lambda self: self.vocab.get(CLS), doc="Id of [CLS], None if the vocabulary lacks it.")
+    sep_token_id = property(lambda self: self.vocab.get(SEP), doc="Id of [SEP], None if the vocabulary lacks it.")
+    mask_token_id = property(lambda self: self.vocab.get(MASK), doc="Id of [MASK], None if the vocabulary lacks it.")
 
     @property
     def unk_token_id(self) -> int:

@@ -21,22 +21,12 @@ def _split(tag: str) -> tuple[str, str]:
     return prefix, kind
 
 
-def _ends(prev: str, prev_type: str, tag: str, kind: str) -> bool:
-    """Does the entity that `prev` belongs to end before `tag`?"""
-    if prev in ("E", "S"):
-        return True
-    if prev in ("B", "I") and tag in ("B", "S", "O"):
-        return True
-    return prev != "O" and prev_type != kind
-
-
-def _starts(prev: str, prev_type: str, tag: str, kind: str) -> bool:
-    """Does an entity start at `tag`?"""
-    if tag in ("B", "S"):
-        return True
-    if tag in ("I", "E") and prev in ("E", "S", "O"):
-        return True
-    return tag != "O" and prev_type != kind
+def _boundary(prev: str, prev_type: str, tag: str, kind: str) -> tuple[bool, bool]:
+    """(does the entity `prev` belongs to end before `tag`, does an entity start at `tag`), by the module's rules."""
+    type_changes = prev_type != kind
+    ends = prev in ("E", "S") or (prev in ("B", "I") and tag in ("B", "S", "O")) or (prev != "O" and type_changes)
+    starts = tag in ("B", "S") or (tag in ("I", "E") and prev in ("E", "S", "O")) or (tag != "O" and type_changes)
+    return ends, starts
 
 
 def entities(tags: Sequence[str]) -> set[Entity]:
@@ -45,9 +35,10 @@ def entities(tags: Sequence[str]) -> set[Entity]:
     prev, prev_type, start = "O", "", 0
     for index, tag in enumerate([*tags, "O"]):
         prefix, kind = _split(tag)
-        if _ends(prev, prev_type, prefix, kind):
+        ends, starts = _boundary(prev, prev_type, prefix, kind)
+        if ends:
             found.add((prev_type, start, index - 1))
-        if _starts(prev, prev_type, prefix, kind):
+        if starts:
             start = index
         prev, prev_type = prefix, kind
     return found
