@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from berthub._inputs import check_inputs
-from berthub._layout import Layout
+from berthub._layout import Layout, recording_graph
 from berthub.config import BertConfig
 from berthub.errors import InputError
 from berthub.pretrained import BertPreTrainedModel
@@ -45,6 +45,17 @@ def gelu_tanh(x: Tensor) -> Tensor:
 
 
 ACT2FN = {"gelu": gelu, "gelu_new": gelu_tanh, "gelu_pytorch_tanh": gelu_tanh, "relu": F.relu, "tanh": torch.tanh}
+
+# The same kernels writing over their input: aten's gelu_ is gelu's kernel (bit for bit the same results).
+_IN_PLACE = {gelu: lambda x: torch.ops.aten.gelu_(x), gelu_tanh: lambda x: torch.ops.aten.gelu_(x, approximate="tanh"),
+             F.relu: torch.relu_, torch.tanh: torch.tanh_}
+
+
+def _may_overwrite() -> bool:
+    """Whether a layer may write its result over a fresh intermediate tensor of its own: only when no autograd
+    graph is built (which may have saved that tensor) and no graph is recorded (exporters keep to pure ops).
+    Inference then allocates one [N, intermediate] and two [N, H] buffers fewer per layer, and the same values."""
+    return not torch.is_grad_enabled() and not recording_graph()
 
 
 @dataclass
@@ -207,7 +218,15 @@ class BertSelfOutput(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden: Tensor, residual: Tensor) -> Tensor:
-        return self.LayerNorm(self.dropout(self.dense(hidden)) + residual)
+        return self.LayerNorm(_add_residual(self.dropout(self.dense(hidden)), residual))
+
+
+def _add_residual(x: Tensor, residual: Tensor) -> Tensor:
+    """x + residual, into x itself when allowed (x is the fresh output of this layer's dense projection) and the
+    sum keeps x's dtype and shape (under autocast x may be bf16 and the residual fp32: the sum is then fp32)."""
+    if x.dtype == residual.dtype and x.shape == residual.shape and _may_overwrite():
+        return x.add_(residual)
+    return x + residual
 
 
 class BertAttention(nn.Module):
@@ -229,7 +248,9 @@ class BertIntermediate(nn.Module):
         self.act = ACT2FN[config.hidden_act]
 
     def forward(self, hidden: Tensor) -> Tensor:
-        return self.act(self.dense(hidden))
+        projected = self.dense(hidden)
+        in_place = _IN_PLACE.get(self.act) if _may_overwrite() else None
+        return self.act(projected) if in_place is None else in_place(projected)
 
 
 class BertOutput(nn.Module):
@@ -240,7 +261,7 @@ class BertOutput(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden: Tensor, residual: Tensor) -> Tensor:
-        return self.LayerNorm(self.dropout(self.dense(hidden)) + residual)
+        return self.LayerNorm(_add_residual(self.dropout(self.dense(hidden)), residual))
 
 
 class BertLayer(nn.Module):
