@@ -25,7 +25,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from berthub._inputs import check_inputs
-from berthub._layout import Layout
+from berthub._layout import Layout, recording_graph
 from berthub.config import BertConfig
 from berthub.errors import InputError
 from berthub.pretrained import BertPreTrainedModel
@@ -45,6 +45,17 @@ def gelu_tanh(x: Tensor) -> Tensor:
 
 
 ACT2FN = {"gelu": gelu, "gelu_new": gelu_tanh, "gelu_pytorch_tanh": gelu_tanh, "relu": F.relu, "tanh": torch.tanh}
+
+# The same kernels writing over their input: aten's gelu_ is gelu's kernel (bit for bit the same results).
+_IN_PLACE = {gelu: lambda x: torch.ops.aten.gelu_(x), gelu_tanh: lambda x: torch.ops.aten.gelu_(x, approximate="tanh"),
+             F.relu: torch.relu_, torch.tanh: torch.tanh_}
+
+
+def _may_overwrite() -> bool:
+    """Whether a layer may write its result over a fresh intermediate tensor of its own: only when no autograd
+    graph is built (which may have saved that tensor) and no graph is recorded (exporters keep to pure ops).
+    Inference then allocates one [N, intermediate] and two [N, H] buffers fewer per layer, and the same values."""
+    return not torch.is_grad_enabled() and not recording_graph()
 
 
 @dataclass
@@ -166,13 +177,37 @@ def _split_qkv(module: nn.Module, state: dict[str, Tensor], prefix: str, local_m
                 state[f"{prefix}{name}.{kind}"] = tensor.detach().chunk(3)[index]
 
 
-def _join_qkv(module: nn.Module, state: dict[str, Tensor], prefix: str, *_: object) -> None:
+def _join_qkv(module: nn.Module, state: dict[str, Tensor], prefix: str, local_metadata: dict, strict: bool,
+              missing_keys: list[str], unexpected_keys: list[str], error_msgs: list[str]) -> None:
     """load_state_dict hook: Google's `query/key/value.*` -> `qkv.*`. Left alone unless all three are there,
-    so a partial set is reported as unexpected keys (and `qkv` as missing) instead of half-loaded."""
+    so a partial set is reported as unexpected keys (and `qkv` as missing) instead of half-loaded; a part of
+    the wrong shape is reported under its own name, as torch words a size mismatch, and `qkv` is kept.
+
+    A plain load (no `assign=True`) copies each part straight into its slice of the existing `qkv`, which torch
+    would otherwise do from a joined temporary (one more [3H, H] copy per layer); `qkv` then stands for itself
+    in `state`, and torch's own `param.copy_(param)` is a no-op. `assign=True` (from_pretrained, onto the meta
+    device) makes the parameter the state's tensor, so there the joined tensor is the new parameter itself."""
+    replaces = local_metadata.get("assign_to_params_buffers", False)  # load_state_dict(assign=True)
+    replaces = replaces or torch.__future__.get_swap_module_params_on_conversion()  # swaps in a new tensor too
     for kind in ("weight", "bias"):
         names = [f"{prefix}{name}.{kind}" for name in _QKV]
-        if all(name in state for name in names):
-            state[f"{prefix}qkv.{kind}"] = torch.cat([state.pop(name) for name in names])
+        if not all(name in state for name in names):
+            continue
+        parts, target = [state.pop(name) for name in names], getattr(module.qkv, kind)
+        third = (target.shape[0] // 3, *target.shape[1:])
+        wrong = [f"size mismatch for {name}: copying a param with shape {part.shape} from checkpoint, the shape "
+                 f"in current model is {torch.Size(third)}." for name, part in zip(names, parts, strict=True)
+                 if isinstance(part, Tensor) and tuple(part.shape) != third]
+        if wrong:
+            error_msgs.extend(wrong)
+            state[f"{prefix}qkv.{kind}"] = target  # not missing: reported above, and left as it is
+        elif replaces or target.is_meta or any(not isinstance(p, Tensor) or p.is_meta for p in parts):
+            state[f"{prefix}qkv.{kind}"] = torch.cat(parts)
+        else:
+            with torch.no_grad():
+                for part, piece in zip(parts, target.chunk(3), strict=True):
+                    piece.copy_(part)
+            state[f"{prefix}qkv.{kind}"] = target
 
 
 class BertSelfOutput(nn.Module):
@@ -183,7 +218,15 @@ class BertSelfOutput(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden: Tensor, residual: Tensor) -> Tensor:
-        return self.LayerNorm(self.dropout(self.dense(hidden)) + residual)
+        return self.LayerNorm(_add_residual(self.dropout(self.dense(hidden)), residual))
+
+
+def _add_residual(x: Tensor, residual: Tensor) -> Tensor:
+    """x + residual, into x itself when allowed (x is the fresh output of this layer's dense projection) and the
+    sum keeps x's dtype and shape (under autocast x may be bf16 and the residual fp32: the sum is then fp32)."""
+    if x.dtype == residual.dtype and x.shape == residual.shape and _may_overwrite():
+        return x.add_(residual)
+    return x + residual
 
 
 class BertAttention(nn.Module):
@@ -205,7 +248,9 @@ class BertIntermediate(nn.Module):
         self.act = ACT2FN[config.hidden_act]
 
     def forward(self, hidden: Tensor) -> Tensor:
-        return self.act(self.dense(hidden))
+        projected = self.dense(hidden)
+        in_place = _IN_PLACE.get(self.act) if _may_overwrite() else None
+        return self.act(projected) if in_place is None else in_place(projected)
 
 
 class BertOutput(nn.Module):
@@ -216,7 +261,7 @@ class BertOutput(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden: Tensor, residual: Tensor) -> Tensor:
-        return self.LayerNorm(self.dropout(self.dense(hidden)) + residual)
+        return self.LayerNorm(_add_residual(self.dropout(self.dense(hidden)), residual))
 
 
 class BertLayer(nn.Module):

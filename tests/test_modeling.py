@@ -89,6 +89,39 @@ def test_gelu_is_the_exact_erf_form_not_the_tanh_approximation():
     assert (gelu(x) - torch.nn.functional.gelu(x, approximate="tanh")).abs().max() > 1e-4
 
 
+def test_the_intermediate_layer_applies_exact_erf_gelu_in_inference_too(model):
+    from berthub.modeling import BertIntermediate
+
+    layer = BertIntermediate(model.config).double()
+    hidden = torch.randn(5, model.config.hidden_size, dtype=torch.float64)
+    with torch.no_grad():  # the path that writes gelu over the projection in place
+        projected = layer.dense(hidden)
+        out = layer(hidden)
+    exact = projected * 0.5 * (1 + torch.special.erf(projected / math.sqrt(2)))
+    torch.testing.assert_close(out, exact, atol=1e-15, rtol=0)
+
+
+def test_inference_gives_the_same_bits_as_a_forward_that_builds_a_graph(model, batch):
+    """No-grad inference overwrites its own intermediate tensors; a grad-enabled forward does not."""
+    kept = [t.clone() for t in batch]
+    with torch.no_grad():
+        layers, pooled = model(*batch)
+    traced_layers, traced_pooled = model(*batch)
+    assert all(torch.equal(a, b.detach()) for a, b in zip(layers, traced_layers, strict=True))
+    assert torch.equal(pooled, traced_pooled.detach())
+    assert all(torch.equal(a, b) for a, b in zip(batch, kept, strict=True))
+
+
+def test_autocast_inference_keeps_the_residual_sum_in_float32(model, batch):
+    """Under autocast the dense output is bf16 and the residual fp32: the sum must not be squeezed into bf16."""
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        with torch.no_grad():
+            inferred = model(*batch, output_all_encoded_layers=False)[0]
+        traced = model(*batch, output_all_encoded_layers=False)[0].detach()
+    assert inferred.dtype == traced.dtype
+    assert torch.equal(inferred, traced)
+
+
 def test_bfloat16_weights_stay_close_to_float32(minilm_dir, model, batch):
     input_ids, token_type_ids, attention_mask = batch
     half = BertModel.from_pretrained(minilm_dir, dtype=torch.bfloat16)

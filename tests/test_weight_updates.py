@@ -123,3 +123,61 @@ def test_a_partial_query_key_value_set_is_refused_by_strict_loading(model):
     del state["encoder.layer.1.attention.self.key.weight"]
     with pytest.raises(RuntimeError, match="attention.self.qkv.weight"):
         model.load_state_dict(state)
+
+
+def _allocated_bytes(fn) -> int:
+    """Bytes that torch allocated on the CPU while `fn()` ran (torch.profiler's memory accounting)."""
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CPU], profile_memory=True) as prof:
+        fn()
+    return sum(max(event.self_cpu_memory_usage, 0) for event in prof.key_averages())
+
+
+def test_loading_writes_query_key_value_into_qkv_without_a_joined_copy(model):
+    other = BertModel(model.config.replace(initializer_range=0.05))
+    state = other.state_dict()
+    fused = model.encoder.layer[1].attention.self.qkv.weight
+    storage = fused.data_ptr()
+    allocated = _allocated_bytes(lambda: model.load_state_dict(state))
+    assert allocated < fused.numel() * fused.element_size()  # a torch.cat of q/k/v would allocate all of it
+    assert model.encoder.layer[1].attention.self.qkv.weight.data_ptr() == storage
+    for name, tensor in other.state_dict().items():
+        assert torch.equal(model.state_dict()[name], tensor), name
+
+
+def test_loading_a_models_own_state_dict_keeps_its_weights(model, batch):
+    before = _no_grad_forward(model, batch)
+    expected = {k: v.clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(model.state_dict())  # query/key/value are views into the qkv they load into
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in expected.items())
+    assert torch.equal(_no_grad_forward(model, batch), before)
+
+
+def test_loading_casts_to_the_models_dtype_and_assign_keeps_the_files(model):
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    low = BertModel(model.config).to(torch.bfloat16)
+    low.load_state_dict(state)
+    qkv = low.encoder.layer[0].attention.self.qkv
+    assert qkv.weight.dtype == torch.bfloat16
+    assert torch.equal(qkv.weight[:HIDDEN], state["encoder.layer.0.attention.self.query.weight"].to(torch.bfloat16))
+    low.load_state_dict(state, assign=True)
+    qkv = low.encoder.layer[0].attention.self.qkv
+    assert qkv.weight.dtype == torch.float32 and isinstance(qkv.weight, torch.nn.Parameter)
+    assert torch.equal(qkv.bias[2 * HIDDEN:], state["encoder.layer.0.attention.self.value.bias"])
+
+
+def test_a_query_key_value_of_the_wrong_shape_is_reported_and_leaves_qkv_alone(model):
+    state = model.state_dict()
+    state["encoder.layer.0.attention.self.query.weight"] = torch.zeros(HIDDEN, HIDDEN // 2)
+    before = model.encoder.layer[0].attention.self.qkv.weight.clone()
+    with pytest.raises(RuntimeError, match=r"size mismatch for encoder\.layer\.0\.attention\.self\.query\.weight"):
+        model.load_state_dict(state)
+    assert torch.equal(model.encoder.layer[0].attention.self.qkv.weight, before)
+
+
+def test_non_strict_loading_names_googles_keys_for_a_partial_set(model):
+    state = model.state_dict()
+    del state["encoder.layer.1.attention.self.value.bias"]
+    result = model.load_state_dict(state, strict=False)
+    assert result.missing_keys == ["encoder.layer.1.attention.self.qkv.bias"]
+    assert sorted(result.unexpected_keys) == ["encoder.layer.1.attention.self.key.bias",
+                                              "encoder.layer.1.attention.self.query.bias"]
