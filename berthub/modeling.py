@@ -28,6 +28,7 @@ from berthub._inputs import check_inputs
 from berthub._layout import Layout, recording_graph
 from berthub.config import BertConfig
 from berthub.errors import InputError
+from berthub.fused_qkv import Projection, join_qkv, split_qkv
 from berthub.pretrained import BertPreTrainedModel
 
 
@@ -97,9 +98,6 @@ class BertEmbeddings(nn.Module):
         return self.dropout(self.LayerNorm(embeddings))
 
 
-_QKV = ("query", "key", "value")
-
-
 class BertSelfAttention(nn.Module):
     """Multi-head self-attention whose query, key and value projections are one stored parameter.
 
@@ -117,12 +115,12 @@ class BertSelfAttention(nn.Module):
         self.num_heads, self.head_size = config.num_attention_heads, config.head_size
         self.qkv = nn.Linear(config.hidden_size, 3 * config.hidden_size)
         self.dropout_prob = config.attention_probs_dropout_prob
-        self.register_state_dict_post_hook(_split_qkv)
-        self.register_load_state_dict_pre_hook(_join_qkv)
+        self.register_state_dict_post_hook(split_qkv)
+        self.register_load_state_dict_pre_hook(join_qkv)
 
-    query = property(lambda self: _Projection(self.qkv, 0), doc="the query projection's part of `qkv`")
-    key = property(lambda self: _Projection(self.qkv, 1), doc="the key projection's part of `qkv`")
-    value = property(lambda self: _Projection(self.qkv, 2), doc="the value projection's part of `qkv`")
+    query = property(lambda self: Projection(self.qkv, 0), doc="the query projection's part of `qkv`")
+    key = property(lambda self: Projection(self.qkv, 1), doc="the key projection's part of `qkv`")
+    value = property(lambda self: Projection(self.qkv, 2), doc="the value projection's part of `qkv`")
 
     def forward(self, hidden: Tensor, layout: Layout, head_mask: Tensor | None = None,
                 output_attentions: bool = False) -> tuple[Tensor, Tensor | None]:
@@ -148,77 +146,6 @@ def _explicit_attention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor 
     if head_mask is not None:
         probs = probs * head_mask
     return probs @ value, probs
-
-
-class _Projection:
-    """One of query/key/value: `weight` [H, H] and `bias` [H] are views into the fused `qkv` layer."""
-
-    def __init__(self, fused: nn.Linear, part: int) -> None:
-        size = fused.out_features // 3
-        self.weight = fused.weight[part * size:(part + 1) * size]
-        self.bias = fused.bias[part * size:(part + 1) * size]
-
-    def __call__(self, hidden: Tensor) -> Tensor:
-        return F.linear(hidden, self.weight, self.bias)
-
-
-def _split_qkv(module: nn.Module, state: dict[str, Tensor], prefix: str, local_metadata: dict) -> None:
-    """state_dict hook: `qkv.weight/bias` -> Google's `query/key/value.weight/bias` (views, no copy).
-
-    With keep_vars=True (the live Parameters, which tools such as torch.onnx's TorchScript exporter map
-    back to the module) the fused Parameters stay listed too, beside detached views under Google's names."""
-    fused = {kind: state.get(f"{prefix}qkv.{kind}") for kind in ("weight", "bias")}
-    for kind, tensor in fused.items():
-        if tensor is not None and not isinstance(tensor, nn.Parameter):
-            del state[f"{prefix}qkv.{kind}"]
-    for index, name in enumerate(_QKV):
-        for kind, tensor in fused.items():
-            if tensor is not None:
-                state[f"{prefix}{name}.{kind}"] = tensor.detach().chunk(3)[index]
-
-
-def _join_qkv(module: nn.Module, state: dict[str, Tensor], prefix: str, local_metadata: dict, strict: bool,
-              missing_keys: list[str], unexpected_keys: list[str], error_msgs: list[str]) -> None:
-    """load_state_dict hook: Google's `query/key/value.*` -> `qkv.*`. Left alone unless all three are there,
-    so a partial set is reported as unexpected keys (and `qkv` as missing) instead of half-loaded; a part of
-    the wrong shape is reported under its own name, as torch words a size mismatch, and `qkv` is kept.
-
-    A plain load (no `assign=True`) copies each part straight into its slice of the existing `qkv`, which torch
-    would otherwise do from a joined temporary (one more [3H, H] copy per layer); `qkv` then stands for itself
-    in `state`, and torch's own `param.copy_(param)` is a no-op. `assign=True` (from_pretrained, onto the meta
-    device) makes the parameter the state's tensor, so there the joined tensor is the new parameter itself."""
-    replaces = local_metadata.get("assign_to_params_buffers", False)  # load_state_dict(assign=True)
-    replaces = replaces or torch.__future__.get_swap_module_params_on_conversion()  # swaps in a new tensor too
-    for kind in ("weight", "bias"):
-        names = [f"{prefix}{name}.{kind}" for name in _QKV]
-        if not all(name in state for name in names):
-            continue
-        parts, target = [state.pop(name) for name in names], getattr(module.qkv, kind)
-        third = (target.shape[0] // 3, *target.shape[1:])
-        wrong = [f"size mismatch for {name}: copying a param with shape {part.shape} from checkpoint, the shape "
-                 f"in current model is {torch.Size(third)}." for name, part in zip(names, parts, strict=True)
-                 if isinstance(part, Tensor) and tuple(part.shape) != third]
-        if wrong:
-            error_msgs.extend(wrong)
-            state[f"{prefix}qkv.{kind}"] = target  # not missing: reported above, and left as it is
-        elif replaces or target.is_meta or any(not isinstance(p, Tensor) or p.is_meta for p in parts):
-            state[f"{prefix}qkv.{kind}"] = torch.cat(parts)
-        else:
-            with torch.no_grad():
-                for part, piece in zip(parts, target.chunk(3), strict=True):
-                    piece.copy_(part)
-            state[f"{prefix}qkv.{kind}"] = target
-
-
-class BertSelfOutput(nn.Module):
-    def __init__(self, config: BertConfig) -> None:
-        super().__init__()
-        self.dense = nn.Linear(config.hidden_size, config.hidden_size)
-        self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
-        self.dropout = nn.Dropout(config.hidden_dropout_prob)
-
-    def forward(self, hidden: Tensor, residual: Tensor) -> Tensor:
-        return self.LayerNorm(_add_residual(self.dropout(self.dense(hidden)), residual))
 
 
 def _add_residual(x: Tensor, residual: Tensor) -> Tensor:
@@ -254,14 +181,23 @@ class BertIntermediate(nn.Module):
 
 
 class BertOutput(nn.Module):
-    def __init__(self, config: BertConfig) -> None:
+    """dense -> dropout -> + residual -> LayerNorm: the end of the feed-forward block (from intermediate_size)."""
+
+    def __init__(self, config: BertConfig, in_features: int | None = None) -> None:
         super().__init__()
-        self.dense = nn.Linear(config.intermediate_size, config.hidden_size)
+        self.dense = nn.Linear(in_features or config.intermediate_size, config.hidden_size)
         self.LayerNorm = nn.LayerNorm(config.hidden_size, eps=config.layer_norm_eps)
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden: Tensor, residual: Tensor) -> Tensor:
         return self.LayerNorm(_add_residual(self.dropout(self.dense(hidden)), residual))
+
+
+class BertSelfOutput(BertOutput):
+    """The same block ending the attention, from hidden_size (Google's and 0.6's separate class name)."""
+
+    def __init__(self, config: BertConfig) -> None:
+        super().__init__(config, config.hidden_size)
 
 
 class BertLayer(nn.Module):
