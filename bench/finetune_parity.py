@@ -147,6 +147,7 @@ def berthub_run(task: str, data: Path, spec: Spec, seed: int, limit: int, dev_li
 
 def transformers_run(task: str, data: Path, spec: Spec, seed: int, limit: int, dev_limit: int | None,
                      threads: int, steps: int) -> dict:
+    """The transformers worker in a fresh process (`steps` unused: it evaluates once, after training)."""
     command = [str(Path(__file__).resolve()), "--worker", "--tasks", task, "--data-dir", str(data),
                "--seeds", str(seed), "--examples", str(limit)]
     if dev_limit:
