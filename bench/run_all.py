@@ -18,28 +18,22 @@ Usage: python bench/run_all.py [NAME ...]   (names like `model`, `tokenizer`; de
 from __future__ import annotations
 
 import datetime
-import os
 import platform
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+from common import machine
+
 BENCH = Path(__file__).resolve().parent
 RESULTS = BENCH / "RESULTS.md"
-ORDER = ["model", "tokenizer", "load", "convert", "hub", "train", "accumulation", "bertadam06", "predict", "pretrain"]
+ORDER = ["model", "tokenizer", "load", "convert", "hub", "train", "accumulation", "bertadam06", "predict", "pretrain",
+         "finetune_parity"]
 
 
 def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"{os.cpu_count()} cores ({cpu}), Python {platform.python_version()}"
+    return f"{machine()}, Python {platform.python_version()}"
 
 
 def _block(script: str, output: str) -> str:

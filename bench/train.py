@@ -22,12 +22,10 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
-from common import REPO, minilm_dir
+from common import REPO, minilm_dir, run_worker
 
 SETTINGS = {"learning_rate": 5e-5, "warmup": 0.1, "weight_decay": 0.01, "max_grad_norm": 1.0, "seq": 128}
 
@@ -102,18 +100,10 @@ def run_case(case: list[str], examples: int, threads: int) -> float:
     kind, *rest = case
     worker = [str(Path(__file__).resolve()), "--worker", "berthub" if kind == "ddp" else kind,
               "--examples", str(examples), *rest]
-    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "TOKENIZERS_PARALLELISM": "false",
-           "HF_HUB_OFFLINE": "1", "TRANSFORMERS_VERBOSITY": "error"}
-    if kind == "ddp":
-        env["OMP_NUM_THREADS"] = str(max(1, threads // 2))
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2",
-                   *worker]
-    else:
-        command = [sys.executable, *worker]
-    done = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(case)} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])["samples_per_s"]
+    if kind == "ddp":  # two processes share the cores
+        command = ["-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", *worker]
+        return run_worker(command, max(1, threads // 2), " ".join(case))["samples_per_s"]
+    return run_worker(worker, threads, " ".join(case))["samples_per_s"]
 
 
 def main() -> None:
