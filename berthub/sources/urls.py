@@ -42,13 +42,13 @@ _STREAM_CHUNK = 1 << 20  # 64 KiB reads halve the throughput on fast links; a dr
 
 @dataclass(frozen=True)
 class Retry:
-    """How hard to try: `attempts` requests at most, sleeping backoff_s, 2*backoff_s, ... in between."""
+    """How hard to try: `attempts` requests at most, sleeping backoff_s, 2*backoff_s, ... (at most
+    max_backoff_s) in between; each request waits `timeout_s` (connect, read) seconds, as requests takes it."""
 
     attempts: int = 5
     backoff_s: float = 0.5
     max_backoff_s: float = 8.0
-    connect_timeout_s: float = 10.0
-    read_timeout_s: float = 60.0
+    timeout_s: tuple[float, float] = (10.0, 60.0)
 
     def sleep_before(self, attempt: int) -> None:
         """Wait before retry number `attempt` (1 = first retry)."""
@@ -286,8 +286,7 @@ def _stream_once(
     headers = {**headers, "Accept-Encoding": "identity"}  # the bytes on disk are the bytes announced
     if partial.size:
         headers["Range"] = f"bytes={partial.size}-"
-    timeout = (retry.connect_timeout_s, retry.read_timeout_s)
-    with session.get(url, headers=headers, stream=True, timeout=timeout) as response:
+    with session.get(url, headers=headers, stream=True, timeout=retry.timeout_s) as response:
         if response.status_code == 416:  # our partial is not a prefix of what the server has now
             partial.restart()
             raise _Retryable("the server refused to resume (416); starting again")
