@@ -65,9 +65,9 @@ def test_a_fine_tuned_minilm_scores_sst2_dev_within_one_point_in_int8(minilm_dir
     task, sst2 = get_task("sst-2"), str(data_dir / "glue/SST-2")
     torch.manual_seed(0)
     model = BertForTask.from_pretrained(minilm_dir, head="sequence-classification", num_labels=2)
-    settings = TrainingConfig(output_dir=tmp_path / "run", batch_size=32, max_steps=30, learning_rate=1e-4,
+    settings = TrainingConfig(output_dir=tmp_path / "run", batch_size=32, max_steps=120, learning_rate=1e-4,
                               max_seq_length=64, progress=False)
-    Trainer(model, task, BertTokenizer.from_pretrained(minilm_dir), settings).train(task.read(sst2, "train")[:960])
+    Trainer(model, task, BertTokenizer.from_pretrained(minilm_dir), settings).train(task.read(sst2, "train")[:3840])
     accuracy = {}
     for precision in ("fp32", "int8"):
         assert cli.main(["evaluate", "--model", str(tmp_path / "run" / "last"), "--task", "sst-2", "--data-dir",
@@ -75,5 +75,7 @@ def test_a_fine_tuned_minilm_scores_sst2_dev_within_one_point_in_int8(minilm_dir
         printed = capsys.readouterr().out
         assert "872 examples" in printed
         accuracy[precision] = float(re.search(r"accuracy (\d\.\d+)", printed).group(1))
-    assert accuracy["fp32"] > 0.7, accuracy  # fine-tuning worked (chance: 0.51), so the comparison means something
+    # 120 steps: a model fine-tuned enough (0.81 on an AMD EPYC, stop 20) that the comparison is about int8, not about
+    # how many dev sentences a 30-step model leaves on the decision boundary (0.750 vs 0.737 there: 1.3 points)
+    assert accuracy["fp32"] > 0.78, accuracy  # fine-tuning worked (chance: 0.51), so the comparison means something
     assert abs(accuracy["int8"] - accuracy["fp32"]) <= 0.01, accuracy
