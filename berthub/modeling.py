@@ -12,6 +12,8 @@ packed into one [N, H] matrix for every dense layer and only re-padded around th
 product itself. Results for real tokens are the same as the padded computation; hidden states at
 padded positions are returned as zeros. While torch records a graph (trace, export, compile) the
 padded computation with the mask is used instead, so the graph takes `attention_mask` as an input.
+bf16 inference on a CPU runs each dense layer with its gelu or residual add as one oneDNN call
+(berthub.fused_linear); fp32 and everything that records or differentiates stay on torch's ops.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from berthub._inputs import check_inputs
 from berthub._layout import Layout, recording_graph
 from berthub.config import BertConfig
 from berthub.errors import InputError
+from berthub.fused_linear import can_fuse, linear, linear_add
 from berthub.fused_qkv import Projection, join_qkv, split_qkv
 from berthub.pretrained import BertPreTrainedModel
 
@@ -50,6 +53,8 @@ ACT2FN = {"gelu": gelu, "gelu_new": gelu_tanh, "gelu_pytorch_tanh": gelu_tanh, "
 # The same kernels writing over their input: aten's gelu_ is gelu's kernel (bit for bit the same results).
 _IN_PLACE = {gelu: lambda x: torch.ops.aten.gelu_(x), gelu_tanh: lambda x: torch.ops.aten.gelu_(x, approximate="tanh"),
              F.relu: torch.relu_, torch.tanh: torch.tanh_}
+# Those oneDNN applies inside a bf16 dense layer.
+_POST_OP = {gelu: "gelu", gelu_tanh: "gelu_tanh", F.relu: "relu"}
 
 
 def _may_overwrite() -> bool:
@@ -125,7 +130,7 @@ class BertSelfAttention(nn.Module):
     def forward(self, hidden: Tensor, layout: Layout, head_mask: Tensor | None = None,
                 output_attentions: bool = False) -> tuple[Tensor, Tensor | None]:
         """Packed [N, H] -> (packed context [N, H], probabilities [B, heads, T, T] when asked for, else None)."""
-        qkv = layout.unpack(self.qkv(hidden))
+        qkv = layout.unpack(linear(hidden, self.qkv) if can_fuse(hidden, self.qkv) else self.qkv(hidden))
         qkv = qkv.view(layout.batch, layout.length, 3, self.num_heads, self.head_size).permute(2, 0, 3, 1, 4)
         dropout = self.dropout_prob if self.training else 0.0
         probs = None
@@ -151,7 +156,7 @@ def _explicit_attention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor 
 def _add_residual(x: Tensor, residual: Tensor) -> Tensor:
     """x + residual, into x itself when allowed (x is the fresh output of this layer's dense projection) and the
     sum keeps x's dtype and shape (under autocast x may be bf16 and the residual fp32: the sum is then fp32)."""
-    if x.dtype == residual.dtype and x.shape == residual.shape and _may_overwrite():
+    if _may_overwrite() and x.dtype == residual.dtype and x.shape == residual.shape:
         return x.add_(residual)
     return x + residual
 
@@ -175,6 +180,8 @@ class BertIntermediate(nn.Module):
         self.act = ACT2FN[config.hidden_act]
 
     def forward(self, hidden: Tensor) -> Tensor:
+        if self.act in _POST_OP and can_fuse(hidden, self.dense):
+            return linear(hidden, self.dense, _POST_OP[self.act])
         projected = self.dense(hidden)
         in_place = _IN_PLACE.get(self.act) if _may_overwrite() else None
         return self.act(projected) if in_place is None else in_place(projected)
@@ -190,6 +197,8 @@ class BertOutput(nn.Module):
         self.dropout = nn.Dropout(config.hidden_dropout_prob)
 
     def forward(self, hidden: Tensor, residual: Tensor) -> Tensor:
+        if (not self.training or self.dropout.p == 0) and can_fuse(hidden, self.dense, residual):
+            return self.LayerNorm(linear_add(hidden, self.dense, residual))
         return self.LayerNorm(_add_residual(self.dropout(self.dense(hidden)), residual))
 
 
