@@ -7,7 +7,8 @@ erf form) or the residual on the fp32 accumulator, then rounds once: fewer passe
 pages, and closer to fp32 (bench/RESULTS.md has the speed and the cosine to fp32).
 
 It is taken only where it computes the same function: eagerly, with no autograd graph, bf16 input and
-weights, a CPU whose oneDNN has native bf16, and a plain `nn.Linear`. Everything else keeps torch's ops:
+weights, a CPU whose oneDNN has native bf16, and a plain `nn.Linear` with no forward hooks (so a hook that
+records a layer's output still sees it). Everything else keeps torch's ops:
 fp32 (op for op Google's BERT), training, autocast, tracing, export and compile, quantized layers.
 """
 
@@ -36,7 +37,7 @@ def onednn_bf16() -> bool:
 
 def can_fuse(x: Tensor, layer: nn.Module, residual: Tensor | None = None) -> bool:
     """Whether `layer(x)` and its post-op (adding `residual`, when given) may run as one oneDNN call."""
-    if torch.is_grad_enabled() or recording_graph() or type(layer) is not nn.Linear or layer.bias is None:
+    if torch.is_grad_enabled() or recording_graph() or not _plain(layer):
         return False
     if residual is not None and (residual.dtype is not torch.bfloat16 or not residual.is_contiguous()
                                  or residual.shape != (*x.shape[:-1], layer.out_features)):
@@ -45,6 +46,14 @@ def can_fuse(x: Tensor, layer: nn.Module, residual: Tensor | None = None) -> boo
     return (x.dtype is torch.bfloat16 and weight.dtype is torch.bfloat16 and x.device.type == "cpu"
             and weight.device.type == "cpu" and x.is_contiguous() and weight.is_contiguous()
             and not torch.is_autocast_enabled("cpu") and onednn_bf16())
+
+
+def _plain(layer: nn.Module) -> bool:
+    """A bias-carrying nn.Linear that nothing watches: calling oneDNN instead of the module skips its hooks."""
+    if type(layer) is not nn.Linear or layer.bias is None or layer._forward_hooks or layer._forward_pre_hooks:
+        return False
+    hooks = nn.modules.module
+    return not (hooks._global_forward_hooks or hooks._global_forward_pre_hooks)
 
 
 def linear(x: Tensor, layer: nn.Linear, activation: str = "none") -> Tensor:

@@ -160,3 +160,17 @@ def test_without_native_bf16_torchs_ops_run(models, batch, monkeypatch):
     monkeypatch.setattr(fused_linear, "onednn_bf16", lambda: False)
     with torch.inference_mode():
         assert _fused_calls(lambda: models[1](*batch)) == 0
+
+
+def test_a_forward_hook_on_a_dense_layer_still_sees_its_output(models, batch):
+    half = models[1]
+    dense = half.encoder.layer[1].intermediate.dense
+    seen = []
+    handle = dense.register_forward_hook(lambda module, args, output: seen.append(output))
+    try:
+        with torch.inference_mode():
+            fused = _fused_calls(lambda: half(*batch))
+    finally:
+        handle.remove()
+    assert len(seen) == 1 and seen[0].shape[-1] == half.config.intermediate_size
+    assert fused == 4 * half.config.num_hidden_layers - 1
