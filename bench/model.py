@@ -1,42 +1,44 @@
-"""berthub BertModel vs transformers BertModel on the same MiniLM weights, CPU, one run.
+"""berthub BertModel vs transformers BertModel on the same MiniLM weights, CPU.
 
-Prints a table of sequences/s and ratios for: fixed 32x128 batches in fp32, bf16 and dynamic int8, real
-variable-length SST-2 dev batches (fp32 and int8), and from_pretrained in a fresh process (time, peak RSS).
-int8 is `berthub.training.precision.quantize_int8` (torch's dynamic int8, per-channel weights) applied to
-both libraries' models alike.
-Usage: python bench/model.py [--repeats 5] [--threads N]
+Prints a table of sequences/s and ratios for: fixed 32x128 batches and real variable-length SST-2 dev batches,
+each in fp32, bf16 (weights loaded as bf16) and dynamic int8 (`berthub.training.precision.quantize_int8`,
+torch's dynamic int8 with per-channel weights, applied to both libraries' models alike); then
+`from_pretrained` in a fresh process (time, peak RSS).
+
+Every timing runs in a fresh process that loads one model and times only that model, as a user's process
+would: models timed side by side in one process change each other's speed through the memory allocator
+(whether a large tensor finds its pages mapped depends on what the previous model freed). berthub's and
+transformers' processes alternate, `--rounds` times per case, and each ratio is the median over rounds of
+the pair taken back to back (a busy neighbour on a shared machine slows both of a pair).
+Usage: python bench/model.py [--rounds 5] [--repeats 7] [--threads N]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import torch
-from common import REPO, minilm_dir
+from common import REPO, machine, minilm_dir, run_worker
+
+PRECISIONS = ("fp32", "bf16", "int8")
 
 
 def timed(fn, repeats: int) -> float:
     """Median seconds of `fn()` after one warm-up call."""
-    return timed_together([fn], repeats)[0]
-
-
-def timed_together(fns, repeats: int) -> list[float]:
-    """Median seconds of each of `fns`, called in turn within every repeat (after one warm-up call each),
-    so a slow moment of a shared machine hits every candidate alike instead of one of them."""
-    for fn in fns:
-        fn()
-    times = [[] for _ in fns]
+    fn()
+    spent = []
     for _ in range(repeats):
-        for fn, spent in zip(fns, times, strict=True):
-            start = time.perf_counter()
-            fn()
-            spent.append(time.perf_counter() - start)
-    return [statistics.median(spent) for spent in times]
+        start = time.perf_counter()
+        fn()
+        spent.append(time.perf_counter() - start)
+    return statistics.median(spent)
 
 
 def model_flops(config, batch: int, length: int) -> float:
@@ -54,7 +56,11 @@ def matmul_flops_per_second(config, tokens: int, repeats: int) -> float:
     return 2 * 2 * tokens * config.hidden_size * config.intermediate_size / seconds
 
 
-def sst2_batches(tokenizer, batch_size: int, count: int):
+def sst2_batches(batch_size: int = 32, count: int = 27):
+    """The first batch_size * count SST-2 dev sentences, padded per batch by transformers' fast tokenizer."""
+    from transformers import BertTokenizerFast
+
+    tokenizer = BertTokenizerFast(str(minilm_dir() / "vocab.txt"))
     lines = (REPO / "data/glue/SST-2/dev.tsv").read_text(encoding="utf-8").split("\n")[1:]
     sentences = [line.split("\t")[0] for line in lines if line][: batch_size * count]
     batches = []
@@ -64,6 +70,30 @@ def sst2_batches(tokenizer, batch_size: int, count: int):
     return batches
 
 
+def fixed_batches(vocab_size: int):
+    """One 32x128 batch of random token ids (the same in every process), no padding."""
+    ids = torch.randint(1000, vocab_size, (32, 128), generator=torch.Generator().manual_seed(0))
+    return [(ids, torch.zeros_like(ids), torch.ones_like(ids))]
+
+
+def load(library: str, precision: str):
+    """The MiniLM BertModel of `library` ("berthub" or "transformers") in `precision`, in eval mode."""
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    if library == "berthub":
+        from berthub import BertModel
+
+        model = BertModel.from_pretrained(minilm_dir(), dtype=dtype)
+    else:
+        from transformers import BertModel
+
+        model = BertModel.from_pretrained(str(minilm_dir()), attn_implementation="sdpa", dtype=dtype).eval()
+    if precision == "int8":
+        from berthub.training.precision import quantize_int8
+
+        model = quantize_int8(model)
+    return model
+
+
 def run_batches(model, batches, ours: bool):
     with torch.inference_mode():
         for ids, types, mask in batches:
@@ -71,6 +101,63 @@ def run_batches(model, batches, ours: bool):
                 model(ids, types, mask, output_all_encoded_layers=False)
             else:
                 model(input_ids=ids, token_type_ids=types, attention_mask=mask)
+
+
+def worker(library: str, precision: str, workload: str, repeats: int) -> dict:
+    """In this process: load one model, then time `repeats` passes over the workload's batches."""
+    model = load(library, precision)
+    batches = fixed_batches(model.config.vocab_size) if workload == "fixed" else sst2_batches()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    seconds = timed(lambda: run_batches(model, batches, library == "berthub"), repeats)
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults
+    return {"seconds": seconds, "faults_per_pass": faults / (repeats + 1),
+            "sequences": sum(len(ids) for ids, _, _ in batches)}
+
+
+def measured(precision: str, workload: str, args) -> dict[str, list[dict]]:
+    """`args.rounds` back-to-back pairs of berthub and transformers processes (the order alternating)."""
+    runs = {"berthub": [], "transformers": []}
+    for round_ in range(args.rounds):
+        order = ("berthub", "transformers") if round_ % 2 == 0 else ("transformers", "berthub")
+        for library in order:
+            repeats = args.repeats if workload == "fixed" else max(1, args.repeats // 3)  # 27 batches a pass
+            command = [str(Path(__file__).resolve()), "--worker", library, precision, workload,
+                       "--repeats", str(repeats)]
+            runs[library].append(run_worker(command, args.threads, f"{library} {precision} {workload}"))
+    return runs
+
+
+def rows_for(workload: str, label: str, args) -> list[tuple]:
+    """Table rows for one workload: berthub vs transformers in each precision, then cross-precision rows."""
+    runs = {precision: measured(precision, workload, args) for precision in PRECISIONS}
+
+    def median(precision, library):
+        return statistics.median(run["seconds"] for run in runs[precision][library])
+
+    sequences = runs["fp32"]["berthub"][0]["sequences"]
+    rows = []
+    for precision in PRECISIONS:
+        pairs = zip(runs[precision]["berthub"], runs[precision]["transformers"], strict=True)
+        ratio = statistics.median(theirs["seconds"] / ours["seconds"] for ours, theirs in pairs)
+        rows.append((f"{label} {precision}", sequences / median(precision, "berthub"),
+                     sequences / median(precision, "transformers"), ratio))
+    for precision, other, library in (("bf16", "fp32", "transformers"), ("int8", "fp32", "berthub")):
+        rows.append((f"{label} {precision} vs {library} {other}", sequences / median(precision, "berthub"),
+                     sequences / median(other, library), median(other, library) / median(precision, "berthub")))
+    faults = {key: statistics.median(run["faults_per_pass"] for run in runs["bf16"][key]) for key in runs["bf16"]}
+    print(f"{label} bf16: page faults per pass, berthub {faults['berthub']:.0f}, "
+          f"transformers {faults['transformers']:.0f}", file=sys.stderr)
+    return rows
+
+
+def cosines() -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token cosine of berthub's bf16 and int8 hidden states with its fp32 ones on the fixed batch."""
+    full, half, low = (load("berthub", precision) for precision in PRECISIONS)
+    batch = fixed_batches(full.config.vocab_size)[0]
+    with torch.inference_mode():
+        outputs = [model(*batch, output_all_encoded_layers=False)[0].float().flatten(0, 1)
+                   for model in (full, half, low)]
+    return tuple(torch.nn.functional.cosine_similarity(outputs[0], other, dim=-1) for other in outputs[1:])
 
 
 _LOAD_SCRIPT = """
@@ -99,78 +186,7 @@ def load_in_fresh_process(library: str) -> dict:
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
-
-    from transformers import BertModel as ReferenceModel
-    from transformers import BertTokenizerFast
-
-    from berthub import BertModel
-
-    ours = BertModel.from_pretrained(minilm_dir())
-    theirs = ReferenceModel.from_pretrained(str(minilm_dir()), attn_implementation="sdpa").eval()
-    ours_bf16 = BertModel.from_pretrained(minilm_dir(), dtype=torch.bfloat16)
-    theirs_bf16 = ReferenceModel.from_pretrained(str(minilm_dir()), attn_implementation="sdpa",
-                                                 dtype=torch.bfloat16).eval()
-    from berthub.training.precision import quantize_int8
-
-    ours_int8, theirs_int8 = quantize_int8(ours), quantize_int8(theirs)
-    config = ours.config
-    rows = []
-
-    ids = torch.randint(1000, config.vocab_size, (32, 128))
-    fixed = [(ids, torch.zeros_like(ids), torch.ones_like(ids))]
-    t_ours, t_theirs, t_ours16, t_theirs16 = timed_together(
-        [lambda: run_batches(ours, fixed, True), lambda: run_batches(theirs, fixed, False),
-         lambda: run_batches(ours_bf16, fixed, True), lambda: run_batches(theirs_bf16, fixed, False)], args.repeats)
-    peak = matmul_flops_per_second(config, 32 * 128, args.repeats)
-    achieved = model_flops(config, 32, 128) / t_ours
-    rows.append(("32x128 fp32", 32 / t_ours, 32 / t_theirs, t_theirs / t_ours))
-    rows.append(("32x128 bf16 vs transformers bf16", 32 / t_ours16, 32 / t_theirs16, t_theirs16 / t_ours16))
-    rows.append(("32x128 bf16 vs transformers fp32", 32 / t_ours16, 32 / t_theirs, t_theirs / t_ours16))
-    t_ours8, t_theirs8 = timed_together([lambda: run_batches(ours_int8, fixed, True),
-                                         lambda: run_batches(theirs_int8, fixed, False)], args.repeats)
-    rows.append(("32x128 int8 vs transformers int8", 32 / t_ours8, 32 / t_theirs8, t_theirs8 / t_ours8))
-    rows.append(("32x128 int8 vs berthub fp32", 32 / t_ours8, 32 / t_ours, t_ours / t_ours8))
-    with torch.inference_mode():
-        full = ours(*fixed[0], output_all_encoded_layers=False)[0]
-        low = ours_bf16(*fixed[0], output_all_encoded_layers=False)[0].float()
-        low8 = ours_int8(*fixed[0], output_all_encoded_layers=False)[0]
-    cosine = torch.nn.functional.cosine_similarity(full.flatten(0, 1), low.flatten(0, 1), dim=-1)
-    cosine8 = torch.nn.functional.cosine_similarity(full.flatten(0, 1), low8.flatten(0, 1), dim=-1)
-
-    batches = sst2_batches(BertTokenizerFast(str(minilm_dir() / "vocab.txt")), 32, 27)
-    real = sum(int(m.sum()) for _, _, m in batches)
-    positions = sum(m.numel() for _, _, m in batches)
-    sentences = sum(len(i) for i, _, _ in batches)
-    t_ours_var, t_theirs_var = timed_together(
-        [lambda: run_batches(ours, batches, True), lambda: run_batches(theirs, batches, False)],
-        max(1, args.repeats // 2))
-    rows.append(("SST-2 dev, padded per batch, fp32", sentences / t_ours_var, sentences / t_theirs_var,
-                 t_theirs_var / t_ours_var))
-    t_ours_var8, t_theirs_var8 = timed_together(
-        [lambda: run_batches(ours_int8, batches, True), lambda: run_batches(theirs_int8, batches, False)],
-        max(1, args.repeats // 2))
-    rows.append(("SST-2 dev, padded per batch, int8", sentences / t_ours_var8, sentences / t_theirs_var8,
-                 t_theirs_var8 / t_ours_var8))
-    rows.append(("SST-2 dev int8 vs berthub fp32", sentences / t_ours_var8, sentences / t_ours_var,
-                 t_ours_var / t_ours_var8))
-
-    print(f"threads={args.threads}  torch={torch.__version__}")
-    print(f"{'case':38} {'berthub seq/s':>14} {'reference seq/s':>19} {'ratio':>7}")
-    print("(reference: transformers in the same precision unless the case names another)")
-    for name, a, b, ratio in rows:
-        print(f"{name:38} {a:14.1f} {b:19.1f} {ratio:7.2f}x")
-    print(f"fp32 matmul peak at these shapes: {peak / 1e9:.1f} GFLOP/s; berthub 32x128 fp32 reaches "
-          f"{achieved / 1e9:.1f} GFLOP/s = {100 * achieved / peak:.0f}% of it")
-    print(f"bf16 vs fp32 hidden states: cosine min {cosine.min():.5f}, mean {cosine.mean():.6f}")
-    print(f"int8 vs fp32 hidden states (random ids): cosine min {cosine8.min():.4f}, mean {cosine8.mean():.4f}")
-    print(f"SST-2 dev batches: {100 * (1 - real / positions):.0f}% of positions are padding")
-
+def print_loads() -> None:
     loads = {lib: [load_in_fresh_process(lib) for _ in range(3)] for lib in ("berthub", "transformers")}
     weight_bytes = (minilm_dir() / "model.safetensors").stat().st_size
     med = {lib: statistics.median(r["seconds"] for r in runs) for lib, runs in loads.items()}
@@ -180,6 +196,42 @@ def main() -> None:
     print(f"peak RSS added by from_pretrained: berthub {rss['berthub'] / 2**20:.0f} MiB "
           f"({rss['berthub'] / weight_bytes:.2f}x the {weight_bytes / 2**20:.0f} MiB of weights), "
           f"transformers {rss['transformers'] / 2**20:.0f} MiB")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=5, help="berthub/transformers process pairs per case")
+    parser.add_argument("--repeats", type=int, default=7,
+                        help="timed passes over the 32x128 batch in each process (a third of it over SST-2's 27)")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--worker", nargs=3, metavar=("LIBRARY", "PRECISION", "WORKLOAD"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.worker:
+        print(json.dumps(worker(*args.worker, args.repeats)))
+        return
+
+    rows = rows_for("fixed", "32x128", args) + rows_for("sst2", "SST-2 dev, padded per batch,", args)
+    config = load("berthub", "fp32").config
+    peak = matmul_flops_per_second(config, 32 * 128, args.repeats)
+    achieved = model_flops(config, 32, 128) * rows[0][1] / 32
+    bf16_cosine, int8_cosine = cosines()
+    batches = sst2_batches()
+    padding = 1 - sum(int(m.sum()) for _, _, m in batches) / sum(m.numel() for _, _, m in batches)
+
+    print(f"{machine()}; threads={args.threads}  torch={torch.__version__}  rounds={args.rounds}")
+    print(f"{'case':52} {'berthub seq/s':>14} {'reference seq/s':>16} {'ratio':>7}")
+    print("(reference: transformers in the same precision unless the case names another; ratio: median of paired"
+          " rounds, or of medians for cross-precision rows)")
+    for name, ours, theirs, ratio in rows:
+        print(f"{name:52} {ours:14.1f} {theirs:16.1f} {ratio:7.2f}x")
+    print(f"fp32 matmul peak at these shapes: {peak / 1e9:.1f} GFLOP/s; berthub 32x128 fp32 reaches "
+          f"{achieved / 1e9:.1f} GFLOP/s = {100 * achieved / peak:.0f}% of it")
+    print(f"bf16 vs fp32 hidden states: cosine min {bf16_cosine.min():.5f}, mean {bf16_cosine.mean():.6f}")
+    print(f"int8 vs fp32 hidden states (random ids): cosine min {int8_cosine.min():.4f}, "
+          f"mean {int8_cosine.mean():.4f}")
+    print(f"SST-2 dev batches: {100 * padding:.0f}% of positions are padding")
+    print_loads()
 
 
 if __name__ == "__main__":
