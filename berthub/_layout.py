@@ -16,6 +16,13 @@ def recording_graph() -> bool:
                 or torch.compiler.is_compiling() or torch.compiler.is_exporting())
 
 
+def eager_inference() -> bool:
+    """True when no autograd graph is built (which may have saved a layer's tensors) and no graph is recorded
+    (exporters keep to pure ops): a layer may then write over its own fresh tensors, or call a fused kernel
+    that has no gradient and no export."""
+    return not torch.is_grad_enabled() and not recording_graph()
+
+
 class Layout:
     """Where the real tokens of a [B, T] batch are, to pack them for dense layers and unpack for attention.
 

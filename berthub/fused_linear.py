@@ -19,10 +19,10 @@ import functools
 import torch
 from torch import Tensor, nn
 
-from berthub._layout import recording_graph
+from berthub._layout import eager_inference
 
 # berthub's activation names -> oneDNN's post-op (attribute, algorithm).
-POST_OPS = {"gelu": ("gelu", "none"), "gelu_tanh": ("gelu", "tanh"), "relu": ("relu", "")}
+POST_OPS = {"none": ("none", ""), "gelu": ("gelu", "none"), "gelu_tanh": ("gelu", "tanh"), "relu": ("relu", "")}
 
 
 @functools.cache
@@ -37,13 +37,13 @@ def onednn_bf16() -> bool:
 
 def can_fuse(x: Tensor, layer: nn.Module, residual: Tensor | None = None) -> bool:
     """Whether `layer(x)` and its post-op (adding `residual`, when given) may run as one oneDNN call."""
-    if torch.is_grad_enabled() or recording_graph() or not _plain(layer):
+    if x.dtype is not torch.bfloat16 or not eager_inference() or not _plain(layer):
         return False
     if residual is not None and (residual.dtype is not torch.bfloat16 or not residual.is_contiguous()
                                  or residual.shape != (*x.shape[:-1], layer.out_features)):
         return False
     weight = layer.weight
-    return (x.dtype is torch.bfloat16 and weight.dtype is torch.bfloat16 and x.device.type == "cpu"
+    return (weight.dtype is torch.bfloat16 and x.device.type == "cpu"
             and weight.device.type == "cpu" and x.is_contiguous() and weight.is_contiguous()
             and not torch.is_autocast_enabled("cpu") and onednn_bf16())
 
@@ -57,8 +57,8 @@ def _plain(layer: nn.Module) -> bool:
 
 
 def linear(x: Tensor, layer: nn.Linear, activation: str = "none") -> Tensor:
-    """activation(x @ W^T + b) in one call; `activation` is "none" or a key of POST_OPS. Check `can_fuse` first."""
-    attribute, algorithm = POST_OPS.get(activation, ("none", ""))
+    """activation(x @ W^T + b) in one call; `activation` is a key of POST_OPS. Check `can_fuse` first."""
+    attribute, algorithm = POST_OPS[activation]
     return torch.ops.mkldnn._linear_pointwise(x, layer.weight, layer.bias, attribute, [], algorithm)
 
 

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from torch.utils.checkpoint import checkpoint
 
 from berthub._inputs import check_inputs
-from berthub._layout import Layout, recording_graph
+from berthub._layout import Layout, eager_inference
 from berthub.config import BertConfig
 from berthub.errors import InputError
 from berthub.fused_linear import can_fuse, linear, linear_add
@@ -51,17 +51,11 @@ def gelu_tanh(x: Tensor) -> Tensor:
 ACT2FN = {"gelu": gelu, "gelu_new": gelu_tanh, "gelu_pytorch_tanh": gelu_tanh, "relu": F.relu, "tanh": torch.tanh}
 
 # The same kernels writing over their input: aten's gelu_ is gelu's kernel (bit for bit the same results).
+# Used in eager inference, where gelu and the residual adds then allocate no buffers of their own.
 _IN_PLACE = {gelu: lambda x: torch.ops.aten.gelu_(x), gelu_tanh: lambda x: torch.ops.aten.gelu_(x, approximate="tanh"),
              F.relu: torch.relu_, torch.tanh: torch.tanh_}
 # Those oneDNN applies inside a bf16 dense layer.
 _POST_OP = {gelu: "gelu", gelu_tanh: "gelu_tanh", F.relu: "relu"}
-
-
-def _may_overwrite() -> bool:
-    """Whether a layer may write its result over a fresh intermediate tensor of its own: only when no autograd
-    graph is built (which may have saved that tensor) and no graph is recorded (exporters keep to pure ops).
-    Inference then allocates one [N, intermediate] and two [N, H] buffers fewer per layer, and the same values."""
-    return not torch.is_grad_enabled() and not recording_graph()
 
 
 @dataclass
@@ -156,7 +150,7 @@ def _explicit_attention(query: Tensor, key: Tensor, value: Tensor, mask: Tensor 
 def _add_residual(x: Tensor, residual: Tensor) -> Tensor:
     """x + residual, into x itself when allowed (x is the fresh output of this layer's dense projection) and the
     sum keeps x's dtype and shape (under autocast x may be bf16 and the residual fp32: the sum is then fp32)."""
-    if _may_overwrite() and x.dtype == residual.dtype and x.shape == residual.shape:
+    if eager_inference() and x.dtype == residual.dtype and x.shape == residual.shape:
         return x.add_(residual)
     return x + residual
 
@@ -183,7 +177,7 @@ class BertIntermediate(nn.Module):
         if self.act in _POST_OP and can_fuse(hidden, self.dense):
             return linear(hidden, self.dense, _POST_OP[self.act])
         projected = self.dense(hidden)
-        in_place = _IN_PLACE.get(self.act) if _may_overwrite() else None
+        in_place = _IN_PLACE.get(self.act) if eager_inference() else None
         return self.act(projected) if in_place is None else in_place(projected)
 
 
