@@ -150,9 +150,9 @@ def rows_for(workload: str, label: str, args) -> list[tuple]:
     return rows
 
 
-def cosines() -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-token cosine of berthub's bf16 and int8 hidden states with its fp32 ones on the fixed batch."""
-    full, half, low = (load("berthub", precision) for precision in PRECISIONS)
+def cosines(full) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token cosine of berthub's bf16 and int8 hidden states with `full`'s (fp32) on the fixed batch."""
+    half, low = load("berthub", "bf16"), load("berthub", "int8")
     batch = fixed_batches(full.config.vocab_size)[0]
     with torch.inference_mode():
         outputs = [model(*batch, output_all_encoded_layers=False)[0].float().flatten(0, 1)
@@ -212,10 +212,11 @@ def main() -> None:
         return
 
     rows = rows_for("fixed", "32x128", args) + rows_for("sst2", "SST-2 dev, padded per batch,", args)
-    config = load("berthub", "fp32").config
+    full = load("berthub", "fp32")
+    config = full.config
     peak = matmul_flops_per_second(config, 32 * 128, args.repeats)
     achieved = model_flops(config, 32, 128) * rows[0][1] / 32
-    bf16_cosine, int8_cosine = cosines()
+    bf16_cosine, int8_cosine = cosines(full)
     batches = sst2_batches()
     padding = 1 - sum(int(m.sum()) for _, _, m in batches) / sum(m.numel() for _, _, m in batches)
 

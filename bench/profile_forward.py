@@ -15,6 +15,7 @@ from collections import defaultdict
 
 import torch
 from common import minilm_dir
+from model import fixed_batches
 from torch.profiler import ProfilerActivity, profile
 
 
@@ -45,8 +46,7 @@ def main() -> None:
 
     ours = BertModel.from_pretrained(minilm_dir(), dtype=dtype)
     theirs = ReferenceModel.from_pretrained(str(minilm_dir()), attn_implementation="sdpa", dtype=dtype).eval()
-    ids = torch.randint(1000, ours.config.vocab_size, (32, 128), generator=torch.Generator().manual_seed(0))
-    types, mask = torch.zeros_like(ids), torch.ones_like(ids)
+    ids, types, mask = fixed_batches(ours.config.vocab_size)[0]
     calls = {"berthub": lambda: ours(ids, types, mask, output_all_encoded_layers=False),
              "transformers": lambda: theirs(input_ids=ids, token_type_ids=types, attention_mask=mask)}
     per_op: dict[str, dict[str, list[float]]] = {name: defaultdict(list) for name in calls}
