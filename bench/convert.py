@@ -55,7 +55,7 @@ def google_variables(seed: int = 0) -> dict[str, np.ndarray]:
     """BERT-base's variables (the shapes Google's modeling.py and run_pretraining.py create), random values."""
     from berthub_tf.names import MLM, NSP, expected_variables
 
-    from berthub.config import BertConfig
+    from berthub.model import BertConfig
 
     rng = np.random.default_rng(seed)
     mappings = expected_variables(BertConfig.from_dict(BASE), {MLM, NSP})

@@ -31,7 +31,7 @@ library, case, path = sys.argv[1:4]
 import torch
 if library == "berthub":
     from berthub import BertModel
-    import berthub.pretrained  # imported before the first status(), so module loading is not counted
+    import berthub.model.pretrained  # imported before the first status(), so module loading is not counted
 else:
     from transformers import BertModel
 if case == "from_pretrained":

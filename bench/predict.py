@@ -40,7 +40,7 @@ def fine_tune(out: Path, examples: int) -> Path:
     from berthub import BertForTask
     from berthub.tasks import get_task
     from berthub.tokenization import BertTokenizer
-    from berthub.trainer import Trainer, TrainingConfig, set_seed
+    from berthub.training import Trainer, TrainingConfig, set_seed
 
     task = get_task("sst-2")
     set_seed(0)

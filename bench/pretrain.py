@@ -79,7 +79,7 @@ def _windows(data: Path) -> list[list[int]]:
 def mlm_berthub(data: Path, steps: int) -> dict:
     from berthub import BertForTask, BertTokenizer
     from berthub.tasks import get_task
-    from berthub.trainer import Trainer, TrainingConfig, set_seed
+    from berthub.training import Trainer, TrainingConfig, set_seed
 
     task = get_task("mlm")
     set_seed(42)
@@ -121,7 +121,7 @@ def memory(data: Path, copies: int) -> dict:
     """Peak RSS of 10 pretraining steps over `copies` x the instances of data/train (index lists the shard N times)."""
     from berthub import BertForTask, BertTokenizer
     from berthub.tasks import get_task
-    from berthub.trainer import Trainer, TrainingConfig, set_seed
+    from berthub.training import Trainer, TrainingConfig, set_seed
 
     index = json.loads((data / "train" / "index.json").read_text())
     index["shards"] = index["shards"] * copies

@@ -39,8 +39,7 @@ def sst2(examples: int) -> list[tuple[str, int]]:
 def berthub_worker(args: argparse.Namespace) -> float:
     from berthub import BertForTask, BertTokenizer
     from berthub.tasks import get_task
-    from berthub.trainer import Trainer, TrainingConfig, set_seed
-    from berthub.training import distributed
+    from berthub.training import Trainer, TrainingConfig, distributed, set_seed
 
     task = get_task(args.task)
     folder, split = {"sst-2": ("SST-2", "train"), "qnli": ("QNLI", "dev")}[args.task]

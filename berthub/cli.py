@@ -40,14 +40,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _register_plugin_commands(subparsers: argparse._SubParsersAction) -> None:
     """Add the commands of the `berthub.commands` entry-point group; a broken one is skipped with a note."""
-    from berthub import plugins as entry_points
     from berthub.errors import PluginError
+    from berthub.plugins import loader
 
-    for name in entry_points.names("commands"):
+    for name in loader.names("commands"):
         try:
             if name in subparsers.choices:
-                raise PluginError(f"{entry_points.describe('commands', name)} names a built-in command; rename it.")
-            entry_points.load("commands", name).register(subparsers)
+                raise PluginError(f"{loader.describe('commands', name)} names a built-in command; rename it.")
+            loader.load("commands", name).register(subparsers)
         except PluginError as error:
             print(f"berthub: note: plugin command '{name}' is unavailable: {error}", file=sys.stderr)
         except Exception as error:  # a plugin's register() is third-party code: keep the CLI usable

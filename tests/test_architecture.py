@@ -15,6 +15,7 @@ REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "berthub"
 DOC = (REPO / "docs" / "architecture.md").read_text(encoding="utf-8")
 LEAVES = "leaves"
+ENTRY_POINT_GROUPS = {"berthub.heads", "berthub.datasets", "berthub.converters", "berthub.models", "berthub.commands"}
 
 
 def _modules() -> dict[str, Path]:
@@ -46,12 +47,27 @@ def _import_nodes(node: ast.AST):
             yield from _import_nodes(child)
 
 
-def imports_of(module: str) -> list[tuple[str, int]]:
-    """(imported berthub module, line) for each import in `module`; `from pkg import sub` names `pkg.sub`."""
+def _string_targets(tree: ast.AST) -> list[tuple[str, int]]:
+    """Modules a module names by string: `importlib.import_module("berthub.x")`, a table of homes, an entry
+    point value ("berthub.x:Name"). A string counts when the whole of it names a berthub module, unless it is
+    the name of an entry-point group (the group `berthub.commands` is not the package berthub.commands)."""
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value not in ENTRY_POINT_GROUPS:
+            name = node.value.partition(":")[0]
+            if name in MODULES and name != "berthub":
+                found.append((name, node.lineno))
+    return found
+
+
+def imports_of(module: str, strings: bool = True) -> list[tuple[str, int]]:
+    """(imported berthub module, line) for each import in `module`; `from pkg import sub` names `pkg.sub`,
+    `from pkg import name` names `pkg`. With `strings`, modules named by string count too."""
     path = MODULES[module]
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    tree = ast.parse(path.read_text(encoding="utf-8"))
     found = []
-    for node in _import_nodes(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in _import_nodes(tree):
         if isinstance(node, ast.Import):
             found += [(alias.name, node.lineno) for alias in node.names if alias.name.split(".")[0] == "berthub"]
             continue
@@ -63,7 +79,15 @@ def imports_of(module: str) -> list[tuple[str, int]]:
         for alias in node.names:
             sub = f"{base}.{alias.name}"
             found.append((sub if sub in MODULES else base, node.lineno))
-    return found
+    return found + (_string_targets(tree) if strings else [])
+
+
+def runs_first(module: str, target: str) -> list[str]:
+    """The packages whose __init__ an import of `target` from `module` runs first: its parents, except the
+    importer's own (Python has started those before the importer) and `berthub` itself."""
+    parts = target.split(".")
+    parents = [".".join(parts[:i]) for i in range(2, len(parts))]
+    return [p for p in parents if p in MODULES and not (module == p or module.startswith(p + "."))]
 
 
 def _rooms() -> dict[str, list[str]]:
@@ -99,9 +123,31 @@ def room_of(module: str) -> str | None:
     return wild[0] if len(wild) == 1 else None
 
 
+FOLDERLESS = (LEAVES, "face")  # the top level: leaves, the package face, the command entry, the 0.6 paths
+PATHS_06 = ("berthub.modeling", "berthub.tokenization", "berthub.optimization", "berthub.file_utils")
+
+
+def _doors() -> list[tuple[str, str, str, str]]:
+    """(room, target room, "from" | "through", module) from the Doors list of docs/architecture.md."""
+    found = re.findall(r"^- (\w+) reaches (\w+) only (from|through) `([^`]+)`", DOC, flags=re.M)
+    for room, target, _, module in found:
+        assert room in ROOMS and target in ROOMS and module in MODULES, f"the Doors list names an unknown {module}"
+    return found
+
+
 def test_the_document_has_every_room_of_the_picture():
-    assert {LEAVES, "model", "door", "tokenizer", "sources", "server", "apps"} <= set(ROOMS)
-    assert "graph TD" in DOC and len(_allowed()["apps"]) > 3
+    assert {LEAVES, "face", "model", "tokenizer", "sources", "plugins", "tasks", "training", "inference", "server",
+            "commands"} <= set(ROOMS)
+    assert "graph TD" in DOC and len(_allowed()["face"]) > 3 and len(_doors()) == 2
+
+
+def test_every_room_is_one_folder_and_the_top_level_stays_small():
+    for room, patterns in ROOMS.items():
+        if room not in FOLDERLESS:
+            assert patterns == [f"berthub.{room}", f"berthub.{room}.*"], f"room {room} is not berthub/{room}/"
+            assert (PACKAGE / room / "__init__.py").is_file()
+    top = [m for m in MODULES if m.count(".") == 1 and MODULES[m].parent == PACKAGE and m not in PATHS_06]
+    assert len(top) <= 10, f"berthub/ holds {len(top)} modules besides the 0.6 paths: {top}"
 
 
 def test_every_module_of_berthub_is_in_exactly_one_room():
@@ -124,10 +170,36 @@ def test_every_import_is_one_the_picture_allows():
     assert not problems, "imports docs/architecture.md does not allow:\n" + "\n".join(problems)
 
 
+def test_doors_are_the_only_way_through():
+    problems = []
+    for room, target_room, side, door in _doors():
+        for module in [m for m in MODULES if room_of(m) == room]:
+            for target, line in imports_of(module):
+                if target not in MODULES or room_of(target) != target_room:
+                    continue
+                if (side == "from" and module != door) or (side == "through" and target != door):
+                    problems.append(f"{MODULES[module].relative_to(REPO)}:{line}: {module} imports {target}; "
+                                    f"{room} reaches {target_room} only {side} {door}")
+    assert not problems, "\n".join(problems)
+
+
 def test_no_module_imports_the_package_itself():
     offenders = [f"{MODULES[m].relative_to(REPO)}:{line}" for m in MODULES if m not in ("berthub", "berthub.__main__")
-                 for target, line in imports_of(m) if target == "berthub"]
+                 for target, line in imports_of(m, strings=False) if target == "berthub"]
     assert not offenders, "import from the defining module, not from berthub/__init__.py: " + ", ".join(offenders)
+
+
+def test_code_inside_berthub_imports_names_from_where_they_are_defined():
+    """Not through a room's face (its __init__) nor a 0.6 path: only faces and 0.6 paths re-export."""
+    faces = {m for m in MODULES if MODULES[m].name == "__init__.py"}
+    offenders = []
+    for module in MODULES:
+        if room_of(module) == "face" or module in faces:
+            continue
+        for target, line in imports_of(module, strings=False):
+            if target in PATHS_06 or (target in faces and target != "berthub"):
+                offenders.append(f"{MODULES[module].relative_to(REPO)}:{line}: {module} imports from {target}")
+    assert not offenders, "import from the defining module:\n" + "\n".join(offenders)
 
 
 def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
@@ -159,8 +231,9 @@ def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
     return found
 
 
-def test_no_import_cycle_even_through_imports_inside_functions():
-    graph = {m: sorted({t for t, _ in imports_of(m) if t in MODULES and t != m and t != "berthub"}) for m in MODULES}
+def test_no_import_cycle_even_through_imports_inside_functions_inits_and_strings():
+    graph = {m: sorted({p for t, _ in imports_of(m) if t in MODULES and t != m and t != "berthub"
+                        for p in (t, *runs_first(m, t))}) for m in MODULES}
     assert _cycles(graph) == []
 
 
@@ -168,8 +241,8 @@ def test_the_cycle_finder_finds_a_cycle():
     assert _cycles({"a": ["b"], "b": ["c"], "c": ["a"], "d": ["a"]}) == [["a", "b", "c"]]
 
 
-WALK = ("berthub/pretrained.py", "berthub/sources/resolve.py", "berthub/sources/hub_cache.py",
-        "berthub/sources/urls.py", "berthub/weights.py")
+WALK = ("berthub/model/pretrained.py", "berthub/sources/resolve.py", "berthub/sources/hub_cache.py",
+        "berthub/sources/urls.py", "berthub/model/weights.py")
 
 
 def _walk_stacks(load) -> list[list[str]]:
@@ -202,10 +275,10 @@ def _walk_stacks(load) -> list[list[str]]:
 
 @pytest.mark.slow
 def test_from_pretrained_walks_one_path_through_at_most_four_files(named_models):
-    from berthub.modeling import BertModel
+    from berthub.model.bert import BertModel
 
     stacks = _walk_stacks(lambda: BertModel.from_pretrained("bert-base-chinese"))
     deepest = max(stacks, key=len)
     assert deepest == list(WALK[:4]), deepest  # name -> repo -> cached commit -> the weights' bytes
     assert all(len(stack) <= 4 and len(set(stack)) == len(stack) for stack in stacks)  # no file entered twice
-    assert ["berthub/pretrained.py", "berthub/weights.py"] in stacks  # the tensors are read by weights.py
+    assert ["berthub/model/pretrained.py", "berthub/model/weights.py"] in stacks  # the tensors are read by weights.py

@@ -257,7 +257,7 @@ def _example_plugin(context: Context, arguments: list[str], source: str) -> str:
 
 def _classifier_dir(context: Context, arguments: list[str], source: str) -> str:
     from berthub import BertForSequenceClassification, BertTokenizer
-    from berthub.labels import with_labels
+    from berthub.model.labels import with_labels
 
     target = context.workdir / arguments[0]
     if not (target / "config.json").is_file():

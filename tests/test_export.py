@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from berthub import BertForTask, BertModel, BertTokenizer, cli
-from berthub.export import _Graph, check_onnx, export_onnx, sample_batches
+from berthub.inference.onnx import _Graph, check_onnx, export_onnx, sample_batches
 
 HEADS = ["sequence-classification", "multiple-choice", "token-classification", "question-answering", "masked-lm",
          "next-sentence", "pretraining"]

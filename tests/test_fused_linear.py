@@ -7,8 +7,9 @@ import pytest
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-from berthub import BertModel, fused_linear
-from berthub.modeling import BertIntermediate, BertOutput, gelu, gelu_tanh
+from berthub import BertModel
+from berthub.model import fused_linear
+from berthub.model.bert import BertIntermediate, BertOutput, gelu, gelu_tanh
 
 pytestmark = pytest.mark.skipif(not torch.backends.mkldnn.is_available(), reason="this torch build has no oneDNN")
 FUSED = "mkldnn::_linear_pointwise"

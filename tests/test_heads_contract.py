@@ -1,4 +1,4 @@
-"""The head contract (berthub.heads.Head / HeadFacts): what plugins.py refuses, and every reader of the facts.
+"""The head contract (berthub.plugins.Head / HeadFacts): what the plugin loader refuses, and every reader of the facts.
 
 Fake plugin distributions (for heads loaded by name) are in test_plugins_registry.py; here the
 checking function is given classes directly, and the readers are given berthub's own heads.
@@ -16,8 +16,8 @@ from torch import nn
 
 from berthub import BertForSequenceClassification, BertForTask, plugins
 from berthub.errors import PluginError
-from berthub.head_contract import head_problems
-from berthub.heads import HeadFacts, PreTrainingHead, SequenceClassificationHead
+from berthub.model.heads import HeadFacts, PreTrainingHead, SequenceClassificationHead
+from berthub.plugins.head_contract import head_problems
 from berthub.sources.publish import model_card
 from berthub.training import accumulation
 

@@ -10,10 +10,10 @@ import torch
 from torch import nn
 
 from berthub import BertForTask, BertModel, BertTokenizer, cli
-from berthub.export import sample_batches
+from berthub.inference.int8 import quantize_int8
+from berthub.inference.onnx import sample_batches
 from berthub.tasks import get_task
-from berthub.trainer import Trainer, TrainingConfig
-from berthub.training.precision import quantize_int8
+from berthub.training.trainer import Trainer, TrainingConfig
 
 
 def _cosines(model, quantized, minilm_dir):

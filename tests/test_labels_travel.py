@@ -23,7 +23,7 @@ from berthub import BertConfig, BertForTask
 from berthub.errors import InputError, PluginError
 from berthub.sources.publish import CardFacts, model_card
 from berthub.tasks import Feature, collate, get_task, output_names, target_kinds, task_options
-from berthub.trainer import Trainer, TrainingConfig, set_seed
+from berthub.training.trainer import Trainer, TrainingConfig, set_seed
 
 EXAMPLE = Path(__file__).resolve().parent / "fixtures" / "berthub-example-plugin"
 TOPICS = ["battery", "durability", "performance", "price", "service", "usability"]

@@ -37,8 +37,8 @@ def test_modeling_module_path_gives_every_06_bert_class_and_file_name():
     assert (modeling.WEIGHTS_NAME, modeling.CONFIG_NAME, modeling.BERT_CONFIG_NAME) == (
         "pytorch_model.bin", "config.json", "bert_config.json")
     assert (file_utils.WEIGHTS_NAME, file_utils.CONFIG_NAME) == (modeling.WEIGHTS_NAME, modeling.CONFIG_NAME)
-    assert tokenization.BertTokenizer is berthub.BertTokenizer and optimization.BertAdam.__module__ == \
-        "berthub.optimization"
+    assert tokenization.BertTokenizer is berthub.BertTokenizer
+    assert optimization.BertAdam.__module__ == "berthub.training.optim_06"  # 0.6's, with schedule and clipping
     assert modeling.BertLayerNorm(8).eps == 1e-12
     with pytest.raises(AttributeError):
         modeling.OpenAIGPTModel  # noqa: B018
@@ -77,9 +77,9 @@ def test_bertadam_updates_exactly_as_pytorch_pretrained_bert_062(schedule, warmu
 
 
 @pytest.mark.filterwarnings("ignore:This overload of add_ is deprecated")
-def test_bertadam_without_clipping_or_schedule_is_berthubs_bertadam_update():
+def test_bertadam_without_clipping_or_schedule_is_the_trainers_adam_weight_decay():
     from berthub.optimization import BertAdam
-    from berthub.training.optim import BertAdam as TrainerBertAdam
+    from berthub.training.optim import AdamWeightDecay as TrainerBertAdam
 
     torch.manual_seed(1)
     a, b = torch.nn.Parameter(torch.randn(5)), torch.nn.Parameter(torch.randn(5))

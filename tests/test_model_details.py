@@ -33,7 +33,7 @@ def test_each_activation_matches_transformers_on_the_same_weights(activation, tm
 
 
 def test_the_activations_are_the_exact_erf_gelu_the_tanh_approximation_and_relu():
-    from berthub.modeling import ACT2FN
+    from berthub.model.bert import ACT2FN
 
     x = torch.linspace(-4, 4, 101)
     exact = x.double() * 0.5 * (1 + torch.erf(x.double() / 2**0.5))  # float64: no cancellation near -4

@@ -10,8 +10,8 @@ import torch
 
 from berthub import BertModel, BertTokenizer
 from berthub.errors import InputError
-from berthub.export import sample_batches
-from berthub.modeling import ExtraOutputs
+from berthub.inference.onnx import sample_batches
+from berthub.model.bert import ExtraOutputs
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +114,7 @@ def test_gradient_checkpointing_gives_the_same_gradients_with_dropout(minilm_dir
 def test_training_with_gradient_checkpointing_ends_with_the_same_weights(tmp_path):
     from trainer_support import SentenceTask, examples, tiny_model, tokenizer
 
-    from berthub.trainer import Trainer, TrainingConfig
+    from berthub.training.trainer import Trainer, TrainingConfig
 
     weights = []
     for checkpointing in (False, True):

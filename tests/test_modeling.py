@@ -9,7 +9,7 @@ import torch
 
 from berthub import BertConfig, BertModel
 from berthub.errors import ConfigError, InputError
-from berthub.modeling import gelu
+from berthub.model.bert import gelu
 
 
 def _sst2_sentences(data_dir, count):
@@ -90,7 +90,7 @@ def test_gelu_is_the_exact_erf_form_not_the_tanh_approximation():
 
 
 def test_the_intermediate_layer_applies_exact_erf_gelu_in_inference_too(model):
-    from berthub.modeling import BertIntermediate
+    from berthub.model.bert import BertIntermediate
 
     layer = BertIntermediate(model.config).double()
     hidden = torch.randn(5, model.config.hidden_size, dtype=torch.float64)

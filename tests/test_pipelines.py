@@ -31,7 +31,7 @@ def _sst2(data_dir: Path, split: str, n: int) -> list[str]:
 def sst2_model(tmp_path_factory, minilm_dir, data_dir) -> Path:
     """MiniLM fine-tuned for a few steps on real SST-2 sentences by berthub's trainer (its last/ folder)."""
     from berthub.tasks import get_task
-    from berthub.trainer import Trainer, TrainingConfig, set_seed
+    from berthub.training.trainer import Trainer, TrainingConfig, set_seed
 
     task = get_task("sst-2")
     set_seed(0)
@@ -202,7 +202,7 @@ def test_asking_a_fine_tuned_model_for_another_task_names_the_one_it_has(sst2_mo
 
 
 def test_a_record_without_the_fields_its_task_needs_is_named(minilm_dir):
-    from berthub._pipeline_tasks import QuestionAnswering
+    from berthub.inference.runners import QuestionAnswering
 
     with pytest.raises(InputError, match="Input 0 has no 'question' field"):
         QuestionAnswering(BertTokenizer.from_pretrained(minilm_dir)).prepare([{"context": "no question here"}])
@@ -263,7 +263,7 @@ def _write(path: Path, text: str) -> str:
 
 
 def test_the_task_comes_from_the_head_the_architecture_or_training_json(tmp_path):
-    from berthub.pipelines import SavedModel, _choose_task
+    from berthub.inference.pipeline import SavedModel, _choose_task
 
     def saved(config: dict, training: dict | None = None) -> SavedModel:
         return SavedModel(tmp_path, config, training or {})

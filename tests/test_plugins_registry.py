@@ -16,17 +16,17 @@ from pathlib import Path
 
 import pytest
 
-from berthub import plugins
 from berthub.cli import main
 from berthub.errors import PluginError
-from berthub.task_models import BertForTask
+from berthub.model.task_models import BertForTask
+from berthub.plugins import loader
 
 GOOD_HEAD = """
-from berthub.heads import SequenceClassificationHead as Head
+from berthub.model.heads import SequenceClassificationHead as Head
 """
 # A head written before HeadFacts: `attribute` and `targets` class attributes instead of `facts`.
 PRE_CONTRACT_HEAD = """
-from berthub.heads import SequenceClassificationHead
+from berthub.model.heads import SequenceClassificationHead
 
 class Head(SequenceClassificationHead):
     facts = None
@@ -35,7 +35,7 @@ class Head(SequenceClassificationHead):
 """
 # A plugin head declaring a transformers class of berthub's own: it must not take over transformers folders.
 RIVAL_HEAD = """
-from berthub.heads import HeadFacts, SequenceClassificationHead
+from berthub.model.heads import HeadFacts, SequenceClassificationHead
 
 class Head(SequenceClassificationHead):
     facts = HeadFacts(attribute="rival", targets={"labels": "scalar"}, architecture="BertForSequenceClassification")
@@ -82,19 +82,19 @@ def broken(site):
 
 
 def test_berthubs_own_heads_register_through_its_entry_points():
-    builtin = {p.name for p in plugins.entries("heads") if p.distribution == "berthub"}
+    builtin = {p.name for p in loader.entries("heads") if p.distribution == "berthub"}
     assert builtin == {"pretraining", "masked-lm", "next-sentence", "sequence-classification",
                        "token-classification", "multiple-choice", "question-answering"}
 
 
 def test_listing_names_imports_no_plugin(broken):
-    assert {"broken-head", "ghost-head", "good-head"} <= set(plugins.names("heads"))
+    assert {"broken-head", "ghost-head", "good-head"} <= set(loader.names("heads"))
     assert not [m for m in sys.modules if m.endswith(broken)]
 
 
 def test_an_import_error_names_the_entry_point_and_distribution_and_chains_the_cause(broken):
     with pytest.raises(PluginError) as error:
-        plugins.load("heads", "broken-head")
+        loader.load("heads", "broken-head")
     message = str(error.value)
     assert f"broken-head = bad_{broken}:Head" in message and "broken-plugin 0.1.0" in message
     assert "pip uninstall broken-plugin" in message
@@ -103,13 +103,13 @@ def test_an_import_error_names_the_entry_point_and_distribution_and_chains_the_c
 
 def test_a_missing_attribute_is_reported_with_its_distribution(broken):
     with pytest.raises(PluginError, match="ghost-head.*broken-plugin") as error:
-        plugins.load("heads", "ghost-head")
+        loader.load("heads", "ghost-head")
     assert isinstance(error.value.__cause__, AttributeError)
 
 
 def test_an_object_without_the_head_protocol_is_refused_at_load(broken):
     with pytest.raises(PluginError, match="not-a-head.*broken-plugin.*does not meet berthub's head contract") as error:
-        plugins.load("heads", "not-a-head")
+        loader.load("heads", "not-a-head")
     for missing in ("not an nn.Module subclass", "`facts` is missing", "`forward` is missing", "`loss` is missing",
                     "`loss_count` is missing", "`options` is missing", "pip uninstall broken-plugin"):
         assert missing in str(error.value)
@@ -121,15 +121,15 @@ def test_a_head_without_facts_is_refused_at_load_naming_its_distribution_and_the
         "contract", "`facts` is missing: declare the class attribute facts = HeadFacts(attribute='old_classifier', "
         "targets={'labels': KIND})", "Fix the head in old-plugin"))
     with pytest.raises(PluginError, match=expected):
-        plugins.load("heads", "old-head")
+        loader.load("heads", "old-head")
     with pytest.raises(PluginError, match=expected):
         BertForTask.from_pretrained(minilm_dir, head="old-head")
-    assert plugins.load("heads", "good-head").facts.attribute == "classifier"  # the others still load
+    assert loader.load("heads", "good-head").facts.attribute == "classifier"  # the others still load
 
 
 def test_a_plugin_head_cannot_take_a_transformers_class_from_berthubs_own(broken):
-    assert plugins.load("heads", "rival-head").facts.architecture == "BertForSequenceClassification"
-    assert plugins.head_for_architecture("BertForSequenceClassification") == "sequence-classification"
+    assert loader.load("heads", "rival-head").facts.architecture == "BertForSequenceClassification"
+    assert loader.head_for_architecture("BertForSequenceClassification") == "sequence-classification"
 
 
 def test_a_clash_on_a_builtin_head_name_leaves_transformers_folders_their_head(site):
@@ -137,21 +137,21 @@ def test_a_clash_on_a_builtin_head_name_leaves_transformers_folders_their_head(s
     _distribution(site, "clash-plugin", {"berthub.heads": {"sequence-classification": f"clash_{tag}:Head"}},
                   {f"clash_{tag}": RIVAL_HEAD})
     importlib.invalidate_caches()
-    assert plugins.head_for_architecture("BertForSequenceClassification") == "sequence-classification"
+    assert loader.head_for_architecture("BertForSequenceClassification") == "sequence-classification"
     with pytest.raises(PluginError, match="registered by clash-plugin 0.1.0 .* and berthub "):
-        plugins.head_class("sequence-classification")  # using the name still says which two clash
+        loader.head_class("sequence-classification")  # using the name still says which two clash
 
 
 def test_a_name_from_two_distributions_is_an_error_naming_both(broken):
     with pytest.raises(PluginError, match="registered by twin-one 0.1.0 .* and twin-two 0.1.0"):
-        plugins.load("datasets", "twin-task")
-    assert [p.distribution for p in plugins.duplicates("datasets")["twin-task"]] == ["twin-one", "twin-two"]
+        loader.load("datasets", "twin-task")
+    assert [p.distribution for p in loader.duplicates("datasets")["twin-task"]] == ["twin-one", "twin-two"]
 
 
 def test_other_plugins_keep_working_beside_broken_ones(broken, minilm_dir):
-    good = plugins.load("heads", "good-head")
+    good = loader.load("heads", "good-head")
     assert good.__name__ == "SequenceClassificationHead"
-    assert plugins.load("heads", "sequence-classification") is good
+    assert loader.load("heads", "sequence-classification") is good
     model = BertForTask.from_pretrained(minilm_dir, head="good-head", num_labels=3)
     assert model.head_name == "good-head"
 
@@ -163,18 +163,18 @@ def test_a_model_asking_for_a_broken_head_gets_the_plugin_error(broken, minilm_d
 
 def test_an_unknown_name_lists_the_registered_ones_and_the_closest():
     with pytest.raises(PluginError) as error:
-        plugins.load("heads", "sequence-clasification")
+        loader.load("heads", "sequence-clasification")
     assert "Did you mean 'sequence-classification'" in str(error.value)
     assert "masked-lm" in str(error.value) and "berthub plugins" in str(error.value)
 
 
 def test_an_unknown_kind_lists_the_kinds():
     with pytest.raises(PluginError, match="heads, datasets, converters, models"):
-        plugins.names("optimizers")
+        loader.names("optimizers")
 
 
 def test_loading_twice_returns_the_same_object():
-    assert plugins.load("heads", "masked-lm") is plugins.load("heads", "masked-lm")
+    assert loader.load("heads", "masked-lm") is loader.load("heads", "masked-lm")
 
 
 def test_berthub_plugins_lists_every_group_with_distribution_and_version(broken, capsys):

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from berthub.errors import NotFoundError, PluginError
-from berthub.task_models import BertForTask
+from berthub.model.task_models import BertForTask
 from berthub.tasks import IGNORE_INDEX, Feature, collate, encode_pair, get_task, model_inputs, require_files, unbatch
 
 

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from berthub import pretrained
 from berthub.errors import ConfigError
+from berthub.model import pretrained
 from berthub.sources.resolve import Resolved
 from berthub.tokenization import BertTokenizer
 

@@ -13,7 +13,7 @@ from trainer_support import SentenceTask, TaggingTask, examples, tiny_model, tok
 from berthub import BertForTask
 from berthub.errors import BerthubError, ConfigError, NotFoundError, PluginError
 from berthub.tasks import get_task
-from berthub.trainer import Trainer, TrainingConfig
+from berthub.training.trainer import Trainer, TrainingConfig
 
 
 def berthub(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:

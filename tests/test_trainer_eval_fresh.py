@@ -10,9 +10,9 @@ import pytest
 from trainer_support import tokenizer
 
 from berthub import BertConfig, BertForTask, cli
+from berthub.model.weights import read_weights
 from berthub.tasks import get_task
-from berthub.trainer import Hook, Trainer, TrainingConfig
-from berthub.weights import read_weights
+from berthub.training.trainer import Hook, Trainer, TrainingConfig
 
 EVAL_EXAMPLES = 200
 

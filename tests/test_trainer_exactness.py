@@ -14,8 +14,8 @@ import pytest
 import torch
 from trainer_support import SentenceTask, TaggingTask, examples, tiny_model, tokenizer
 
-from berthub.trainer import Hook, Trainer, TrainingConfig
 from berthub.training.batching import Layout, epoch_plan
+from berthub.training.trainer import Hook, Trainer, TrainingConfig
 
 TESTS = Path(__file__).resolve().parent
 

@@ -14,7 +14,7 @@ import pytest
 
 from berthub import BertForTask, BertTokenizer
 from berthub.tasks import get_task
-from berthub.trainer import Trainer, TrainingConfig, set_seed
+from berthub.training.trainer import Trainer, TrainingConfig, set_seed
 
 pytestmark = pytest.mark.slow
 

@@ -6,9 +6,9 @@ import torch
 from trainer_support import SentenceTask, examples, tiny_model, tokenizer
 
 from berthub import BertConfig, BertForTask
-from berthub.trainer import Hook, Trainer, TrainingConfig
 from berthub.training import sparse_grads
 from berthub.training.sparse_grads import SparseEmbeddingGrads, sparse_candidates
+from berthub.training.trainer import Hook, Trainer, TrainingConfig
 
 
 class _WatchSparse(Hook):

@@ -20,7 +20,7 @@ import numpy as np
 
 from berthub import BertConfig, BertForTask
 from berthub.tasks import Feature, encode_pair
-from berthub.trainer import Trainer, TrainingConfig, set_seed
+from berthub.training.trainer import Trainer, TrainingConfig, set_seed
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

@@ -26,13 +26,13 @@ Converters come from installed plugins (pip install berthub-tf for `tf` and `to-
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from berthub import plugins
+    from berthub.plugins import loader
 
     parser = subparsers.add_parser(
         "convert", help="convert checkpoints of other formats (e.g. Google TF) to and from berthub",
         description="Convert a checkpoint with one of the registered converters.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    names = plugins.names("converters")
+    names = loader.names("converters")
     converters = parser.add_subparsers(dest="converter", metavar="CONVERTER",
                                        title=f"converters ({', '.join(names) or 'none installed'})")
     for name in names:
@@ -41,10 +41,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _add_converter(converters: argparse._SubParsersAction, name: str) -> None:
-    from berthub import plugins
+    from berthub.plugins import loader
 
     try:
-        converter = plugins.load("converters", name)
+        converter = loader.load("converters", name)
     except BerthubError as error:
         broken = converters.add_parser(name, help="(failed to load: run it to see why)")
         broken.set_defaults(func=lambda args, error=error: _raise(error))

@@ -47,11 +47,11 @@ def _missing_format() -> int:
 
 def _load(name: str):
     """BertForTask when the saved config names a head, else the bare encoder; and the model's tokenizer."""
-    from berthub.modeling import BertModel
-    from berthub.pretrained import locate
-    from berthub.task_models import BertForTask
+    from berthub.model.bert import BertModel
+    from berthub.model.pretrained import locate
+    from berthub.model.task_models import BertForTask
+    from berthub.model.weights import read_config
     from berthub.tokenizer.bert import BertTokenizer
-    from berthub.weights import read_config
 
     model_class = BertForTask if read_config(locate(name).directory).head else BertModel
     return model_class.from_pretrained(name), BertTokenizer.from_pretrained(name)
@@ -63,8 +63,8 @@ def run_onnx(args: argparse.Namespace) -> int:
         import onnxscript  # noqa: F401
     except ImportError as error:
         raise BerthubError(f"berthub export onnx needs {error.name}: pip install 'berthub[export]'.") from None
-    from berthub.export import check_onnx, export_onnx, sample_batches
     from berthub.files import atomic_path
+    from berthub.inference.onnx import check_onnx, export_onnx, sample_batches
 
     sentences = None
     if args.sentences is not None:

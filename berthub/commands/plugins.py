@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import textwrap
 
-from berthub import plugins
+from berthub.plugins import loader
 
 _EPILOG = """examples:
   berthub plugins                  list heads, datasets, converters and models (imports no head or task)
@@ -26,13 +26,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=_EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--kind", choices=list(plugins.GROUPS), help="show one group only")
+    parser.add_argument("--kind", choices=list(loader.GROUPS), help="show one group only")
     parser.add_argument("--check", action="store_true", help="import every plugin and report failures")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    kinds = [args.kind] if args.kind else list(plugins.GROUPS)
+    kinds = [args.kind] if args.kind else list(loader.GROUPS)
     problems = 0
     for number, kind in enumerate(kinds):
         if number:
@@ -46,13 +46,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _print_group(kind: str, check: bool) -> int:
     """Print one group as a table; with `check`, load each name. Returns how many names are unusable."""
-    infos = plugins.entries(kind)
-    print(f"{plugins.GROUPS[kind]} ({len(infos)})")
+    infos = loader.entries(kind)
+    print(f"{loader.GROUPS[kind]} ({len(infos)})")
     if not infos:
         print("  (none installed)")
         return 0
-    clashes = plugins.duplicates(kind)
-    status = plugins.check(kind) if check else {}
+    clashes = loader.duplicates(kind)
+    status = loader.check(kind) if check else {}
     width = max(len(i.name) for i in infos)
     dist_width = max(len(f"{i.distribution} {i.version}") for i in infos)
     value_width = max(len(i.value) for i in infos)
@@ -72,7 +72,7 @@ def _print_group(kind: str, check: bool) -> int:
     return len(clashes) + broken
 
 
-def _print_model_names(info: plugins.PluginInfo) -> None:
+def _print_model_names(info: loader.PluginInfo) -> None:
     """The registry names one `berthub.models` entry point adds, wrapped under its row."""
     from berthub.sources import registry
 

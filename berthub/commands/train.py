@@ -151,7 +151,7 @@ def _add_config_option(parser: argparse.ArgumentParser, option: dataclasses.Fiel
 
 
 def _task(args: argparse.Namespace, saved_options: dict[str, Any] | None = None) -> Any:
-    from berthub.tasks import get_task
+    from berthub.tasks.protocol import get_task
 
     if not args.task_option and saved_options:
         return get_task(args.task, **saved_options)
@@ -175,10 +175,10 @@ def _config(args: argparse.Namespace) -> Any:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from berthub.task_models import BertForTask
+    from berthub.model.task_models import BertForTask
     from berthub.tokenizer.bert import BertTokenizer
-    from berthub.trainer import Trainer, set_seed
     from berthub.training import distributed, reporting
+    from berthub.training.trainer import Trainer, set_seed
 
     config = _config(args)  # bad settings fail before anything is loaded
     _check_output_dir(config.output_dir)
@@ -227,10 +227,10 @@ def _push(args: argparse.Namespace, result: Any, trainer: Any) -> None:
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from berthub.task_models import BertForTask
+    from berthub.model.task_models import BertForTask
     from berthub.tokenizer.bert import BertTokenizer
-    from berthub.trainer import Trainer, TrainingConfig
     from berthub.training import distributed, reporting
+    from berthub.training.trainer import Trainer, TrainingConfig
 
     model = BertForTask.from_pretrained(args.model)
     info = _training_info(args.model, model)
@@ -265,7 +265,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 
 def _int8(model: Any, device: str) -> Any:
-    from berthub.training.precision import quantize_int8
+    from berthub.inference.int8 import quantize_int8
 
     if device == "cuda":
         raise ConfigError("--precision int8 runs on the CPU (dynamic int8 kernels); drop --device cuda or use bf16.")
@@ -294,7 +294,7 @@ def _check_head(args: argparse.Namespace, task: Any, model: Any, info: dict[str,
 
 def _training_info(name: str, model: Any) -> dict[str, Any]:
     """The training.json that `berthub train` saved beside the weights ({} if there is none)."""
-    from berthub.pretrained import locate_extra
+    from berthub.model.pretrained import locate_extra
 
     info = locate_extra(name, model.load_report.directory, TRAINING_INFO_NAME)
     if info is None:

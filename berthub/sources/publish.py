@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from berthub.errors import ConfigError, NotFoundError, PluginError
-from berthub.plugins import head_class, head_for_architecture
+from berthub.plugins.loader import head_class, head_for_architecture
 from berthub.sources.settings import (
     CARD_NAME,
     CONFIG_NAME,
@@ -34,7 +34,7 @@ from berthub.sources.settings import (
 )
 
 if TYPE_CHECKING:  # for the annotation only: the card reaches a head's facts through berthub.plugins
-    from berthub.head_contract import HeadFacts
+    from berthub.plugins.head_contract import HeadFacts
 
 _SKIPPED_DIRS = {".git", ".cache", "__pycache__", ".ipynb_checkpoints"}
 _CONFIG_ROWS = [("hidden_size", "Hidden size"), ("num_hidden_layers", "Layers"),

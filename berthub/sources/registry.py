@@ -13,7 +13,7 @@ Plugin authors: point an entry point of group `berthub.models` at a `ModelEntry`
     my-berts = "my_package.models:ENTRIES"
 
     # my_package/models.py
-    from berthub.sources.registry import ModelEntry
+    from berthub.plugins import ModelEntry
     ENTRIES = [ModelEntry("my-bert-small", repo_id="my-org/my-bert-small", do_lower_case=True,
                           description="6-layer BERT distilled from bert-base-uncased")]
 
@@ -28,35 +28,16 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from importlib.metadata import EntryPoint, entry_points
 
 from berthub.errors import ConfigError, NotFoundError, PluginError
+from berthub.plugins.model_entry import BUILTIN_SOURCE, ModelEntry, entry_problems
 
 ENTRY_POINT_GROUP = "berthub.models"
-BUILTIN_SOURCE = "berthub (built-in)"
 BUILTIN_ENTRY_POINT = "berthub.sources.registry:BUILTIN_MODELS"  # declared in berthub's pyproject like any plugin
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
-
-
-@dataclass(frozen=True)
-class ModelEntry:
-    """One registered name: where its files are and how its tokenizer is set up."""
-
-    name: str
-    repo_id: str | None = None  # namespaced hub repo, e.g. "google-bert/bert-base-uncased"
-    revision: str = "main"  # branch, tag or commit of repo_id
-    url: str | None = None  # http(s) URL of a .tar.gz / .zip archive, instead of repo_id
-    sha256: str | None = None  # of the archive at url; checked after download
-    do_lower_case: bool = True
-    max_len: int = 512
-    description: str = ""
-    source: str = BUILTIN_SOURCE  # distribution that registered it; set by the registry
 
 
 def _google(name: str, lower: bool, description: str) -> ModelEntry:
@@ -223,31 +204,10 @@ def _plugin_entries(ep: EntryPoint) -> list[ModelEntry]:
 
 
 def _validated(entry: ModelEntry, source: str, error_class: type[Exception]) -> ModelEntry:
-    problems = _problems(entry)
+    problems = entry_problems(entry)
     if problems:
         raise error_class(f"Model entry '{entry.name}' from {source} is invalid: {'; '.join(problems)}.")
     return replace(entry, source=source)
-
-
-def _problems(entry: ModelEntry) -> list[str]:
-    problems = []
-    if not isinstance(entry.name, str) or not _NAME.match(entry.name):
-        problems.append(f"name {entry.name!r} must be letters, digits, '.', '_' or '-' (no '/')")
-    if (entry.repo_id is None) == (entry.url is None):
-        problems.append("exactly one of repo_id or url must be given")
-    if entry.repo_id is not None and not _REPO_ID.match(str(entry.repo_id)):
-        problems.append(f"repo_id {entry.repo_id!r} must be 'namespace/name'")
-    if entry.url is not None and not str(entry.url).startswith(("http://", "https://")):
-        problems.append(f"url {entry.url!r} must start with http:// or https://")
-    if entry.sha256 is not None and not _SHA256.match(str(entry.sha256)):
-        problems.append("sha256 must be 64 lower-case hex digits")
-    if not isinstance(entry.revision, str) or not entry.revision:
-        problems.append("revision must be a non-empty string")
-    if not isinstance(entry.do_lower_case, bool):
-        problems.append(f"do_lower_case must be True or False, got {entry.do_lower_case!r}")
-    if not isinstance(entry.max_len, int) or isinstance(entry.max_len, bool) or entry.max_len <= 0:
-        problems.append(f"max_len must be a positive integer, got {entry.max_len!r}")
-    return problems
 
 
 def _add(registry: _Registry, entry: ModelEntry) -> None:

@@ -8,5 +8,13 @@
     call.py     transformers' `tokenizer(text, ...)` call on top of inputs.py
     files.py    vocab.txt and tokenizer_config.json
 
-The 0.6 module path `berthub.tokenization` re-exports the public names.
+The names below are the room's public face (plugins import them from here); the 0.6 module path
+`berthub.tokenization` re-exports them for pytorch-pretrained-BERT's users.
 """
+
+from berthub.tokenizer.bert import BertTokenizer, whitespace_tokenize
+from berthub.tokenizer.files import load_vocab
+from berthub.tokenizer.inputs import Encoding
+from berthub.tokenizer.rules import BasicTokenizer, WordpieceTokenizer
+
+__all__ = ["BasicTokenizer", "BertTokenizer", "Encoding", "WordpieceTokenizer", "load_vocab", "whitespace_tokenize"]

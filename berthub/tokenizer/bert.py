@@ -188,7 +188,7 @@ class BertTokenizer:
         path = Path(name_or_path).expanduser()
         if path.is_file():
             return cls(path, **pretrained_settings(None, None, overrides))
-        from berthub.pretrained import locate  # the one door to berthub.sources (imported on use)
+        from berthub.model.pretrained import locate  # the one door to berthub.sources (imported on use)
 
         resolved = locate(name_or_path, TOKENIZER_FILES, revision=revision, cache_dir=cache_dir,
                           local_files_only=local_files_only, token=token)
@@ -288,7 +288,7 @@ class BertTokenizer:
         """
         texts, pairs = _call_encoding.check_texts(text, text_pair)
         limit = None if self.max_len >= _NO_LIMIT else self.max_len
-        options = _call_encoding.resolve(
+        options = _call_encoding.call_options(
             padding, truncation, max_length, return_tensors, offsets=return_offsets_mapping,
             special_tokens_mask=return_special_tokens_mask, model_max_length=limit, pair=pairs is not None,
         )

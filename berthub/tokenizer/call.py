@@ -47,8 +47,8 @@ class CallOptions:
     special_tokens_mask: bool
 
 
-def resolve(padding: Any, truncation: Any, max_length: Any, return_tensors: Any, *, offsets: bool,
-            special_tokens_mask: bool, model_max_length: int | None, pair: bool) -> CallOptions:
+def call_options(padding: Any, truncation: Any, max_length: Any, return_tensors: Any, *, offsets: bool,
+                 special_tokens_mask: bool, model_max_length: int | None, pair: bool) -> CallOptions:
     """Check every option (one InputError lists all problems) and apply transformers' defaults."""
     problems = []
     if not _hashable_in(padding, _PADDING):

@@ -2,7 +2,7 @@
 
 Shared by the pure-Python and the `tokenizers` paths of BertTokenizer, so both give the same inputs,
 and by tasks: `encode_pair` is a task's Google-style pair, `pad_rows` / `stack_inputs` pad every batch
-(berthub.batch.collate builds on them). transformers' own truncation rule for `tokenizer(...)` is
+(berthub.tasks.batch.collate builds on them). transformers' own truncation rule for `tokenizer(...)` is
 in berthub.tokenizer.call.
 """
 

@@ -1,4 +1,4 @@
-"""Google's BERT tokenization rules: BasicTokenizer and WordpieceTokenizer (exported by berthub.tokenization).
+"""Google's BERT tokenization rules: BasicTokenizer and WordpieceTokenizer (exported by berthub.tokenizer).
 
 The rules are those of google-research/bert `tokenization.py` (2018) as shipped in
 pytorch-pretrained-BERT 0.6, whose public API these classes keep:

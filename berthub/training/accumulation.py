@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from berthub.errors import PluginError
-from berthub.modeling import Encoded
+from berthub.model.bert import Encoded
 from berthub.training.distributed import Dist, all_reduce_sum
 
 

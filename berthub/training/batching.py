@@ -12,7 +12,7 @@ so padding is short, then shuffle the order of the global batches. A global batc
 micro-batch `micro`. The last, short global batch is kept when every chunk gets at least one
 example, and dropped otherwise (fewer than `accumulation * world_size` examples).
 
-This module only chooses example indices; berthub.batch.collate (or a task's own `collate`) turns
+This module only chooses example indices; berthub.tasks.batch.collate (or a task's own `collate`) turns
 them into tensors, in the trainer's `_batch`.
 """
 

@@ -1,4 +1,4 @@
-"""TrainingConfig: every setting of a fine-tuning run, validated up front (re-exported by berthub.trainer)."""
+"""TrainingConfig: every setting of a fine-tuning run, validated up front (re-exported by berthub.training)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from berthub.errors import ConfigError
-from berthub.training.optim import OPTIMIZERS, SCHEDULES
+from berthub.training.optim import OPTIMIZERS, SCHEDULE_NAMES
 from berthub.training.precision import PRECISIONS
 
 
@@ -82,7 +82,8 @@ class TrainingConfig:
         for name in ("max_steps", "eval_steps", "save_steps"):
             if getattr(self, name) is not None:
                 problems += _positive_int(name, getattr(self, name), "or None")
-        for name, value, allowed in (("optimizer", self.optimizer, OPTIMIZERS), ("schedule", self.schedule, SCHEDULES),
+        for name, value, allowed in (("optimizer", self.optimizer, OPTIMIZERS),
+                                     ("schedule", self.schedule, SCHEDULE_NAMES),
                                      ("precision", self.precision, PRECISIONS),
                                      ("device", self.device, ("auto", "cpu", "cuda"))):
             if value not in allowed:

@@ -2,7 +2,7 @@
 
 - AdamW (torch's) with weight decay off for biases and LayerNorm parameters, as Google's BERT and
   transformers do;
-- BertAdam: Google's 2018 `AdamWeightDecayOptimizer` (Adam without bias correction, decoupled weight
+- AdamWeightDecay: Google's 2018 `AdamWeightDecayOptimizer` (Adam without bias correction, decoupled weight
   decay), for runs that must reproduce the original numbers;
 - schedules: linear warmup, then linear decay to 0, constant, or cosine decay to 0.
 """
@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,7 @@ from torch import Tensor, nn
 from torch.optim.lr_scheduler import LambdaLR
 
 OPTIMIZERS = ("adamw", "bertadam")
-SCHEDULES = ("linear", "constant", "cosine")
+SCHEDULE_NAMES = ("linear", "constant", "cosine")
 
 
 def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, Any]]:
@@ -40,7 +41,7 @@ def parameter_groups(model: nn.Module, weight_decay: float) -> list[dict[str, An
     return [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
 
 
-class BertAdam(torch.optim.Optimizer):
+class AdamWeightDecay(torch.optim.Optimizer):
     """Google BERT's AdamWeightDecayOptimizer: Adam without bias correction + decoupled weight decay.
 
         m = b1 m + (1 - b1) g;  v = b2 v + (1 - b2) g^2
@@ -60,17 +61,17 @@ class BertAdam(torch.optim.Optimizer):
         for group in self.param_groups:
             for param in group["params"]:
                 if param.grad is not None:
-                    bertadam_update(param, self.state[param], group["lr"], group["betas"], group["eps"],
-                                    group["weight_decay"])
+                    adam_weight_decay_update(param, self.state[param], group["lr"], group["betas"],
+                                             group["eps"], group["weight_decay"])
         return loss
 
 
-def bertadam_update(param: Tensor, state: dict[str, Any], lr: float, betas: tuple[float, float], eps: float,
-                    weight_decay: float) -> None:
-    """One BertAdam step of `param` from its `.grad`, keeping the moments in `state` (no bias correction).
+def adam_weight_decay_update(param: Tensor, state: dict[str, Any], lr: float, betas: tuple[float, float],
+                             eps: float, weight_decay: float) -> None:
+    """One AdamWeightDecay step of `param` from its `.grad`, keeping the moments in `state` (no bias correction).
 
-    Shared by this BertAdam and pytorch-pretrained-BERT 0.6's (berthub.optimization), which adds its
-    schedule and per-parameter clipping around it, so both compute the same update.
+    Shared by AdamWeightDecay and pytorch-pretrained-BERT 0.6's BertAdam (berthub.training.optim_06), which adds
+    its schedule and per-parameter clipping around it, so both compute the same update.
     """
     beta1, beta2 = betas
     if "exp_avg" not in state:
@@ -87,7 +88,7 @@ def bertadam_update(param: Tensor, state: dict[str, Any], lr: float, betas: tupl
 
 def build_optimizer(model: nn.Module, name: str, learning_rate: float, weight_decay: float,
                     betas: tuple[float, float], eps: float) -> torch.optim.Optimizer:
-    """AdamW or BertAdam over `parameter_groups(model, weight_decay)`.
+    """AdamW or AdamWeightDecay ("bertadam") over `parameter_groups(model, weight_decay)`.
 
     AdamW runs torch's fused kernel (one pass over each tensor, on CPU and GPU): on CPU torch's default
     is a per-tensor Python loop of five ops, which made the optimizer step about a third of a
@@ -95,7 +96,7 @@ def build_optimizer(model: nn.Module, name: str, learning_rate: float, weight_de
     """
     groups = parameter_groups(model, weight_decay)
     if name == "bertadam":
-        return BertAdam(groups, lr=learning_rate, betas=betas, eps=eps)
+        return AdamWeightDecay(groups, lr=learning_rate, betas=betas, eps=eps)
     return torch.optim.AdamW(groups, lr=learning_rate, betas=betas, eps=eps, fused=True)
 
 
@@ -132,3 +133,15 @@ def warmup_steps(warmup: float, total_steps: int) -> int:
 def build_scheduler(optimizer: torch.optim.Optimizer, kind: str, warmup: float, total_steps: int) -> LambdaLR:
     """LambdaLR over `Schedule(kind, ceil(warmup * total_steps), total_steps)`."""
     return LambdaLR(optimizer, Schedule(kind, warmup_steps(warmup, total_steps), total_steps))
+
+
+_RENAMED = {"BertAdam": "AdamWeightDecay", "SCHEDULES": "SCHEDULE_NAMES"}  # berthub 0.1's names, kept until 0.3
+
+
+def __getattr__(name: str) -> object:
+    if name in _RENAMED:
+        warnings.warn(f"berthub.training.optim.{name} is now {_RENAMED[name]} (BertAdam is pytorch-pretrained-BERT "
+                      "0.6's optimizer, berthub.optimization.BertAdam); the old name goes in berthub 0.3.",
+                      FutureWarning, stacklevel=2)
+        return globals()[_RENAMED[name]]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,7 +3,7 @@
 fp32: nothing changes. bf16: autocast to bfloat16 on CPU or GPU; its fp32-sized exponent needs no
 loss scaling. fp16: autocast to float16 on GPU with a GradScaler, which scales the loss so small
 gradients do not underflow and skips steps whose gradients overflowed.
-int8 (inference only, CPU): dynamic quantization of every nn.Linear, see `quantize_int8`.
+int8 is an inference precision only (`berthub evaluate/predict --precision int8`): berthub.inference.int8.
 """
 
 from __future__ import annotations
@@ -12,33 +12,9 @@ import contextlib
 import warnings
 
 import torch
-from torch import nn
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 INFERENCE_PRECISIONS = (*PRECISIONS, "int8")
-
-
-def quantize_int8(model: nn.Module) -> nn.Module:
-    """A copy of `model` whose nn.Linear layers hold int8 weights (one scale per output channel) and quantize
-    their activations per batch on the fly: dynamic int8, CPU only, for inference.
-
-    Per-channel scales matter here: the fused query/key/value weight holds three projections of different
-    ranges, and one scale for all of them cost MiniLM's hidden states a minimum cosine of 0.79 against
-    fp32 on real SST-2 sentences, against 0.92 per channel.
-
-    This is torch's `torch.ao.quantization.quantize_dynamic`. torch 2.13 marks torch.ao.quantization as
-    deprecated in favour of the separate torchao package, but torchao's int8 route targets GPUs and
-    torch.compile, while the fbgemm/onednn CPU kernels behind quantize_dynamic still ship in torch and
-    are what makes int8 fast on a CPU; so berthub uses them and silences the deprecation notice. Heads
-    that apply their own weights with F.linear (the small classifiers) stay in fp32.
-    """
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.filterwarnings("ignore", message=".*quantize_per_tensor.*", category=UserWarning)
-        quantization = torch.ao.quantization
-        quantized = quantization.quantize_dynamic(model, {nn.Linear: quantization.per_channel_dynamic_qconfig},
-                                                  dtype=torch.qint8)
-    return quantized.eval()
 
 
 def precision_problems(precision: str, device: torch.device) -> list[str]:
@@ -60,3 +36,13 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
 def grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler:
     """A GradScaler that is active for fp16 only; disabled, its scale/unscale/step pass straight through."""
     return torch.amp.GradScaler(device.type, enabled=precision == "fp16")
+
+
+def __getattr__(name: str) -> object:
+    if name == "quantize_int8":  # berthub 0.1's place for it, kept until 0.3
+        warnings.warn("berthub.training.precision.quantize_int8 moved to berthub.inference.int8.quantize_int8; the "
+                      "old path goes in berthub 0.3.", FutureWarning, stacklevel=2)
+        from berthub.inference.int8 import quantize_int8
+
+        return quantize_int8
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from berthub.trainer import Trainer
+    from berthub.training.trainer import Trainer
 
 
 @dataclass

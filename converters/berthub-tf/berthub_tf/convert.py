@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from berthub.config import BertConfig
+from berthub.model import BertConfig
 from berthub.sources.settings import CONFIG_NAME, LEGACY_CONFIG_NAME, SAFETENSORS_NAME, VOCAB_NAME
 from berthub_tf import outputs
 from berthub_tf.checkpoint import Checkpoint, normalise_prefix, open_checkpoint

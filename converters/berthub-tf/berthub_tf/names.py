@@ -13,7 +13,7 @@ import fnmatch
 import re
 from dataclasses import dataclass
 
-from berthub.config import BertConfig
+from berthub.model import BertConfig
 
 # Head groups, detected by the variables present in a checkpoint.
 MLM, NSP, SQUAD, CLASSIFIER = "masked-lm", "next-sentence", "squad", "classifier"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from berthub.config import BertConfig
+from berthub.model import BertConfig
 from berthub.plugins import builtin_head_class
 from berthub_tf.checkpoint import Checkpoint
 from berthub_tf.errors import ShapeMismatchError, UnknownVariablesError
@@ -29,7 +29,7 @@ from berthub_tf.names import (
 )
 
 # (Google variable groups present) -> the berthub head holding them; its transformers class comes from
-# the head's facts (berthub.heads.HeadFacts.architecture), not from a table here.
+# the head's facts (berthub.plugins.HeadFacts.architecture), not from a table here.
 _HEADS = {
     frozenset(): None,
     frozenset({MLM, NSP}): "pretraining",

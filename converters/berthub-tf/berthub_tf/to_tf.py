@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from berthub.config import BertConfig
+from berthub.model import BertConfig
 from berthub_tf import outputs
 from berthub_tf.checkpoint import tensorflow_available
 from berthub_tf.errors import MissingFileError, OutputExistsError, TensorFlowMissingError, UnknownVariablesError

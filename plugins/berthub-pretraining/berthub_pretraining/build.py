@@ -17,7 +17,7 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
-from berthub.tokenization import load_vocab
+from berthub.tokenizer import load_vocab
 from berthub_pretraining import corpus, shards
 from berthub_pretraining.instances import Instance, InstanceConfig, Vocabulary, create_instances
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from berthub.errors import InputError, NotFoundError
-from berthub.tokenization import BertTokenizer
+from berthub.tokenizer import BertTokenizer
 from berthub_pretraining.instances import Document
 
 

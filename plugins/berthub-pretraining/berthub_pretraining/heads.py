@@ -21,10 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from berthub.config import BertConfig
-from berthub.heads import HeadFacts, MaskedLMHead
-from berthub.modeling import BertModel, Encoded
-from berthub.weights import init_parameter
+from berthub.model import BertConfig, BertModel, Encoded, init_parameter
+from berthub.model.heads import MaskedLMHead
+from berthub.plugins import HeadFacts
 
 
 class _MaskedLM(nn.Module):

@@ -47,7 +47,7 @@ def corpus_text(paragraphs: list[str]) -> str:
 def tiny_model(head: str, seed: int = 0):
     """A 2-layer, 32-wide BERT on the real bert-base-uncased vocabulary with `head`, dropout off."""
     from berthub import BertConfig, BertForTask
-    from berthub.trainer import set_seed
+    from berthub.training import set_seed
 
     set_seed(seed)
     config = BertConfig(vocab_size=30522, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,

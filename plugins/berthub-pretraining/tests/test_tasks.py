@@ -11,7 +11,7 @@ from pretraining_support import tiny_model
 
 from berthub.errors import ConfigError
 from berthub.tasks import collate, get_task, model_inputs
-from berthub.trainer import Hook, Trainer, TrainingConfig
+from berthub.training import Hook, Trainer, TrainingConfig
 
 
 def test_pretraining_features_carry_googles_instances(instances_dir, tokenizer):

@@ -16,9 +16,9 @@ from functools import lru_cache
 
 import numpy as np
 
-from berthub.spans import candidate_spans
 from berthub.tasks import Feature
-from berthub.tokenization import BasicTokenizer
+from berthub.tasks.spans import candidate_spans
+from berthub.tokenizer import BasicTokenizer
 from berthub_squad.examples import SquadExample
 
 

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor
 
 from berthub.errors import InputError
-from berthub.head_contract import IGNORE_INDEX, TargetKind
+from berthub.plugins.head_contract import IGNORE_INDEX, TargetKind
 from berthub.tokenizer.inputs import pad_rows, stack_inputs
 
 MODEL_INPUTS = ("input_ids", "token_type_ids", "attention_mask")

@@ -20,9 +20,9 @@ The flow a trainer follows:
 Outputs are in feature order. Token-level arrays may be longer than the feature (padding of its
 batch): tasks only read the first `len(feature.input_ids)` positions.
 
-Where the helpers live (all importable from here, the path plugins use): `collate`, `model_inputs`,
-`unbatch` in berthub.batch; `encode_pair` (Google's pair truncation) in berthub.tokenizer.inputs;
-`IGNORE_INDEX` in berthub.heads, whose losses ignore it.
+Plugins import all of these from `berthub.tasks` (the room's face, docs/plugins.md's stable API): the
+protocol here; `collate`, `model_inputs`, `unbatch` from berthub.tasks.batch; `encode_pair` (Google's pair
+truncation) from berthub.tokenizer.inputs; `IGNORE_INDEX` (the target no loss reads) from the head contract.
 """
 
 from __future__ import annotations
@@ -33,17 +33,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-# Re-exported: plugins import these from berthub.tasks (docs/plugins.md); they live where they work.
-from berthub.batch import MODEL_INPUTS, Outputs, collate, model_inputs, unbatch
 from berthub.errors import NotFoundError, PluginError
-from berthub.head_contract import IGNORE_INDEX, TARGET_KINDS, TargetKind
-from berthub.tokenizer.inputs import encode_pair
-
-__all__ = [
-    "IGNORE_INDEX", "MODEL_INPUTS", "TARGET_KINDS", "Feature", "Outputs", "Target", "TargetKind", "Task",
-    "collate", "encode_pair", "examples_from_inputs", "get_task", "model_inputs", "output_names",
-    "require_files", "target_kinds", "task_options", "unbatch",
-]
+from berthub.plugins.head_contract import TARGET_KINDS, TargetKind
+from berthub.tasks.batch import Outputs
 
 Target = int | float | list[int] | list[float]
 
@@ -122,16 +114,16 @@ _BUILT_WITH: weakref.WeakKeyDictionary[Any, dict[str, Any]] = weakref.WeakKeyDic
 
 def get_task(name: str, **options: Any) -> Task:
     """Build the task registered as `name` with keyword `options`; errors list the registered names."""
-    from berthub import plugins
+    from berthub.plugins import loader
 
-    factory: Callable[..., Any] = plugins.load("datasets", name)
+    factory: Callable[..., Any] = loader.load("datasets", name)
     try:
         task = factory(**options)
     except TypeError as error:
         raise PluginError(f"Task '{name}' could not be built with options {options}: {error}.") from error
     missing = [attr for attr in _REQUIRED if not hasattr(task, attr)]
     if missing:
-        where = plugins.describe("datasets", name)
+        where = loader.describe("datasets", name)
         raise PluginError(f"Task '{name}' ({where}) is missing {', '.join(missing)} of the Task protocol "
                           "(see berthub.tasks.Task); fix or uninstall that plugin.")
     target_kinds(task)  # a bad declaration fails here, naming the plugin, not in the middle of training

@@ -1,7 +1,9 @@
 """The head contract: what a task head class must declare and provide, and the check that says what is missing.
 
-Standard library, torch and berthub.errors only, so `berthub.plugins` can check a head it loads from
-the `berthub.heads` entry-point group without importing the model. berthub.heads re-exports these names.
+Standard library and berthub.errors only (torch is imported to check a loaded head, not before), so
+`berthub.plugins` can check a head it loads from the `berthub.heads` entry-point group without importing
+the model, and listing plugins or model names never loads torch. Plugins import these names from
+`berthub.plugins` (docs/plugins.md, "Stable API").
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from torch import Tensor, nn
 from berthub.errors import PluginError
 
 if TYPE_CHECKING:
-    from berthub.config import BertConfig
-    from berthub.modeling import Encoded
+    from berthub.model.bert import Encoded
+    from berthub.model.config import BertConfig
 
 IGNORE_INDEX = -100  # a target position no loss reads (transformers' value; 0.6's -1 is mapped to it)
 TargetKind = Literal["scalar", "token", "vector"]
@@ -101,18 +103,19 @@ class Head(Protocol):
 
 
 def head_problems(cls: Any) -> list[str]:
-    """What `cls` lacks to meet the head contract (berthub.heads.Head), each with its fix; [] when nothing.
+    """What `cls` lacks to meet the head contract (berthub.plugins.Head), each with its fix; [] when nothing.
 
     The members and how berthub calls them are read from the Head protocol itself: each method must
     accept the protocol's parameters (a keyword with a default is passed by name, as berthub does).
     """
+
     if not isinstance(cls, type):
         return [f"it is {cls!r}, not a class: the entry point must name the head class"]
     problems = [] if issubclass(cls, nn.Module) else ["it is not an nn.Module subclass: derive it from torch.nn.Module"]
     facts = getattr(cls, "facts", None)
     if not isinstance(facts, HeadFacts):
         problems.append(f"`facts` is {'missing' if facts is None else 'a ' + type(facts).__name__}: declare the "
-                        f"class attribute {_facts_line(cls)} (KIND: scalar, token or vector; see berthub.heads."
+                        f"class attribute {_facts_line(cls)} (KIND: scalar, token or vector; see berthub.plugins."
                         "HeadFacts for loss_normaliser, architecture and pipeline_tag)")
     for member, wanted in _protocol_methods(Head).items():
         method = getattr(cls, member, None)

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from berthub.config import BertConfig
 from berthub.errors import ConfigError
+from berthub.model.config import BertConfig
 
 
 def label_names(config: BertConfig) -> list[str]:

@@ -7,8 +7,8 @@
     result = trainer.train(task.read(data_dir, "train"), eval_examples=task.read(data_dir, "dev"))
     trainer.evaluate(task.read(data_dir, "dev"))  # {"accuracy": 0.92, ...}
 
-The pieces live in berthub/training/ (optimizers and schedules, batching, exact accumulation,
-distributed helpers, precision, checkpoints, reporting), each small and tested on its own.
+The pieces are this module's neighbours in berthub/training/ (optimizers and schedules, batching, exact
+accumulation, distributed helpers, precision, checkpoints, reporting), each small and tested on its own.
 Outputs under `output_dir`: best/ and last/ (berthub model directories with the tokenizer and a
 training.json), checkpoints/step-N/ (resumable), metrics.jsonl, training.png and summary.json.
 """
@@ -29,12 +29,12 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from berthub.batch import Outputs, collate, model_inputs, unbatch
 from berthub.errors import ConfigError
 from berthub.files import replace_dir, write_text_atomic
-from berthub.labels import with_labels
+from berthub.model.labels import with_labels
 from berthub.sources.settings import SUMMARY_NAME, TRAINING_INFO_NAME
-from berthub.tasks import Feature, Task, output_names, target_kinds, task_options
+from berthub.tasks.batch import Outputs, collate, model_inputs, unbatch
+from berthub.tasks.protocol import Feature, Task, output_names, target_kinds, task_options
 from berthub.training import accumulation, checkpoint, distributed, reporting
 from berthub.training.batching import Layout, epoch_plan, eval_batches
 from berthub.training.config import TrainingConfig
@@ -42,8 +42,6 @@ from berthub.training.optim import build_optimizer, build_scheduler
 from berthub.training.precision import autocast, grad_scaler, precision_problems
 from berthub.training.sparse_grads import SparseEmbeddingGrads
 from berthub.training.state import Hook, TrainResult, TrainState
-
-__all__ = ["Hook", "TrainResult", "TrainState", "Trainer", "TrainingConfig", "set_seed"]
 
 
 def set_seed(seed: int) -> None:
@@ -302,7 +300,7 @@ class Trainer:
                   f"(epoch {run.state.epoch}, step {run.state.step_in_epoch} in it).", flush=True)
 
     def _load_weights(self, directory: Path) -> None:
-        from berthub.weights import read_weights
+        from berthub.model.weights import read_weights
 
         result = self.model.load_state_dict(read_weights(directory), strict=False)
         tied = set(self.model.state_dict()) - set(self.model._state_to_save())
@@ -313,10 +311,10 @@ class Trainer:
 
     def _save_model(self, target: Path, metrics: dict[str, float], step: int) -> None:
         """best/ or last/: the model, its tokenizer and training.json (what the model card is made from)."""
-        from berthub import plugins
+        from berthub.plugins import loader
 
         info = {"task": self.task.name, "task_options": task_options(self.task),
-                "task_distribution": plugins.distribution("datasets", self.task.name),
+                "task_distribution": loader.distribution("datasets", self.task.name),
                 "base_model": self.base_model, "step": step,
                 "metrics": metrics, "hyperparameters": self.config.hyperparameters(),
                 "processes": self.dist.world_size}

@@ -1,6 +1,6 @@
 """Answer spans from start/end logits, as Google's run_squad picks them (n-best, max answer length).
 
-Shared by the question-answering pipeline (berthub/pipelines.py) and the SQuAD plugin, so both keep
+Shared by the question-answering pipeline (berthub/inference/runners.py) and the SQuAD plugin, so both keep
 the same rule: the n_best_size highest start logits and the n_best_size highest end logits form
 candidate spans; a span is kept when its start may start an answer, its end may end one, end >= start
 and it is at most max_answer_length tokens long. Candidates rank by start logit + end logit.

@@ -1,12 +1,12 @@
 """Entry-point groups through which heads, datasets, converters and model names are registered.
 
-| kind         | group                | an entry point names                                           |
-|--------------|----------------------|----------------------------------------------------------------|
-| `heads`      | `berthub.heads`      | a head class: the berthub.heads.Head protocol, checked at load  |
-| `datasets`   | `berthub.datasets`   | a callable building a Task from **options (see berthub.tasks)  |
-| `converters` | `berthub.converters` | a converter (see berthub.pretrained)                           |
-| `models`     | `berthub.models`     | a ModelEntry or a list of them (see berthub.sources.registry)          |
-| `commands`   | `berthub.commands`   | a module or object with `register(subparsers)` (see berthub.cli) |
+| kind         | group                | an entry point names                                               |
+|--------------|----------------------|--------------------------------------------------------------------|
+| `heads`      | `berthub.heads`      | a head class: the berthub.plugins.Head protocol, checked at load   |
+| `datasets`   | `berthub.datasets`   | a callable building a Task from **options (see berthub.tasks)      |
+| `converters` | `berthub.converters` | a converter (see berthub.model.pretrained)                         |
+| `models`     | `berthub.models`     | a ModelEntry or a list of them (see berthub.sources.registry)      |
+| `commands`   | `berthub.commands`   | a module or object with `register(subparsers)` (see berthub.cli)   |
 
 Rules, the same for berthub's own entries and for third-party packages:
   - Listing (`entries`, `names`, `berthub plugins`) reads installed metadata only and imports nothing.
@@ -36,7 +36,7 @@ GROUPS = {
 }
 
 # What a loaded object must have, checked once at load so a bad plugin fails with its name, not later
-# (heads: the berthub.heads.Head protocol, checked by head_problems).
+# (heads: the berthub.plugins.Head protocol, checked by head_problems).
 _REQUIRED = {"commands": ("register",)}
 _CALLABLE = ("datasets",)
 _CONTRACT = {
@@ -162,7 +162,7 @@ def check(kind: str) -> dict[str, PluginError | None]:
 
 
 def head_class(name: str, distribution: str | None = None) -> type:
-    """The head class registered as `name` in `berthub.heads` (checked against berthub.heads.Head).
+    """The head class registered as `name` in `berthub.heads` (checked against berthub.plugins.Head).
 
     `distribution`: the pip distribution a saved model says the head comes from; when no installed
     plugin registers `name`, the error says to install it.
@@ -200,11 +200,11 @@ def head_for_architecture(architecture: str | None) -> str | None:
 
 
 def _check_head(name: str, info: PluginInfo, loaded: Any) -> None:
-    from berthub.head_contract import head_problems  # torch: only once a head is loaded
+    from berthub.plugins.head_contract import head_problems  # torch: only once a head is loaded
 
     problems = head_problems(loaded)
     if problems:
         raise PluginError(f"The head '{name}' ({info.where}) does not meet berthub's head contract "
-                          f"(berthub.heads.Head): " + "; ".join(problems) + f". Fix the head in {info.distribution} "
+                          f"(berthub.plugins.Head): " + "; ".join(problems) + f". Fix the head in {info.distribution} "
                           "(docs/plugins.md, 'Write the head', shows a complete one), or uninstall it "
                           f"(pip uninstall {info.distribution}); other heads are unaffected.")

@@ -3,7 +3,7 @@
 A file's tensors are assigned into a model built on the meta device, so weights are never held twice
 and never randomly initialised first; only tensors the file lacks (a new task head) are materialised,
 with Google's initialisation. Every key is accounted for in a LoadReport. Standard library, torch and
-safetensors only: no network (berthub.pretrained finds the files, this module reads them).
+safetensors only: no network (berthub.model.pretrained finds the files, this module reads them).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
-from berthub.config import BertConfig
 from berthub.errors import InputError, WeightsError
 from berthub.files import safetensors_problem
+from berthub.model.config import BertConfig
 from berthub.sources.settings import CONFIG_NAMES, PYTORCH_NAME, SAFETENSORS_NAME
 
 logger = logging.getLogger("berthub")

@@ -1,4 +1,4 @@
-"""What each pipeline task makes of raw text and of the model's outputs (run by berthub/pipelines.py).
+"""What each pipeline task makes of raw text and of the model's outputs (run by berthub/inference/pipeline.py).
 
 A runner turns records (a string, or a dict of fields) into model input windows (berthub.tasks.Feature,
 one or more per record) and the windows' outputs back into one answer per record, as transformers'
@@ -9,7 +9,7 @@ pipeline of the same name answers:
 * token-classification: entities as transformers' aggregation_strategy="simple" groups them
   (B-/I- tags joined, mean score, "O" dropped), with character "start"/"end", the decoded "word" and
   the original "text";
-* question-answering: {"score", "start", "end", "answer"}: SQuAD's n-best spans (berthub/spans.py)
+* question-answering: {"score", "start", "end", "answer"}: SQuAD's n-best spans (berthub/tasks/spans.py)
   over windows of max_seq_length with doc_stride (Google's: the step between window starts), the
   answer cut from the context by character offsets and widened to whole words (align_to_words, as
   transformers does); score = start x end probability, each a softmax over the window's context
@@ -26,9 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from berthub import spans
 from berthub.errors import InputError
-from berthub.tasks import Feature
+from berthub.tasks import spans
+from berthub.tasks.protocol import Feature
 from berthub.tokenizer.call import join_wordpieces
 
 Record = str | dict[str, Any]

@@ -1,6 +1,8 @@
 """Where the real tokens of a padded batch are: BertModel packs them so no dense layer computes on padding.
 
-Separate from modeling.py only for length; modeling.py is its one user.
+Also the two questions the model room asks before it takes an eager-only shortcut: is torch recording a
+graph (`recording_graph`: berthub.model.bert, berthub.model.input_checks), and is this eager inference
+(`eager_inference`: berthub.model.bert's in-place ops, berthub.model.fused_linear's fused route).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def eager_inference() -> bool:
     return not torch.is_grad_enabled() and not recording_graph()
 
 
-class Layout:
+class Packing:
     """Where the real tokens of a [B, T] batch are, to pack them for dense layers and unpack for attention.
 
     Eagerly, a padded batch is packed ([N, F], real tokens only) so no dense layer computes on padding.

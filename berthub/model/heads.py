@@ -1,15 +1,15 @@
 """berthub's built-in task heads, each declaring its facts under the head contract.
 
 A head is an nn.Module class that turns the encoder's output into a task's logits and loss. What
-berthub needs from one is the `Head` protocol of berthub.head_contract, re-exported here with
-HeadFacts, TARGET_KINDS and IGNORE_INDEX (the names plugin authors import): a `facts` class
+berthub needs from one is the `Head` protocol of berthub.plugins.head_contract (plugin authors import
+it, HeadFacts and IGNORE_INDEX from `berthub.plugins`): a `facts` class
 attribute (a `HeadFacts`: where its parameters live, the targets it trains on, what its loss is a
 mean over, the transformers class and Hub pipeline tag it corresponds to) and five members. Every
 reader asks the head: BertForTask (targets, parameter names, config.json's `architectures`), the
 trainer's exact gradient accumulation (the loss normaliser), model cards (the pipeline tag) and the
 TF converter (the architecture). No other table keyed by head name exists. Heads are registered by
 name in the `berthub.heads` entry-point group; `berthub.plugins` checks a loaded head against the
-contract (berthub.head_contract.head_problems) when it loads one.
+contract (berthub.plugins.head_contract.head_problems) when it loads one.
 """
 
 from __future__ import annotations
@@ -20,13 +20,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from berthub.config import BertConfig
 from berthub.errors import InputError
-from berthub.head_contract import IGNORE_INDEX, TARGET_KINDS, Head, HeadFacts
-from berthub.modeling import ACT2FN, BertModel, Encoded
-from berthub.weights import init_parameter
+from berthub.model.bert import ACT2FN, BertModel, Encoded
+from berthub.model.config import BertConfig
+from berthub.model.weights import init_parameter
+from berthub.plugins.head_contract import IGNORE_INDEX, HeadFacts
 
-__all__ = ["IGNORE_INDEX", "TARGET_KINDS", "Head", "HeadFacts"]  # the contract's names, for plugin heads
 
 def _ignore_negative(labels: Tensor) -> Tensor:
     # pytorch-pretrained-BERT used -1 for "no label", transformers -100: accept any negative.
@@ -236,7 +235,7 @@ class _PreTrainingParts(_Head):
     def resize_vocab(self, vocab_size: int, mean_resizing: bool) -> None:
         """Follow a new vocabulary size: the MLM output bias (the decoder is re-tied to the embeddings)."""
         if hasattr(self, "predictions"):
-            from berthub.vocab_resize import resized_parameter
+            from berthub.model.vocab_resize import resized_parameter
 
             self.predictions.bias = resized_parameter(self.predictions.bias, vocab_size, mean_resizing, None)
             self.predictions.decoder.out_features = vocab_size

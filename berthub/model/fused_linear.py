@@ -19,7 +19,7 @@ import functools
 import torch
 from torch import Tensor, nn
 
-from berthub._layout import eager_inference
+from berthub.model.packing import eager_inference
 
 # berthub's activation names -> oneDNN's post-op (attribute, algorithm).
 POST_OPS = {"none": ("none", ""), "gelu": ("gelu", "none"), "gelu_tanh": ("gelu", "tanh"), "relu": ("relu", "")}

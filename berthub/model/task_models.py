@@ -3,7 +3,7 @@
 Composition, not inheritance: a BertFor* model is `bert` (a BertModel) plus one head stored
 under the head's `facts.attribute`. The 0.6 classes only fix the head and keep 0.6's forward signatures
 and return rules (the loss when targets are given, else the logits). Everything said about a head
-(its targets, its transformers class) is read from the head's facts (berthub.heads.HeadFacts).
+(its targets, its transformers class) is read from the head's facts (berthub.plugins.HeadFacts).
 """
 
 from __future__ import annotations
@@ -15,12 +15,12 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from berthub.config import BertConfig
 from berthub.errors import ConfigError
-from berthub.labels import label_entries, label_names
-from berthub.modeling import BertModel, Encoded
-from berthub.plugins import head_class, head_for_architecture
-from berthub.pretrained import BertPreTrainedModel
+from berthub.model.bert import BertModel, Encoded
+from berthub.model.config import BertConfig
+from berthub.model.labels import label_entries, label_names
+from berthub.model.pretrained import BertPreTrainedModel
+from berthub.plugins.loader import head_class, head_for_architecture
 
 # config.json key naming the pip distribution a head comes from, so a missing plugin can be named.
 HEAD_DISTRIBUTION_KEY = "berthub_head_distribution"
@@ -100,10 +100,10 @@ class BertForTask(BertPreTrainedModel):
 
     def _extra_config(self) -> dict[str, Any]:
         """id2label / label2id (placeholders LABEL_i when the names do not fit num_labels) and the head's plugin."""
-        from berthub import plugins
+        from berthub.plugins import loader
 
         extra: dict[str, Any] = {}
-        distribution = plugins.distribution("heads", self.head_name)
+        distribution = loader.distribution("heads", self.head_name)
         if distribution:
             extra[HEAD_DISTRIBUTION_KEY] = distribution
         labels, count = self.labels, self.config.head_options.get("num_labels")

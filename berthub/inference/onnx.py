@@ -1,8 +1,8 @@
 """ONNX export of BertModel and of any BertForTask, checked with onnxruntime against eager PyTorch.
 
 The graph is recorded by torch.onnx's dynamo exporter (torch.export underneath). While torch records,
-modeling's `_Layout` computes on the padded batch with the mask instead of packing real tokens, so the
-file takes `attention_mask` and gives eager's numbers on padded batches of any size.
+the encoder's `Packing` (berthub.model.packing) computes on the padded batch with the mask instead of
+packing real tokens, so the file takes `attention_mask` and gives eager's numbers on padded batches of any size.
 
 Inputs: input_ids, token_type_ids, attention_mask, int64 [batch, sequence] ([batch, choices, sequence]
 for multiple choice), batch and sequence dynamic. Outputs: sequence_output + pooled_output for the
@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from berthub.errors import ConfigError
 from berthub.files import atomic_path
-from berthub.modeling import BertModel
+from berthub.model.bert import BertModel
 
 INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
 SAMPLES = Path(__file__).parent / "samples" / "sst2_dev.txt"

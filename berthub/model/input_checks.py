@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from berthub._layout import recording_graph
-from berthub.config import BertConfig
 from berthub.errors import InputError
+from berthub.model.config import BertConfig
+from berthub.model.packing import recording_graph
 
 
 def check_inputs(config: BertConfig, input_ids: Tensor | None, token_type_ids: Tensor | None,

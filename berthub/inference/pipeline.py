@@ -8,7 +8,7 @@ The task comes from the folder: berthub's `berthub_head` in config.json (a plugi
 in training.json, run through its predict hook), else transformers' `architectures`; labels from
 `id2label`. Inputs are tokenized once, sorted by length and run in batches of `batch_size` padded only
 to their own longest window, so little compute goes to padding (and, masked, padding changes nothing).
-The answers of each task are described in berthub/_pipeline_tasks.py.
+The answers of each task are described in berthub/inference/runners.py.
 """
 
 from __future__ import annotations
@@ -22,12 +22,12 @@ from typing import Any
 
 import torch
 
-from berthub import _pipeline_tasks as runners
-from berthub.batch import collate, model_inputs, unbatch
 from berthub.errors import InputError, NotFoundError
-from berthub.pretrained import locate
+from berthub.inference import runners
+from berthub.model.pretrained import locate
 from berthub.sources.settings import CONFIG_NAMES, TRAINING_INFO_NAME
-from berthub.tasks import Feature, examples_from_inputs
+from berthub.tasks.batch import collate, model_inputs, unbatch
+from berthub.tasks.protocol import Feature, examples_from_inputs
 
 TASKS = ("text-classification", "token-classification", "question-answering", "fill-mask")
 _ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification", "qa": "question-answering"}
@@ -196,9 +196,9 @@ def _choose_task(saved: SavedModel, task: str | None, name: str) -> str:
             raise InputError(f"'{name}' has no trained {kind} head (it is a bare encoder or a plugin head); "
                              "fine-tune it first (`berthub train`), or omit the task.")
         return kind
-    from berthub import plugins
+    from berthub.plugins import loader
 
-    registered = plugins.names("datasets")
+    registered = loader.names("datasets")
     if task not in registered:
         raise InputError(f"Unknown task '{task}': use one of {', '.join(TASKS)} or a registered dataset task "
                          f"({', '.join(registered) or 'none installed'}; see `berthub plugins`).")
@@ -206,13 +206,13 @@ def _choose_task(saved: SavedModel, task: str | None, name: str) -> str:
 
 
 def _tokenizer(model: str | Path, revision: str | None) -> Any:
-    from berthub.tokenization import BertTokenizer
+    from berthub.tokenizer.bert import BertTokenizer
 
     return BertTokenizer.from_pretrained(model, revision=revision, use_fast=find_spec("tokenizers") is not None)
 
 
 def _builtin(kind: str, saved: SavedModel, tokenizer: Any, limit: int, options: dict[str, Any]):
-    from berthub import task_models as classes
+    from berthub.model import task_models as classes
 
     labels = saved.labels()
     sized = {} if saved.head is not None else {"num_labels": len(labels)}
@@ -233,8 +233,8 @@ def _builtin(kind: str, saved: SavedModel, tokenizer: Any, limit: int, options: 
 
 
 def _plugin(name: str, saved: SavedModel, tokenizer: Any, limit: int, options: dict[str, Any]):
-    from berthub.task_models import BertForTask
-    from berthub.tasks import get_task
+    from berthub.model.task_models import BertForTask
+    from berthub.tasks.protocol import get_task
 
     task_options = {**(saved.training.get("task_options") or {}), **options}
     task = get_task(name, **task_options)

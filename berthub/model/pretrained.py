@@ -7,11 +7,12 @@ also a transformers BERT checkpoint. Loading walks one path:
       -> berthub.sources.resolve.resolve         name / repo id / dir / URL -> a local folder
         -> berthub.sources.hub_cache.from_hub    a hub repo at a commit, through the cache
           -> berthub.sources.urls.stream_to_file the weights' bytes, resumed and verified
-    then berthub.weights: read the file's tensors and assign them into the meta-device model
+    then berthub.model.weights: read the file's tensors and assign them into the meta-device model
 
-`locate` is the same door for everything else on the model side (the tokenizer's files, a
-pipeline's folder, a trained model's training.json): nothing outside berthub.sources but this module
-asks berthub.sources where files are.
+`locate` is the same door for everything else that needs a model's files (the tokenizer's, a
+pipeline's folder, a trained model's training.json): no other module of the model, tokenizer, tasks,
+training or inference rooms asks berthub.sources where files are (the Doors of docs/architecture.md;
+only the commands, which manage the cache and publish, reach berthub.sources themselves).
 """
 
 from __future__ import annotations
@@ -25,11 +26,11 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import Tensor, nn
 
-from berthub.config import BertConfig
 from berthub.errors import InputError, WeightsError
 from berthub.files import atomic_path, write_text_atomic
+from berthub.model.config import BertConfig
+from berthub.model.weights import LoadReport, init_parameter, load_into, read_config, read_weights, resolve_dtype
 from berthub.sources.settings import CONFIG_NAME, LEGACY_CONFIG_NAME, MODEL_FILES, SAFETENSORS_NAME, Wanted
-from berthub.weights import LoadReport, init_parameter, load_into, read_config, read_weights, resolve_dtype
 
 if TYPE_CHECKING:
     from berthub.sources.resolve import Resolved
@@ -98,7 +99,7 @@ class BertPreTrainedModel(nn.Module):
         transformers) or at Google's initialisation. The tied MLM decoder, its output bias and
         config.vocab_size follow. Returns the (new) word embeddings.
         """
-        from berthub import vocab_resize
+        from berthub.model import vocab_resize
 
         old = self.get_input_embeddings()
         size = vocab_resize.target_size(old.num_embeddings, new_num_tokens, pad_to_multiple_of)
@@ -215,9 +216,9 @@ def _config_fields() -> set[str]:
 
 def _convert_tf(directory: Path, scratch: Path) -> Path:
     """Convert a Google TF checkpoint directory with the `tf` converter plugin into `scratch`."""
-    from berthub import plugins
+    from berthub.plugins import loader
 
-    return Path(plugins.load("converters", "tf").convert_directory(directory, scratch / "converted"))
+    return Path(loader.load("converters", "tf").convert_directory(directory, scratch / "converted"))
 
 
 def load_tf_weights_in_bert(model: BertPreTrainedModel, tf_checkpoint_path: str | os.PathLike) -> BertPreTrainedModel:
