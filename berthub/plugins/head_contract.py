@@ -13,11 +13,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol
 
-from torch import Tensor, nn
-
 from berthub.errors import PluginError
 
 if TYPE_CHECKING:
+    from torch import Tensor
+
     from berthub.model.bert import Encoded
     from berthub.model.config import BertConfig
 
@@ -108,6 +108,7 @@ def head_problems(cls: Any) -> list[str]:
     The members and how berthub calls them are read from the Head protocol itself: each method must
     accept the protocol's parameters (a keyword with a default is passed by name, as berthub does).
     """
+    from torch import nn  # a head is loaded, so torch is needed anyway
 
     if not isinstance(cls, type):
         return [f"it is {cls!r}, not a class: the entry point must name the head class"]
