@@ -18,6 +18,10 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from berthub.server.accounts import pages
+from berthub.server.accounts import routes as accounts_api
+from berthub.server.accounts.auth import Authenticate, Authenticator, log_to_stderr
+from berthub.server.db.engine import Database
 from berthub.server.errors import HubError
 from berthub.server.guards import HubGuards
 from berthub.server.http import Hub, ServerConfig, error_response, load_secret
@@ -44,23 +48,27 @@ async def _http_error(request: Request, error: Exception) -> Response:
 
 
 def create_app(config: ServerConfig) -> Starlette:
-    """The hub as an ASGI app serving `config.root`."""
+    """The hub as an ASGI app serving `config.root`; its database is migrated first when it is behind."""
     storage = Storage(config.root)
+    auth = Authenticator(Database.open(config.database_url), config.tokens)
     app = Starlette(
         routes=[
+            *accounts_api.routes,
             *api.routes,
             *commits.routes,
             *files.routes,
             Mount("/static", app=StaticFiles(directory=_STATIC), name="static"),
+            *pages.routes,  # before web's /{org}/{name} patterns, which would shadow /settings/tokens
             *web.routes,  # last: its /{org}/{name} patterns would shadow the others
         ],
         exception_handlers={HubError: _hub_error, HTTPException: _http_error},
-        middleware=[Middleware(HubGuards, config=config)],
+        middleware=[Middleware(HubGuards, config=config), Middleware(Authenticate, authenticator=auth)],
     )
-    app.state.hub = Hub(config=config, storage=storage, secret=load_secret(storage.root))
+    app.state.hub = Hub(config=config, storage=storage, secret=load_secret(storage.root), auth=auth)
     return app
 
 
 def app_from_env() -> Starlette:
     """Factory for uvicorn worker processes (`uvicorn --factory berthub.server.app:app_from_env`)."""
+    log_to_stderr()
     return create_app(ServerConfig.from_json(json.loads(os.environ[CONFIG_ENV])))
