@@ -81,8 +81,9 @@ def test_names_are_one_case_insensitive_namespace_for_users_and_organisations(da
         accounts.add_org("alice")
     with pytest.raises(ConfigError, match="Invalid organisation name"):
         accounts.add_org("bad/name")
-    with pytest.raises(ConfigError, match="page of the hub"):
-        accounts.add_user("settings")
+    for page in ("settings", "login", "favicon.ico"):  # the web pages' paths
+        with pytest.raises(ConfigError, match=f"Invalid user name '{page}'"):
+            accounts.add_user(page)
     accounts.add_org("Acme", admin="alice")
     assert accounts.members("acme") == [("Alice", "admin")]
 

@@ -18,7 +18,8 @@ COMMIT_ID = re.compile(r"^[0-9a-f]{40}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 # First path segments that the server's own routes use: an org with one of these names would be
 # unreachable from the web pages.
-RESERVED_NAMESPACES = frozenset({"api", "static", "models", "datasets", "spaces", "health"})
+RESERVED_NAMESPACES = frozenset({"api", "static", "models", "datasets", "spaces", "health",
+                                 "login", "logout", "settings", "organizations"})
 MAX_PATH_LENGTH = 1000
 
 

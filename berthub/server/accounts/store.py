@@ -25,8 +25,9 @@ from berthub.server.names import validate_repo_id
 
 TOKEN_PREFIX = "bh_"
 USER, ORG = "user", "org"
-# Single-segment paths of the web pages: an account with one of these names would have no page.
-RESERVED_NAMES = frozenset({"login", "logout", "settings", "organizations", "favicon.ico", "robots.txt"})
+# Paths a browser asks for by itself: an account with one of these names would have no page (the web
+# pages' own first segments are reserved for every namespace by names.RESERVED_NAMESPACES).
+RESERVED_NAMES = frozenset({"favicon.ico", "robots.txt"})
 
 
 def digest(secret: str) -> str:
