@@ -53,10 +53,10 @@ def create_app(config: ServerConfig) -> Starlette:
     auth = Authenticator(Database.open(config.database_url), config.tokens)
     app = Starlette(
         routes=[
-            *accounts_api.routes,
             *api.routes,
             *commits.routes,
             *files.routes,
+            *accounts_api.routes,  # after the hot paths (resolve, model info): each route tried costs
             Mount("/static", app=StaticFiles(directory=_STATIC), name="static"),
             *pages.routes,  # before web's /{org}/{name} patterns, which would shadow /settings/tokens
             *web.routes,  # last: its /{org}/{name} patterns would shadow the others
