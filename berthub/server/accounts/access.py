@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, insert, select, update
+from sqlalchemy import Connection, Row, delete, insert, select, update
 
 from berthub.errors import ConfigError, NotFoundError
 from berthub.server.accounts.store import USER, now
@@ -102,12 +102,12 @@ class AccessRequests:
             connection.execute(delete(access_requests).where(access_requests.c.repo_key == repo_id.lower()))
             bump_generation(connection)
 
-    def _find(self, connection, repo_id: str, user_id: int):  # noqa: ANN001, ANN202 (a row)
+    def _find(self, connection: Connection, repo_id: str, user_id: int) -> Row | None:
         return connection.execute(select(access_requests.c.id, access_requests.c.status).where(
             access_requests.c.repo_key == repo_id.lower(), access_requests.c.user_id == user_id)).first()
 
 
-def _user_id(connection, user: str) -> int:  # noqa: ANN001
+def _user_id(connection: Connection, user: str) -> int:
     user_id = connection.execute(select(accounts.c.id).where(accounts.c.name_key == user.lower(),
                                                              accounts.c.kind == USER)).scalar()
     if user_id is None:

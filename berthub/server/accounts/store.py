@@ -13,7 +13,7 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from berthub.errors import ConfigError, NotFoundError
 from berthub.server.accounts import passwords
@@ -248,12 +248,12 @@ def _caller(connection: Connection, user_id: int, name: str, **credential: objec
     roles = {org.lower(): role for org, role in _orgs_of(connection, user_id)}
     granted = frozenset(connection.execute(select(access_requests.c.repo_key).where(
         access_requests.c.user_id == user_id, access_requests.c.status == "accepted")).scalars())
-    return Caller(name=name, roles=roles, granted=granted, **credential)  # type: ignore[arg-type]
+    return Caller(name=name, roles=roles, granted=granted, **credential)
 
 
 def _orgs_of(connection: Connection, user_id: int) -> list[tuple[str, str]]:
     rows = connection.execute(select(accounts.c.name, memberships.c.role).join_from(
-        memberships, accounts, and_(accounts.c.id == memberships.c.org_id)).where(
+        memberships, accounts, accounts.c.id == memberships.c.org_id).where(
         memberships.c.user_id == user_id).order_by(accounts.c.name_key))
     return [(row.name, row.role) for row in rows]
 

@@ -150,7 +150,7 @@ def _sqlite_transactions(engine: Engine) -> None:
     so reads begin plainly and writes begin IMMEDIATE, and turn on foreign keys and WAL."""
 
     @event.listens_for(engine, "connect")
-    def _on_connect(dbapi_connection, _record) -> None:  # noqa: ANN001 (DBAPI objects)
+    def _on_connect(dbapi_connection: sqlite3.Connection, _record: object) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA foreign_keys = ON")
