@@ -162,9 +162,9 @@ def require_files(data_dir: Path | str, task: str, split: str, files: Sequence[s
     paths = [data_dir / name for name in files]
     missing = [str(p.relative_to(data_dir)) for p in paths if not p.is_file()]
     if missing:
-        raise NotFoundError(f"Task '{task}' split '{split}' needs {', '.join(missing)} in {data_dir}, which "
-                            f"{'does' if data_dir.is_dir() else 'does not'} exist. Pass the folder holding "
-                            "the task's original files (--data-dir).")
+        where = f"which {data_dir} lacks" if data_dir.is_dir() else f"in {data_dir}, a folder that does not exist"
+        raise NotFoundError(f"Task '{task}' split '{split}' needs {', '.join(missing)}, {where}. Pass the folder "
+                            "holding the task's original files (--data-dir).")
     return paths
 
 
