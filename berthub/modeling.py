@@ -23,7 +23,9 @@ from berthub.model.bert import (
     BertSelfAttention,
     BertSelfOutput,
     Encoded,
+    ExtraOutputs,
     gelu,
+    gelu_tanh,
 )
 from berthub.model.config import BertConfig
 from berthub.model.pretrained import BertPreTrainedModel, load_tf_weights_in_bert
@@ -42,7 +44,8 @@ __all__ = [
     "BertEmbeddings", "BertEncoder", "BertForMaskedLM", "BertForMultipleChoice", "BertForNextSentencePrediction",
     "BertForPreTraining", "BertForQuestionAnswering", "BertForSequenceClassification", "BertForTokenClassification",
     "BertIntermediate", "BertLayer", "BertLayerNorm", "BertModel", "BertOutput", "BertPooler", "BertPreTrainedModel",
-    "BertSelfAttention", "BertSelfOutput", "Encoded", "PreTrainedBertModel", "cached_path", "gelu",
+    "BertSelfAttention", "BertSelfOutput", "Encoded", "ExtraOutputs", "PreTrainedBertModel", "cached_path", "gelu",
+    "gelu_tanh",
     "load_tf_weights_in_bert", "swish",
 ]  # fmt: skip
 

@@ -9,6 +9,6 @@ from berthub_tf.convert import convert, convert_directory
 from berthub_tf.to_tf import to_tf, write_checkpoint
 from berthub_tf.verify import verify
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["__version__", "convert", "convert_directory", "to_tf", "verify", "write_checkpoint"]
