@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hubserver import HubServer, running_hub
+
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
 
 SECURITY_LIMITS = ("--max-request-size", "4KiB", "--max-commit-size", "64KiB", "--max-card-size", "8KiB")
 ATTACK_LIMITS = ("--header-timeout", "2", "--cache-size", "32MiB")
@@ -36,6 +40,14 @@ def hub_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
     """
     with running_hub(tmp_path_factory.mktemp("hub") / "root") as hub:
         yield hub
+
+
+@pytest.fixture(scope="session")
+def api(hub_server: HubServer) -> HfApi:
+    """huggingface_hub's HfApi for `hub_server`, with its write token."""
+    from huggingface_hub import HfApi
+
+    return HfApi(endpoint=hub_server.endpoint, token=hub_server.token)
 
 
 @pytest.fixture(scope="session")

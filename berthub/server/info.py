@@ -40,7 +40,7 @@ def tree_file_json(entry: FileEntry) -> dict[str, Any]:
     return data
 
 
-def commit_json(commit: Commit | CommitHeader) -> dict[str, Any]:
+def commit_json(commit: CommitHeader) -> dict[str, Any]:
     """One element of `/commits/{revision}` (GitCommitInfo)."""
     return {"id": commit.id, "title": commit.title, "message": commit.message,
             "authors": [{"user": commit.author}], "date": commit.date}

@@ -79,15 +79,9 @@ class CommitHeader:
 
 
 @dataclass(frozen=True)
-class Commit:
-    """An immutable snapshot of a repo: the whole file tree plus who, when and why."""
+class Commit(CommitHeader):
+    """An immutable snapshot of a repo: the whole file tree plus who, when and why (its header)."""
 
-    id: str
-    parent: str | None
-    title: str
-    message: str
-    author: str
-    date: str
     files: dict[str, FileEntry] = field(repr=False)
 
     @property
@@ -96,11 +90,12 @@ class Commit:
 
     @property
     def header(self) -> CommitHeader:
+        """The header alone, holding no reference to the tree (what the cache keeps for history)."""
         return CommitHeader(self.id, self.parent, self.title, self.message, self.author, self.date)
 
     def memory_size(self) -> int:
         """About the bytes this commit occupies in memory, its tree included (for server.cache)."""
-        return self.header.memory_size() + sum(_ENTRY_BYTES + sys.getsizeof(path) for path in self.files)
+        return super().memory_size() + sum(_ENTRY_BYTES + sys.getsizeof(path) for path in self.files)
 
     def to_json(self) -> dict:
         return {"id": self.id, "parent": self.parent, "title": self.title, "message": self.message,

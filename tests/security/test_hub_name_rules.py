@@ -11,7 +11,7 @@ import unicodedata
 
 import pytest
 import requests
-from huggingface_hub import CommitOperationAdd, HfApi
+from huggingface_hub import CommitOperationAdd
 from huggingface_hub.errors import HfHubHTTPError
 
 
@@ -25,11 +25,6 @@ def _commit(hub, repo_id: str, paths: list[str], header: dict | None = None) -> 
                                         "encoding": "base64"}} for path in paths]
     return requests.post(f"{hub.endpoint}/api/models/{repo_id}/commit/main", headers=_auth(hub),
                          data="\n".join(json.dumps(line) for line in lines))
-
-
-@pytest.fixture(scope="module")
-def api(hub_server) -> HfApi:
-    return HfApi(endpoint=hub_server.endpoint, token=hub_server.token)
 
 
 @pytest.fixture
