@@ -18,6 +18,9 @@ from starlette.responses import Response
 from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
+from berthub.server import connections
+from berthub.server.cache import BoundedCache
+from berthub.server.disk import storage_error
 from berthub.server.errors import HubError
 from berthub.server.guards import HubGuards
 from berthub.server.http import Hub, ServerConfig, error_response, load_secret
@@ -36,6 +39,13 @@ async def _hub_error(request: Request, error: Exception) -> Response:
     return error_response(error)
 
 
+async def _storage_error(request: Request, error: Exception) -> Response:
+    """A disk that is full (507) or failing (503) answers in one line, never a 500 with a traceback;
+    the writers have removed what they started (server.disk)."""
+    assert isinstance(error, OSError)
+    return await _hub_error(request, storage_error(error, f"{request.method} {request.url.path}"))
+
+
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     hub_error = HubError(f"{request.method} {request.url.path}: {error.detail}")
@@ -44,8 +54,9 @@ async def _http_error(request: Request, error: Exception) -> Response:
 
 
 def create_app(config: ServerConfig) -> Starlette:
-    """The hub as an ASGI app serving `config.root`."""
-    storage = Storage(config.root)
+    """The hub as an ASGI app serving `config.root`; its connections get `config`'s header limits."""
+    storage = Storage(config.root, BoundedCache(config.cache_size), config.min_free_space)
+    connections.configure(config.header_limits)
     app = Starlette(
         routes=[
             *api.routes,
@@ -54,7 +65,7 @@ def create_app(config: ServerConfig) -> Starlette:
             Mount("/static", app=StaticFiles(directory=_STATIC), name="static"),
             *web.routes,  # last: its /{org}/{name} patterns would shadow the others
         ],
-        exception_handlers={HubError: _hub_error, HTTPException: _http_error},
+        exception_handlers={HubError: _hub_error, HTTPException: _http_error, OSError: _storage_error},
         middleware=[Middleware(HubGuards, config=config)],
     )
     app.state.hub = Hub(config=config, storage=storage, secret=load_secret(storage.root))

@@ -65,3 +65,17 @@ class PreconditionFailed(HubError):
 
 class PayloadTooLarge(HubError):
     status = 413
+
+
+class InsufficientStorage(HubError):
+    """The hub's disk is full (ENOSPC, quota) or below its reserve: WebDAV's 507, nothing was stored."""
+
+    status = 507
+    code = "InsufficientStorage"
+
+
+class StorageUnavailable(HubError):
+    """The hub's storage failed a write or read for another reason (EIO, read-only): retry later."""
+
+    status = 503
+    code = "StorageUnavailable"

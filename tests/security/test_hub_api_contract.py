@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from huggingface_hub import (
     CommitOperationAdd,
-    HfApi,
     get_hf_file_metadata,
     hf_hub_download,
     hf_hub_url,
@@ -25,11 +24,6 @@ SUPPORTED = ["create_repo", "delete_repo", "repo_exists", "revision_exists", "fi
              "list_repo_commits", "create_branch", "create_tag", "upload_file", "upload_folder", "create_commit",
              "delete_file", "delete_folder", "whoami", "hf_hub_download", "snapshot_download",
              "get_hf_file_metadata"]
-
-
-@pytest.fixture(scope="module")
-def api(hub_server) -> HfApi:
-    return HfApi(endpoint=hub_server.endpoint, token=hub_server.token)
 
 
 @pytest.fixture(scope="module")

@@ -7,17 +7,12 @@ from pathlib import Path
 
 import pytest
 import requests
-from huggingface_hub import CommitOperationAdd, CommitOperationDelete, HfApi
+from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 from huggingface_hub.errors import HfHubHTTPError
 from starlette.testclient import TestClient
 
 from berthub.server.app import create_app
 from berthub.server.http import ServerConfig
-
-
-@pytest.fixture
-def api(hub_server) -> HfApi:
-    return HfApi(endpoint=hub_server.endpoint, token=hub_server.token)
 
 
 @pytest.fixture
