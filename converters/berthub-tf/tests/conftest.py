@@ -172,3 +172,92 @@ def hub(tmp_path_factory: pytest.TempPathFactory):
 
     with running_hub(tmp_path_factory.mktemp("hub") / "root") as server:
         yield server
+
+
+# --- TF2: tiny BERTs written by Model Garden's own classes (fixtures/make_model_garden_fixtures.py) ---------------
+
+MODEL_GARDEN_ARCHIVE = Path(__file__).parent / "fixtures" / "model_garden.tar.xz"
+# folder -> (format, architecture) the converter must recognise from the files alone
+MODEL_GARDEN = {"encoder": ("TF2 checkpoint", "BertModel"), "model": ("TF2 checkpoint", "BertModel"),
+                "v2": ("TF2 checkpoint", "BertModel"), "pretrainer": ("TF2 checkpoint", "BertForPreTraining"),
+                "hub": ("SavedModel", "BertForMaskedLM"), "hub_erf": ("SavedModel", "BertModel")}
+# A padded batch: rows of 8, 6 and 3 real tokens, the second with two segments; masked-LM positions at real tokens.
+TF2_IDS = np.array([[2, 7, 9, 10, 18, 11, 27, 3], [2, 8, 12, 13, 3, 26, 0, 0], [2, 25, 3, 0, 0, 0, 0, 0]], np.int32)
+TF2_MASK = (TF2_IDS > 0).astype(np.int32)
+TF2_TYPES = np.array([[0] * 8, [0, 0, 0, 0, 0, 1, 0, 0], [0] * 8], np.int32)
+TF2_MLM_POSITIONS = np.array([[1, 6], [3, 5], [1, 2]], np.int32)
+
+# Converts every folder with `import tensorflow` made impossible, as on a machine without it.
+_CONVERT_WITHOUT_TF = """
+import json, sys
+sys.modules["tensorflow"] = None
+from berthub_tf import convert_directory
+source, out, names = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+for name in names:
+    convert_directory(f"{source}/{name}", f"{out}/{name}")
+print(json.dumps({"tensorflow_imported": sys.modules.get("tensorflow") is not None}))
+"""
+
+
+@pytest.fixture(scope="session")
+def model_garden(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folders written by Model Garden (encoder/, model/, v2/, pretrainer/, hub/, hub_erf/)."""
+    import tarfile
+
+    root = tmp_path_factory.mktemp("model-garden")
+    with tarfile.open(MODEL_GARDEN_ARCHIVE) as archive:
+        archive.extractall(root, filter="data")
+    return root / "model_garden"
+
+
+@pytest.fixture(scope="session")
+def tf2_converted(model_garden: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every Model Garden folder converted in one subprocess where TensorFlow cannot be imported."""
+    import subprocess
+
+    out = tmp_path_factory.mktemp("tf2-converted")
+    run = subprocess.run([sys.executable, "-c", _CONVERT_WITHOUT_TF, str(model_garden), str(out),
+                          ",".join(MODEL_GARDEN)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == {"tensorflow_imported": False}
+    return {name: out / name for name in MODEL_GARDEN}
+
+
+@pytest.fixture(scope="session")
+def tensorflow_outputs(model_garden: Path) -> dict[str, dict[str, np.ndarray]]:
+    """What TensorFlow computes for each folder on the padded batch.
+
+    TensorFlow runs the hub/ SavedModel's graph (Model Garden's BertEncoder and MaskedLM as exported);
+    for each checkpoint, TensorFlow's own object matching first restores that checkpoint's weights
+    into the loaded SavedModel (`encoder`/`model` prefixes, BertEncoderV2's attribute paths and
+    BertPretrainer's `encoder`/`masked_lm` children all match by name). hub_erf/ runs its own graph.
+    """
+    import tensorflow as tf
+
+    inputs = {"input_word_ids": tf.constant(TF2_IDS), "input_mask": tf.constant(TF2_MASK),
+              "input_type_ids": tf.constant(TF2_TYPES)}
+
+    def run(saved_model) -> dict[str, np.ndarray]:
+        out = saved_model(inputs, training=False)
+        result = {"sequence_output": out["sequence_output"].numpy(), "pooled_output": out["pooled_output"].numpy()}
+        if hasattr(saved_model, "mlm"):
+            mlm = saved_model.mlm({**inputs, "masked_lm_positions": tf.constant(TF2_MLM_POSITIONS)}, training=False)
+            result["mlm_logits"] = mlm["mlm_logits"].numpy()
+        return result
+
+    results = {"hub_erf": run(tf.saved_model.load(str(model_garden / "hub_erf")))}
+    hub = tf.saved_model.load(str(model_garden / "hub"))
+    results["hub"] = run(hub)
+    encoder, masked_lm = getattr(hub, "layer_with_weights-0"), getattr(hub.mlm, "layer_with_weights-0").masked_lm
+    restores = {"encoder": {"encoder": encoder}, "model": {"model": encoder}, "v2": {"encoder": encoder},
+                "pretrainer": {"model": tf.train.Checkpoint(encoder=encoder, masked_lm=masked_lm)}}
+    for name, objects in restores.items():
+        tf.train.Checkpoint(**objects).restore(tf.train.latest_checkpoint(str(model_garden / name))
+                                               ).assert_existing_objects_matched()
+        results[name] = run(hub)
+    # BertPretrainer's next-sentence head: a Dense on TensorFlow's pooled output, read by TensorFlow's reader.
+    reader = tf.train.load_checkpoint(str(model_garden / "pretrainer"))
+    head = "model/layer_with_weights-1/layer_with_weights-0/{}/.ATTRIBUTES/VARIABLE_VALUE"
+    results["pretrainer"]["nsp_logits"] = (results["pretrainer"]["pooled_output"] @ reader.get_tensor(
+        head.format("kernel")) + reader.get_tensor(head.format("bias")))
+    return results
