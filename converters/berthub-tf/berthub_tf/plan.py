@@ -103,28 +103,33 @@ def architecture_for(heads: set[str], source: object) -> tuple[str, str | None]:
 
 def _check_against_config(checkpoint: Checkpoint, config: BertConfig, mappings: list[Mapping],
                           weights: list[str]) -> None:
-    variables, present = checkpoint.variables, set(weights)
-    problems = []
-    for m in mappings:
-        if m.source not in present:
-            problems.append(f"'{m.source}' is missing (expected shape {list(m.tf_shape)})")
-        elif variables[m.source].shape != m.tf_shape:
-            problems.append(f"'{m.source}' has shape {list(variables[m.source].shape)}, "
-                            f"the config implies {list(m.tf_shape)}")
-        elif variables[m.source].dtype == np.dtype("O"):
-            problems.append(f"'{m.source}' has a dtype this reader cannot decode (try --reader tf)")
-        elif variables[m.source].dtype.kind not in _FLOAT_KINDS:
-            problems.append(f"'{m.source}' has dtype {variables[m.source].dtype}, not a float type")
+    present = set(weights)
+    expected = [(m.source, m.source if m.source in present else None, m.tf_shape) for m in mappings]
     layers = {int(match.group(1)) for n in weights if (match := _LAYER.match(n))}
-    if layers and max(layers) >= config.num_hidden_layers:
+    check_shapes(checkpoint, expected, layers, config.num_hidden_layers,
+                 "bert_config.json disagrees", "Pass the bert_config.json that was released with this checkpoint.")
+
+
+def check_shapes(checkpoint: Checkpoint, expected: list[tuple[str, str | None, tuple[int, ...]]], layers: set[int],
+                 num_hidden_layers: int, disagrees: str, advice: str) -> None:
+    """Raise one ShapeMismatchError listing every expected variable (shown name, bundle key or None when
+    absent, shape) that is missing, misshapen or not float, and encoder layers beyond the config's."""
+    variables, problems = checkpoint.variables, []
+    for name, key, shape in expected:
+        if key is None:
+            problems.append(f"'{name}' is missing (expected shape {list(shape)})")
+        elif variables[key].shape != shape:
+            problems.append(f"'{name}' has shape {list(variables[key].shape)}, the config implies {list(shape)}")
+        elif variables[key].dtype == np.dtype("O"):
+            problems.append(f"'{name}' has a dtype this reader cannot decode (try --reader tf)")
+        elif variables[key].dtype.kind not in _FLOAT_KINDS:
+            problems.append(f"'{name}' has dtype {variables[key].dtype}, not a float type")
+    if layers and max(layers) >= num_hidden_layers:
         problems.append(f"the checkpoint has encoder layers up to layer_{max(layers)} but num_hidden_layers is "
-                        f"{config.num_hidden_layers}")
+                        f"{num_hidden_layers}")
     if problems:
-        raise ShapeMismatchError(
-            f"bert_config.json disagrees with checkpoint '{checkpoint.prefix}' ({len(problems)} problems): "
-            + "; ".join(problems)
-            + ". Pass the bert_config.json that was released with this checkpoint."
-        )
+        raise ShapeMismatchError(f"{disagrees} with checkpoint '{checkpoint.prefix}' ({len(problems)} problems): "
+                                 + "; ".join(problems) + f". {advice}")
 
 
 def _check_understood(checkpoint: Checkpoint, mappings: list[Mapping], weights: list[str]) -> None:

@@ -12,15 +12,13 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
-import numpy as np
-
 from berthub.config import BertConfig
 from berthub_tf.checkpoint import OBJECT_GRAPH_KEY, Checkpoint
-from berthub_tf.errors import ShapeMismatchError, UnknownVariablesError, UnsupportedFeatureError
+from berthub_tf.errors import UnknownVariablesError, UnsupportedFeatureError
 from berthub_tf.model_garden import derive_config, identify, is_factorized_embedding, role_mappings
 from berthub_tf.names import matches_any
 from berthub_tf.object_graph import WEIGHT, SavedEntry
-from berthub_tf.plan import Plan, architecture_for, first_match
+from berthub_tf.plan import Plan, architecture_for, check_shapes, first_match
 
 _LAYER = re.compile(r"^transformer/layer_(\d+)/")
 
@@ -97,26 +95,10 @@ def _heads_of(name: str) -> set[str]:
 
 
 def _check_against_config(checkpoint: Checkpoint, config: BertConfig, expected: list, found: dict[str, str]) -> None:
-    variables, problems = checkpoint.variables, []
-    for name, mapping, _ in expected:
-        if name not in found:
-            problems.append(f"'{name}' is missing (expected shape {list(mapping.tf_shape)})")
-            continue
-        info = variables[found[name]]
-        if info.shape != mapping.tf_shape:
-            problems.append(f"'{name}' has shape {list(info.shape)}, the config implies {list(mapping.tf_shape)}")
-        elif info.dtype == np.dtype("O") or info.dtype.kind != "f":
-            problems.append(f"'{name}' has dtype {info.dtype}, not a float type this reader decodes")
     layers = {int(match.group(1)) for name in found if (match := _LAYER.match(name))}
-    if layers and max(layers) >= config.num_hidden_layers:
-        problems.append(f"the checkpoint has encoder layers up to layer_{max(layers)} but num_hidden_layers is "
-                        f"{config.num_hidden_layers}")
-    if problems:
-        raise ShapeMismatchError(
-            f"The config disagrees with checkpoint '{checkpoint.prefix}' ({len(problems)} problems): "
-            + "; ".join(problems)
-            + ". Pass the bert_config.json released with this checkpoint, or none to read the sizes from the shapes."
-        )
+    check_shapes(checkpoint, [(name, found.get(name), mapping.tf_shape) for name, mapping, _ in expected], layers,
+                 config.num_hidden_layers, "The config disagrees",
+                 "Pass the bert_config.json released with this checkpoint, or none to read the sizes from the shapes.")
 
 
 def _sample(weights: dict[str, SavedEntry], limit: int = 8) -> str:
