@@ -83,16 +83,7 @@ if TYPE_CHECKING:
     from berthub.model.bert import BertModel
     from berthub.model.config import BertConfig
     from berthub.model.pretrained import BertPreTrainedModel
-    from berthub.model.task_models import (
-        BertForMaskedLM,
-        BertForMultipleChoice,
-        BertForNextSentencePrediction,
-        BertForPreTraining,
-        BertForQuestionAnswering,
-        BertForSequenceClassification,
-        BertForTask,
-        BertForTokenClassification,
-    )
+    from berthub.model.task_models import *  # the BertFor* classes
     from berthub.modeling import PreTrainedBertModel
     from berthub.plugins.model_entry import ModelEntry
     from berthub.sources.publish import push

@@ -29,15 +29,7 @@ from berthub.model.bert import (
 )
 from berthub.model.config import BertConfig
 from berthub.model.pretrained import BertPreTrainedModel, load_tf_weights_in_bert
-from berthub.model.task_models import (
-    BertForMaskedLM,
-    BertForMultipleChoice,
-    BertForNextSentencePrediction,
-    BertForPreTraining,
-    BertForQuestionAnswering,
-    BertForSequenceClassification,
-    BertForTokenClassification,
-)
+from berthub.model.task_models import *  # the eight 0.6 classes (and BertForTask)
 
 __all__ = [
     "ACT2FN", "BERT_CONFIG_NAME", "CONFIG_NAME", "TF_WEIGHTS_NAME", "WEIGHTS_NAME", "BertAttention", "BertConfig",

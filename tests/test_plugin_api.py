@@ -12,6 +12,7 @@ its top level defines that do not start with "_", and those of its `__all__`.
 
 from __future__ import annotations
 
+import ast
 import dataclasses
 import importlib
 import json
@@ -146,31 +147,6 @@ def test_renamed_names_of_surviving_modules_warn_and_answer():
 
 # -- the 0.1.0 example plugin, from git history, in a fresh virtualenv -------------------------------------------
 
-# 0.1.0's walkthrough script (tests/test_plugins_example.py at the release), unchanged.
-_USE_BY_NAME_0_1_0 = """
-import json, sys, torch
-from berthub import BertForTask
-from berthub.tasks import collate, get_task, model_inputs, unbatch
-from berthub.tokenization import BertTokenizer
-
-minilm, data, out = sys.argv[1:4]
-task = get_task("example-reviews")
-tokenizer = BertTokenizer(minilm + "/vocab.txt", do_lower_case=True)
-model = BertForTask.from_pretrained(minilm, head=task.head, **task.head_options())
-examples = task.read(data, "dev")
-batch = collate(task.features(examples, tokenizer, 64))
-with torch.no_grad():
-    loss = model(**batch)
-    logits = model(**model_inputs(batch))
-model.save_pretrained(out)
-again = BertForTask.from_pretrained(out)
-with torch.no_grad():
-    same = torch.equal(again(**model_inputs(batch)), logits)
-print(json.dumps({"head_module": type(model.head).__module__, "loss": float(loss), "same": same,
-                  "saved": [again.head_name, again.config.head_options],
-                  "metrics": task.metrics(examples, task.features(examples, tokenizer, 64), unbatch(logits))}))
-"""
-
 # Predict in a new process with the model loaded by the name the legacy plugin registers (through the hub).
 _PREDICT_BY_NAME = """
 import json, sys, torch
@@ -188,16 +164,27 @@ print(json.dumps({"labels": model.labels, "answers": task.predict(examples, feat
 """
 
 
-def _release_files(subdir: str, target: Path) -> Path:
-    """`subdir` of the repo as it was at the 0.1.0 release commit, extracted under `target`."""
-    done = subprocess.run(["git", "-C", str(REPO), "archive", "--format=tar", RELEASE_0_1_0, subdir],
-                          capture_output=True)
+def _from_release(*git_args: str) -> bytes:
+    """What `git <git_args>` prints about the 0.1.0 release commit; fails the test, saying why, without history."""
+    done = subprocess.run(["git", "-C", str(REPO), *git_args], capture_output=True)
     if done.returncode:
         pytest.fail(f"git history lacks the 0.1.0 release commit {RELEASE_0_1_0} ({done.stderr.decode().strip()}); "
                     "run the suite from a full clone (git fetch --unshallow)")
-    with tarfile.open(fileobj=BytesIO(done.stdout)) as archive:
+    return done.stdout
+
+
+def _release_files(subdir: str, target: Path) -> Path:
+    """`subdir` of the repo as it was at the 0.1.0 release commit, extracted under `target`."""
+    with tarfile.open(fileobj=BytesIO(_from_release("archive", "--format=tar", RELEASE_0_1_0, subdir))) as archive:
         archive.extractall(target, filter="data")
     return target / subdir
+
+
+def _release_constant(path: str, name: str) -> str:
+    """The string constant `name` of the repo file `path` as it was at the 0.1.0 release commit."""
+    tree = ast.parse(_from_release("show", f"{RELEASE_0_1_0}:{path}").decode())
+    return next(node.value.value for node in tree.body if isinstance(node, ast.Assign)
+                and [getattr(target, "id", None) for target in node.targets] == [name])
 
 
 def _unexpected_warnings(stderr: str) -> list[str]:
@@ -222,7 +209,8 @@ def test_the_0_1_0_example_plugin_runs_its_whole_walkthrough_with_only_future_wa
     assert re.search(r"mean-pooled-classification +berthub-example-plugin 0\.1\.0", listing)
     assert "legacy-review-topics" in listing
 
-    used = env.completed("-c", _USE_BY_NAME_0_1_0, str(minilm_dir), str(data), str(tmp_path / "out"))
+    walkthrough = _release_constant("tests/test_plugins_example.py", "_USE_BY_NAME")  # 0.1.0's script, unchanged
+    used = env.completed("-c", walkthrough, str(minilm_dir), str(data), str(tmp_path / "out"))
     result = json.loads(used.stdout)
     assert result["head_module"] == "berthub_example.head" and result["same"] and result["loss"] > 0
     assert result["saved"] == ["mean-pooled-classification", {"num_labels": 2, "dropout": 0.1, "multi_label": False}]

@@ -19,16 +19,7 @@ The names below are the room's public face; code inside berthub imports from the
 from berthub.model.bert import ACT2FN, BertModel, Encoded
 from berthub.model.config import ACTIVATIONS, BertConfig
 from berthub.model.pretrained import BertPreTrainedModel
-from berthub.model.task_models import (
-    BertForMaskedLM,
-    BertForMultipleChoice,
-    BertForNextSentencePrediction,
-    BertForPreTraining,
-    BertForQuestionAnswering,
-    BertForSequenceClassification,
-    BertForTask,
-    BertForTokenClassification,
-)
+from berthub.model.task_models import *  # BertForTask and the eight 0.6 classes
 from berthub.model.weights import init_parameter
 
 __all__ = [

@@ -37,6 +37,9 @@ from berthub.errors import NotFoundError, PluginError
 from berthub.plugins.head_contract import TARGET_KINDS, TargetKind
 from berthub.tasks.batch import Outputs
 
+__all__ = ["Feature", "Target", "Task", "examples_from_inputs", "get_task", "output_names", "require_files",
+           "target_kinds", "task_options"]
+
 Target = int | float | list[int] | list[float]
 
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from berthub.plugins import builtin_head_class
 from berthub_tf.convert import CONFIG_NAME
 
 # float32 in another order of operations stays well below this (about 1e-6 on the two-layer test
 # models); the tanh gelu in place of the exact one already shows as 5e-4 there.
 TOLERANCE = 1e-4
-_MLM_HEADS = ("masked-lm", "pretraining")
 
 
 @dataclass(frozen=True)
@@ -80,7 +80,7 @@ def compare_with_saved_model(output_dir: str | Path, saved_model_dir: str | Path
     encoder_inputs = {k: tf.constant(batch[k]) for k in ("input_word_ids", "input_mask", "input_type_ids")}
     theirs = {k: v.numpy() for k, v in loaded(encoder_inputs, training=False).items() if k != "encoder_outputs"}
     head = config.get("berthub_head")
-    if head in _MLM_HEADS and hasattr(loaded, "mlm"):
+    if _scores_index(head) is not None and hasattr(loaded, "mlm"):
         mlm_inputs = {**encoder_inputs, "masked_lm_positions": tf.constant(batch["masked_lm_positions"])}
         theirs["mlm_logits"] = loaded.mlm(mlm_inputs, training=False)["mlm_logits"].numpy()
     ours = converted_outputs(folder, head, batch)
@@ -92,22 +92,28 @@ def compare_with_saved_model(output_dir: str | Path, saved_model_dir: str | Path
     return OutputCheck(rows, batch["input_word_ids"].shape, tf.__version__)
 
 
+def _scores_index(head: str | None) -> int | None:
+    """Where a head's outputs hold masked-LM scores (its facts name them "prediction_scores"); None: no MLM."""
+    outputs = builtin_head_class(head).facts.outputs if head else ()
+    return outputs.index("prediction_scores") if "prediction_scores" in outputs else None
+
+
 def converted_outputs(folder: Path, head: str | None, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The converted model's sequence_output, pooled_output and (with a masked-LM head) mlm_logits."""
     import torch
 
-    from berthub import BertForMaskedLM, BertForPreTraining, BertModel
+    from berthub import BertForTask, BertModel
 
-    cls = {"masked-lm": BertForMaskedLM, "pretraining": BertForPreTraining}.get(head or "", BertModel)
-    model = cls.from_pretrained(folder)
-    encoder = model if cls is BertModel else model.bert
+    index = _scores_index(head)
+    model = BertModel.from_pretrained(folder) if index is None else BertForTask.from_pretrained(folder)
+    encoder = model if index is None else model.bert
     ids, types, mask = (torch.from_numpy(batch[k]).long() for k in ("input_word_ids", "input_type_ids", "input_mask"))
     with torch.no_grad():
         sequence, pooled = encoder(ids, types, mask, output_all_encoded_layers=False)
         out = {"sequence_output": sequence.numpy(), "pooled_output": pooled.numpy()}
-        if cls is not BertModel:
+        if index is not None:
             scores = model(ids, types, mask)
-            scores = scores[0] if isinstance(scores, tuple) else scores
+            scores = scores[index] if isinstance(scores, tuple) else scores
             positions = torch.from_numpy(batch["masked_lm_positions"]).long()
             out["mlm_logits"] = torch.gather(scores, 1, positions[..., None].expand(-1, -1, scores.shape[-1])).numpy()
     return out
