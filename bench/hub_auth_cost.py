@@ -47,6 +47,7 @@ def main() -> None:
     args = parser.parse_args()
     from berthub.server.accounts.store import Accounts, digest
     from berthub.server.app import create_app
+    from berthub.server.cache import BoundedCache
     from berthub.server.db.engine import Database, default_url
     from berthub.server.http import ServerConfig
 
@@ -65,8 +66,8 @@ def main() -> None:
             headers = [(b"authorization", f"Bearer {bearer}".encode())] if bearer else []
 
             def request() -> None:
-                if churn:  # what another process changing accounts does: the cache is dropped
-                    app.state.hub.auth._generation = None
+                if churn:  # what another process changing accounts does: the cached answer is gone
+                    app.state.hub.auth.cache = BoundedCache()
                 loop.run_until_complete(_call(app, "HEAD", f"/{repo_id}/resolve/main/config.json", headers))
             return request
 

@@ -37,8 +37,8 @@ _HOMES = {
     "ModelEntry": "berthub.plugins.model_entry",
     "list_models": "berthub.sources.registry",
     "push": "berthub.sources.publish",
-    "pipeline": "berthub.inference.pipeline",
-    "Pipeline": "berthub.inference.pipeline",
+    "pipeline": "berthub.inference.pipelines",
+    "Pipeline": "berthub.inference.pipelines",
 }
 __all__ = [
     "BasicTokenizer", "BertConfig", "BertForMaskedLM", "BertForMultipleChoice", "BertForNextSentencePrediction",
@@ -79,20 +79,11 @@ def __dir__() -> list[str]:
 
 if TYPE_CHECKING:
     from berthub.errors import BerthubError
-    from berthub.inference.pipeline import Pipeline, pipeline
+    from berthub.inference.pipelines import Pipeline, pipeline
     from berthub.model.bert import BertModel
     from berthub.model.config import BertConfig
     from berthub.model.pretrained import BertPreTrainedModel
-    from berthub.model.task_models import (
-        BertForMaskedLM,
-        BertForMultipleChoice,
-        BertForNextSentencePrediction,
-        BertForPreTraining,
-        BertForQuestionAnswering,
-        BertForSequenceClassification,
-        BertForTask,
-        BertForTokenClassification,
-    )
+    from berthub.model.task_models import *  # the BertFor* classes
     from berthub.modeling import PreTrainedBertModel
     from berthub.plugins.model_entry import ModelEntry
     from berthub.sources.publish import push

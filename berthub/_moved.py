@@ -6,7 +6,8 @@
 `install()` (called by berthub/__init__.py) adds a finder at the end of `sys.meta_path` that answers only
 for the old paths of `MOVED`, after every real module has had its turn. An old path with one new home
 *is* that module (the same object, so patching or isinstance through either path agrees); one whose
-names were split over several modules is a read-only view that looks each name up in them in order.
+names were split over several modules (or renamed) is a read-only view that looks each name up in them
+in order.
 CHANGELOG.md lists the same moves for people updating their imports.
 """
 
@@ -22,14 +23,14 @@ import warnings
 MOVED: dict[str, tuple[str, ...]] = {
     # berthub 0.1.0
     "berthub.archives": ("berthub.sources.archives",),
-    "berthub.config": ("berthub.model.config",),
+    "berthub.config": ("berthub.model.config", "berthub.files"),
     "berthub.download": ("berthub.sources.urls", "berthub.sources.settings"),
     "berthub.export": ("berthub.inference.onnx",),
     "berthub.heads": ("berthub.model.heads", "berthub.plugins.head_contract"),
     "berthub.hub": ("berthub.sources.resolve", "berthub.sources.settings"),
     "berthub.integrity": ("berthub.sources.integrity", "berthub.files"),
     "berthub.labels": ("berthub.model.labels",),
-    "berthub.pipelines": ("berthub.inference.pipeline",),
+    "berthub.pipelines": ("berthub.inference.pipelines",),
     "berthub.pretrained": ("berthub.model.pretrained", "berthub.model.weights"),
     "berthub.publish": ("berthub.sources.publish", "berthub.sources.settings"),
     "berthub.registry": ("berthub.sources.registry", "berthub.plugins.model_entry"),
@@ -44,6 +45,12 @@ MOVED: dict[str, tuple[str, ...]] = {
     "berthub.head_contract": ("berthub.plugins.head_contract",),
     "berthub.weights": ("berthub.model.weights",),
 }
+# Names that changed as well as moved: old path -> {old name: its name in the new homes}.
+RENAMED: dict[str, dict[str, str]] = {
+    "berthub.export": {"output_names": "graph_outputs"},
+    "berthub.publish": {"PUBLIC_ENDPOINT": "DEFAULT_ENDPOINT", "resolve_endpoint": "hub_endpoint",
+                        "resolve_token": "hub_token"},
+}
 REMOVED_IN = "0.3"
 
 
@@ -53,15 +60,17 @@ class _SplitModule(types.ModuleType):
     def __init__(self, name: str, homes: tuple[str, ...]) -> None:
         super().__init__(name, f"Moved: import from {', '.join(homes)} instead.")
         self.__homes = [importlib.import_module(home) for home in homes]
+        self.__renamed = RENAMED.get(name, {})
 
     def __getattr__(self, attribute: str) -> object:
+        wanted = self.__renamed.get(attribute, attribute)
         for home in self.__homes:
-            if hasattr(home, attribute):
-                return getattr(home, attribute)
+            if hasattr(home, wanted):
+                return getattr(home, wanted)
         raise AttributeError(f"{self.__name__}.{attribute} is gone; see CHANGELOG.md for what replaces it.")
 
     def __dir__(self) -> list[str]:
-        return sorted({name for home in self.__homes for name in dir(home)})
+        return sorted({name for home in self.__homes for name in dir(home)} | set(self.__renamed))
 
 
 class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
@@ -75,7 +84,8 @@ class _Finder(importlib.abc.MetaPathFinder, importlib.abc.Loader):
         homes = MOVED[spec.name]  # stacklevel 2 names the importing line: warnings skips importlib's frames
         warnings.warn(f"{spec.name} moved to {homes[0]}; import from there (the old path goes in berthub "
                       f"{REMOVED_IN}; CHANGELOG.md lists every move).", FutureWarning, stacklevel=2)
-        module = importlib.import_module(homes[0]) if len(homes) == 1 else _SplitModule(spec.name, homes)
+        split = len(homes) > 1 or spec.name in RENAMED
+        module = _SplitModule(spec.name, homes) if split else importlib.import_module(homes[0])
         self._specs[spec.name] = module.__spec__
         return module
 

@@ -23,26 +23,21 @@ from berthub.model.bert import (
     BertSelfAttention,
     BertSelfOutput,
     Encoded,
+    ExtraOutputs,
     gelu,
+    gelu_tanh,
 )
 from berthub.model.config import BertConfig
 from berthub.model.pretrained import BertPreTrainedModel, load_tf_weights_in_bert
-from berthub.model.task_models import (
-    BertForMaskedLM,
-    BertForMultipleChoice,
-    BertForNextSentencePrediction,
-    BertForPreTraining,
-    BertForQuestionAnswering,
-    BertForSequenceClassification,
-    BertForTokenClassification,
-)
+from berthub.model.task_models import *  # the eight 0.6 classes (and BertForTask)
 
 __all__ = [
     "ACT2FN", "BERT_CONFIG_NAME", "CONFIG_NAME", "TF_WEIGHTS_NAME", "WEIGHTS_NAME", "BertAttention", "BertConfig",
     "BertEmbeddings", "BertEncoder", "BertForMaskedLM", "BertForMultipleChoice", "BertForNextSentencePrediction",
     "BertForPreTraining", "BertForQuestionAnswering", "BertForSequenceClassification", "BertForTokenClassification",
     "BertIntermediate", "BertLayer", "BertLayerNorm", "BertModel", "BertOutput", "BertPooler", "BertPreTrainedModel",
-    "BertSelfAttention", "BertSelfOutput", "Encoded", "PreTrainedBertModel", "cached_path", "gelu",
+    "BertSelfAttention", "BertSelfOutput", "Encoded", "ExtraOutputs", "PreTrainedBertModel", "cached_path", "gelu",
+    "gelu_tanh",
     "load_tf_weights_in_bert", "swish",
 ]  # fmt: skip
 

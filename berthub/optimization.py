@@ -12,6 +12,7 @@ from berthub.training.optim_06 import (
     WarmupCosineWithHardRestartsSchedule,
     WarmupCosineWithWarmupRestartsSchedule,
     WarmupLinearSchedule,
+    logger,  # noqa: F401  (0.6's module had one; scripts silence it by name)
 )
 
 __all__ = [

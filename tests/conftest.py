@@ -4,17 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from hubserver import HubServer, running_hub
 
+if TYPE_CHECKING:
+    from huggingface_hub import HfApi
+
 SECURITY_LIMITS = ("--max-request-size", "4KiB", "--max-commit-size", "64KiB", "--max-card-size", "8KiB")
+ATTACK_LIMITS = ("--header-timeout", "2", "--cache-size", "32MiB")
 
 
 @pytest.fixture(scope="session")
 def limited_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
     """`berthub serve` with 4 KiB request bodies, 64 KiB commits and 8 KiB cards (the security suite's)."""
     with running_hub(tmp_path_factory.mktemp("limited") / "root", extra_args=SECURITY_LIMITS) as hub:
+        yield hub
+
+
+@pytest.fixture(scope="session")
+def attack_hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
+    """`berthub serve` for the attacks on memory and headers (tests/security), alone in its process so its
+    memory can be measured: 2 s to send headers, a 32 MiB cache, the other limits at their defaults."""
+    with running_hub(tmp_path_factory.mktemp("attacks") / "root", extra_args=ATTACK_LIMITS) as hub:
         yield hub
 
 
@@ -27,6 +40,14 @@ def hub_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubServer]:
     """
     with running_hub(tmp_path_factory.mktemp("hub") / "root") as hub:
         yield hub
+
+
+@pytest.fixture(scope="session")
+def api(hub_server: HubServer) -> HfApi:
+    """huggingface_hub's HfApi for `hub_server`, with its write token."""
+    from huggingface_hub import HfApi
+
+    return HfApi(endpoint=hub_server.endpoint, token=hub_server.token)
 
 
 @pytest.fixture(scope="session")

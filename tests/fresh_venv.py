@@ -35,13 +35,18 @@ class FreshVenv:
 
     def run(self, *args: str, check: bool = True, cwd: Path | None = None) -> str:
         """Run the venv's python with `args`; returns stdout (stderr folded in on failure)."""
+        done = self.completed(*args, check=check, cwd=cwd)
+        return done.stdout + ("" if done.returncode == 0 else done.stderr)
+
+    def completed(self, *args: str, check: bool = True, cwd: Path | None = None) -> subprocess.CompletedProcess:
+        """Run the venv's python with `args`; the finished process, its stdout and stderr kept apart."""
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
         env["PATH"] = f"{self.root / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         done = subprocess.run([str(self.python), *args], capture_output=True, text=True, env=env, cwd=cwd,
                               timeout=600)
         if check and done.returncode:
             raise AssertionError(f"{' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
-        return done.stdout + ("" if done.returncode == 0 else done.stderr)
+        return done
 
     def pip(self, *args: str) -> str:
         """pip of this venv, offline and without build isolation (setuptools comes from the parent env)."""

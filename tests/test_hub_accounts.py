@@ -17,14 +17,17 @@ from alembic.script import ScriptDirectory
 from hubserver import running_hub
 from huggingface_hub import HfApi, hf_hub_download
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, RepositoryNotFoundError
+from starlette.testclient import TestClient
 
 from berthub import cli
 from berthub.errors import AuthError, ConfigError
 from berthub.server.accounts.access import AccessRequests
 from berthub.server.accounts.sessions import Sessions
 from berthub.server.accounts.store import Accounts, digest
+from berthub.server.app import create_app
 from berthub.server.db import schema
 from berthub.server.db.engine import MIGRATIONS, Database, default_url
+from berthub.server.http import ServerConfig
 from berthub.server.storage import Storage
 from berthub.sources.resolve import resolve_model
 
@@ -141,6 +144,28 @@ def test_a_revoked_token_or_a_removed_membership_stops_working_on_the_next_reque
     hub_accounts.revoke_token(user, "t")
     with pytest.raises(RepositoryNotFoundError):
         api.list_repo_files(repo_id)
+
+
+def test_who_a_token_is_is_kept_within_the_hubs_cache_budget_and_looked_up_again_once_dropped(tmp_path):
+    budget = 32 * 1024
+    app = create_app(ServerConfig(root=tmp_path / "hub", cache_size=budget))
+    accounts, cache = app.state.hub.auth.accounts, app.state.hub.storage.cache
+    accounts.add_user("eve")
+    token = accounts.create_token("eve", "t", "write")
+
+    def whoami(client: TestClient, bearer: str) -> requests.Response:
+        return client.get("/api/whoami-v2", headers={"Authorization": f"Bearer {bearer}"})
+
+    assert whoami(TestClient(app), token).json()["name"] == "eve"
+    for address in range(16):  # 20 unknown tokens from each of 16 addresses: none throttled, 320 answers
+        client = TestClient(app, client=(f"10.0.0.{address}", 1000))
+        assert {whoami(client, f"unknown-{address}-{n}").status_code for n in range(20)} == {403}
+    assert budget // 2 < cache.bytes <= budget  # the answers fill the hub's one cache, and no more
+    client = TestClient(app)
+    assert whoami(client, token).json()["name"] == "eve"  # its answer was dropped: looked up again
+    accounts.revoke_token("eve", "t")
+    assert whoami(client, token).status_code == 403
+    app.state.hub.auth.db.close()
 
 
 def test_an_expired_token_is_refused_and_last_use_is_recorded(hub_server, hub_accounts):

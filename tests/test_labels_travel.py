@@ -165,3 +165,26 @@ def test_glue_binary_tasks_save_readable_names_and_keep_their_codes():
     assert output_names(sst2) == ["negative", "positive"] and sst2.labels == ["0", "1"]
     assert output_names(get_task("mnli")) == ["contradiction", "entailment", "neutral"]
     assert output_names(get_task("sts-b")) == []
+
+
+def test_config_id2label_and_label2id_are_transformers_and_equal_the_models_labels(minilm_dir, tmp_path):
+    from transformers import AutoConfig
+
+    from berthub.errors import ConfigError
+
+    names = {0: "negative", 1: "neutral", 2: "positive"}
+    model = BertForTask.from_pretrained(minilm_dir, head="sequence-classification", id2label=names)
+    assert model.config.id2label == names and model.config.label2id == {v: k for k, v in names.items()}
+    assert list(model.config.id2label.values()) == model.labels and model.head.num_labels == 3
+    model.save_pretrained(tmp_path / "saved")
+    theirs = AutoConfig.from_pretrained(tmp_path / "saved")  # transformers reads the same names, ids as ints
+    assert (theirs.id2label, theirs.label2id) == (names, model.config.label2id)
+    again = BertForTask.from_pretrained(tmp_path / "saved")
+    assert again.config.id2label == names and again.labels == list(names.values())
+    again.config.label2id = {"bad": 1, "good": 0}  # set through either, as in transformers
+    assert again.labels == ["good", "bad"] and again.config.id2label == {0: "good", 1: "bad"}
+    with pytest.raises(ConfigError, match="disagree"):
+        BertConfig().replace(id2label={0: "a"}, label2id={"b": 0})
+    with pytest.raises(ConfigError, match="each id 0..N-1"):
+        BertConfig().id2label = {1: "only-one"}
+    assert BertConfig().id2label == {} and BertConfig().label2id == {}

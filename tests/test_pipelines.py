@@ -263,7 +263,7 @@ def _write(path: Path, text: str) -> str:
 
 
 def test_the_task_comes_from_the_head_the_architecture_or_training_json(tmp_path):
-    from berthub.inference.pipeline import SavedModel, _choose_task
+    from berthub.inference.pipelines import SavedModel, _choose_task
 
     def saved(config: dict, training: dict | None = None) -> SavedModel:
         return SavedModel(tmp_path, config, training or {})

@@ -151,7 +151,7 @@ def test_pip_install_makes_the_head_and_tasks_usable_by_name_and_uninstall_remov
 
     listing = env.berthub("plugins")
     for name in ("mean-pooled-classification", "example-reviews", "example-review-topics"):
-        assert re.search(rf"{name} +berthub-example-plugin 0\.1\.0", listing)
+        assert re.search(rf"{name} +berthub-example-plugin 0\.2\.0", listing)
     result = json.loads(env.run("-c", _USE_BY_NAME, str(minilm_dir), str(EXAMPLE / "data"), str(tmp_path / "out")))
     assert result["head_module"] == "berthub_example.head"
     assert result["saved"] == ["mean-pooled-classification", {"num_labels": 2, "dropout": 0.1, "multi_label": False}]

@@ -33,6 +33,33 @@ class Head(SequenceClassificationHead):
     attribute = "old_classifier"
     targets = ("labels",)
 """
+# A head as berthub 0.1's docs had plugins write it: `attribute` and `targets`, no `facts` at all.
+HEAD_0_1 = """
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+class Head(nn.Module):
+    attribute = "legacy_classifier"
+    targets = ("labels",)
+
+    def __init__(self, config, num_labels=2):
+        super().__init__()
+        self.num_labels = num_labels
+        self.linear = nn.Linear(config.hidden_size, num_labels)
+
+    def forward(self, encoded):
+        return self.linear(encoded.pooled_output)
+
+    def loss(self, logits, targets, encoded, reduction="mean"):
+        return F.cross_entropy(logits, targets["labels"], reduction=reduction)
+
+    def loss_count(self, targets, encoded):
+        return torch.tensor(targets["labels"].shape[0])
+
+    def options(self):
+        return {"num_labels": self.num_labels}
+"""
 # A plugin head declaring a transformers class of berthub's own: it must not take over transformers folders.
 RIVAL_HEAD = """
 from berthub.model.heads import HeadFacts, SequenceClassificationHead
@@ -75,8 +102,9 @@ def broken(site):
     _distribution(site, "twin-two", {"berthub.datasets": {"twin-task": f"two_{tag}:task"}}, {f"two_{tag}": ""})
     _distribution(site, "good-plugin", {"berthub.heads": {"good-head": f"good_{tag}:Head"}}, {f"good_{tag}": GOOD_HEAD})
     _distribution(site, "old-plugin",
-                  {"berthub.heads": {"old-head": f"old_{tag}:Head", "rival-head": f"rival_{tag}:Head"}},
-                  {f"old_{tag}": PRE_CONTRACT_HEAD, f"rival_{tag}": RIVAL_HEAD})
+                  {"berthub.heads": {"old-head": f"old_{tag}:Head", "rival-head": f"rival_{tag}:Head",
+                                     "head-0-1": f"legacy_{tag}:Head"}},
+                  {f"old_{tag}": PRE_CONTRACT_HEAD, f"rival_{tag}": RIVAL_HEAD, f"legacy_{tag}": HEAD_0_1})
     importlib.invalidate_caches()
     return tag  # the suffix of the fake plugins' module names
 
@@ -125,6 +153,24 @@ def test_a_head_without_facts_is_refused_at_load_naming_its_distribution_and_the
     with pytest.raises(PluginError, match=expected):
         BertForTask.from_pretrained(minilm_dir, head="old-head")
     assert loader.load("heads", "good-head").facts.attribute == "classifier"  # the others still load
+
+
+def test_a_head_written_for_0_1_loads_adapted_with_a_future_warning_giving_its_facts_line(broken, minilm_dir):
+    import torch
+
+    from berthub.plugins.head_contract import declared_target_kinds
+
+    with pytest.warns(FutureWarning, match=re.escape("should declare facts = HeadFacts(attribute='legacy_classifier', "
+                                                     "targets={'labels': KIND})")):
+        head = loader.load("heads", "head-0-1")
+    assert head.__name__ == "Head" and head.__module__ == f"legacy_{broken}" and head.legacy_head
+    assert (head.facts.attribute, list(head.facts.targets), head.facts.loss_normaliser) == (
+        "legacy_classifier", ["labels"], ("items",))
+    model = BertForTask.from_pretrained(minilm_dir, head="head-0-1", num_labels=3)
+    assert declared_target_kinds(model.head) == {}  # batched as the task or the values say, as in 0.1
+    ids = torch.tensor([[101, 7592, 102]])
+    assert model(ids, labels=torch.tensor([2])).dim() == 0 and model(ids).shape == (1, 3)
+    assert "legacy_classifier.linear.weight" in model.state_dict()
 
 
 def test_a_plugin_head_cannot_take_a_transformers_class_from_berthubs_own(broken):

@@ -67,8 +67,10 @@ def test_require_files_names_every_missing_file_and_the_folder(tmp_path):
     with pytest.raises(NotFoundError) as error:
         require_files(tmp_path, "mnli", "dev", ["train.tsv", "dev_matched.tsv", "dev_mismatched.tsv"])
     message = str(error.value)
-    assert "dev_matched.tsv, dev_mismatched.tsv" in message and str(tmp_path) in message
+    assert f"needs dev_matched.tsv, dev_mismatched.tsv, which {tmp_path} lacks." in message
     assert "train.tsv," not in message
+    with pytest.raises(NotFoundError, match="in .*nowhere, a folder that does not exist"):
+        require_files(tmp_path / "nowhere", "mnli", "dev", ["dev_matched.tsv"])
 
 
 def test_get_task_of_an_unknown_name_suggests_the_closest():

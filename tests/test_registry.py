@@ -95,6 +95,11 @@ def test_invalid_entry_lists_every_problem_at_once():
         assert problem in message
 
 
+def test_a_name_or_repo_id_ending_in_a_newline_is_refused():
+    with pytest.raises(ConfigError, match=r"name 'my-bert\\n' must be.*repo_id 'acme/my-bert\\n'"):
+        registry.register(ModelEntry("my-bert\n", repo_id="acme/my-bert\n"))
+
+
 def _install_plugin(site: Path, dist: str, module_source: str, entry_points: str) -> None:
     """A real installed distribution (dist-info + module) on sys.path, the way pip would leave it."""
     module = dist.replace("-", "_")

@@ -47,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run_predict(args: argparse.Namespace) -> int:
     from berthub.files import write_text_atomic
-    from berthub.inference.pipeline import pipeline
+    from berthub.inference.pipelines import pipeline
 
     records = read_records(args.texts, args.input)
     if args.output is not None and not args.output.parent.is_dir():

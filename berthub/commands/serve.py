@@ -87,6 +87,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="largest body of any other request, e.g. JSON API calls (default: 1MiB)")
     parser.add_argument("--max-card-size", default="1MiB",
                         help="README.md / config.json larger than this are not parsed or rendered (default: 1MiB)")
+    parser.add_argument("--max-header-size", default="64KiB",
+                        help="largest request line + headers of one request; 431 beyond (default: 64KiB)")
+    parser.add_argument("--max-headers", type=int, default=100,
+                        help="most header lines in one request; 431 beyond (default: 100)")
+    parser.add_argument("--header-timeout", type=float, default=10.0,
+                        help="seconds a client has to send a request's headers; 408 and closed after "
+                             "(default: 10)")
+    parser.add_argument("--cache-size", default="256MiB",
+                        help="memory for what the hub remembers between requests: commit trees, parsed "
+                             "cards (default: 256MiB)")
+    parser.add_argument("--min-free-space", default="100MiB",
+                        help="disk space writes leave free: below it they are refused with 507 and "
+                             "/api/health says low_disk (default: 100MiB)")
     parser.add_argument("--public-url", help="URL clients reach this hub at, when behind a proxy")
     parser.add_argument("--database", help="SQLAlchemy URL of the accounts database (default: SQLite file "
                                            "berthub.db under --root; e.g. postgresql+psycopg://user@host/berthub)")
@@ -106,16 +119,24 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         problems.append(f"--workers must be at least 1, got {args.workers}")
     if args.public_url and not re.match(r"^https?://[^/\s]+", args.public_url):
         problems.append(f"--public-url must be an http(s) URL like https://hub.example.org, got {args.public_url!r}")
+    if args.max_headers < 1:
+        problems.append(f"--max-headers must be at least 1, got {args.max_headers}")
+    if not args.header_timeout > 0:
+        problems.append(f"--header-timeout must be a positive number of seconds, got {args.header_timeout}")
     sizes = {}
-    for option in ("max_upload_size", "max_commit_size", "max_request_size", "max_card_size"):
+    for option in ("max_upload_size", "max_commit_size", "max_request_size", "max_card_size", "max_header_size",
+                   "cache_size", "min_free_space"):
         try:
             sizes[option] = parse_size(getattr(args, option))
         except ConfigError as error:
             problems.append(f"--{option.replace('_', '-')}: {error}")
+    if sizes.get("max_header_size", 1024) < 1024:
+        problems.append(f"--max-header-size must be at least 1KiB, got {args.max_header_size}")
     if problems:
         raise ConfigError("; ".join(problems) + ".")
     return ServerConfig(root=Path(args.root).expanduser().resolve(), tokens=read_tokens(args.token_file),
-                        public_url=args.public_url, database=args.database, **sizes)
+                        public_url=args.public_url, max_headers=args.max_headers,
+                        header_timeout=args.header_timeout, database=args.database, **sizes)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,6 +144,7 @@ def run(args: argparse.Namespace) -> int:
 
     from berthub.server.accounts.auth import log_to_stderr
     from berthub.server.app import CONFIG_ENV, create_app
+    from berthub.server.connections import protocol_class
     from berthub.server.storage import Storage
 
     config = _config(args)
@@ -137,8 +159,10 @@ def run(args: argparse.Namespace) -> int:
         print("berthub serve: no hub-admin token (BERTHUB_SERVER_TOKEN or --token-file): only accounts "
               "(`berthub accounts`) can write", file=sys.stderr)
     log_to_stderr()
+    # The protocol puts the header limits in front of uvicorn's parser (server.connections); h11's own
+    # bound on buffered header bytes must not be the smaller one.
     options = dict(host=args.host, port=args.port, access_log=not args.no_access_log, log_level="info",
-                   timeout_keep_alive=30)
+                   timeout_keep_alive=30, http=protocol_class(), h11_max_incomplete_event_size=config.max_header_size)
     if args.workers == 1:
         uvicorn.run(create_app(config), **options)
     else:

@@ -27,14 +27,8 @@ from berthub.files import atomic_path
 from berthub.model.bert import BertModel
 
 INPUT_NAMES = ("input_ids", "token_type_ids", "attention_mask")
+ENCODER_OUTPUTS = ("sequence_output", "pooled_output")
 SAMPLES = Path(__file__).parent / "samples" / "sst2_dev.txt"
-_OUTPUT_NAMES = {
-    None: ("sequence_output", "pooled_output"),
-    "question-answering": ("start_logits", "end_logits"),
-    "pretraining": ("prediction_scores", "seq_relationship_score"),
-    "masked-lm": ("prediction_scores",),
-    "next-sentence": ("seq_relationship_score",),
-}
 
 
 class _Graph(nn.Module):
@@ -62,9 +56,9 @@ class Check:
     tolerance: float
 
 
-def output_names(model: nn.Module) -> tuple[str, ...]:
-    head = getattr(model, "head_name", None)
-    return _OUTPUT_NAMES.get(head, ("logits",))
+def graph_outputs(model: nn.Module) -> tuple[str, ...]:
+    """The names of the graph's outputs: the encoder's two, or what the head's facts call its outputs."""
+    return ENCODER_OUTPUTS if isinstance(model, BertModel) else model.head.facts.outputs
 
 
 def sample_batches(tokenizer, model: nn.Module, batch_size: int = 8, sentences: Sequence[str] | None = None
@@ -99,7 +93,7 @@ def export_onnx(model: nn.Module, path: Path, example: tuple[Tensor, Tensor, Ten
                 2: torch.export.Dim("sequence", max=model.config.max_position_embeddings)}
     with torch.no_grad(), _quiet_exporter():
         program = torch.onnx.export(graph, example, dynamo=True, input_names=list(INPUT_NAMES),
-                                    output_names=list(output_names(model)), dynamic_shapes=(dims,) * 3,
+                                    output_names=list(graph_outputs(model)), dynamic_shapes=(dims,) * 3,
                                     verbose=False)
     with atomic_path(path) as tmp:
         program.save(str(tmp))
@@ -131,7 +125,7 @@ def check_onnx(path: Path, model: nn.Module, batches: Sequence[tuple[Tensor, Ten
     import onnxruntime
 
     session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    graph, names, worst = _Graph(model.eval()).eval(), output_names(model), 0.0
+    graph, names, worst = _Graph(model.eval()).eval(), graph_outputs(model), 0.0
     for batch in batches:
         with torch.no_grad():
             expected = graph(*batch)

@@ -1,4 +1,4 @@
-"""What each pipeline task makes of raw text and of the model's outputs (run by berthub/inference/pipeline.py).
+"""What each pipeline task makes of raw text and of the model's outputs (run by berthub/inference/pipelines.py).
 
 A runner turns records (a string, or a dict of fields) into model input windows (berthub.tasks.Feature,
 one or more per record) and the windows' outputs back into one answer per record, as transformers'

@@ -17,22 +17,13 @@ The names below are the room's public face; code inside berthub imports from the
 """
 
 from berthub.model.bert import ACT2FN, BertModel, Encoded
-from berthub.model.config import BertConfig
+from berthub.model.config import ACTIVATIONS, BertConfig
 from berthub.model.pretrained import BertPreTrainedModel
-from berthub.model.task_models import (
-    BertForMaskedLM,
-    BertForMultipleChoice,
-    BertForNextSentencePrediction,
-    BertForPreTraining,
-    BertForQuestionAnswering,
-    BertForSequenceClassification,
-    BertForTask,
-    BertForTokenClassification,
-)
+from berthub.model.task_models import *  # BertForTask and the eight 0.6 classes
 from berthub.model.weights import init_parameter
 
 __all__ = [
-    "ACT2FN", "BertConfig", "BertForMaskedLM", "BertForMultipleChoice", "BertForNextSentencePrediction",
+    "ACT2FN", "ACTIVATIONS", "BertConfig", "BertForMaskedLM", "BertForMultipleChoice", "BertForNextSentencePrediction",
     "BertForPreTraining", "BertForQuestionAnswering", "BertForSequenceClassification", "BertForTask",
     "BertForTokenClassification", "BertModel", "BertPreTrainedModel", "Encoded", "init_parameter",
 ]  # fmt: skip

@@ -10,11 +10,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from berthub.errors import ConfigError
+from berthub.model.labels import label_entries, names_in
 
 ACTIVATIONS = ("gelu", "gelu_new", "gelu_pytorch_tanh", "relu", "tanh")
 
@@ -25,7 +27,8 @@ class BertConfig:
 
     `head` / `head_options` name the task head a saved model carries so `from_pretrained` can
     rebuild it (`None` for a bare encoder). Unknown keys in a config file are kept in `extra`
-    and written back, so nothing a user or another library put there is lost.
+    and written back, so nothing a user or another library put there is lost. `id2label` /
+    `label2id` are transformers': the names of a head's outputs, saved in config.json.
     """
 
     vocab_size: int = 30522
@@ -71,6 +74,27 @@ class BertConfig:
                 f"vocab_size_or_config_json_file must be a vocabulary size (int) or the path of a config file, "
                 f"got {value!r}."
             )
+
+    @property
+    def id2label(self) -> dict[int, str]:
+        """Output id -> label name, as transformers' `config.id2label` ({} when the outputs have no names).
+
+        Setting it (or `label2id`) names the outputs; `BertForTask.labels` reads the same names in id order.
+        """
+        return dict(enumerate(names_in(self.extra)))
+
+    @id2label.setter
+    def id2label(self, value: Mapping[int | str, str]) -> None:
+        self.extra = {**self.extra, **label_entries(_in_id_order(value, "id2label"))}
+
+    @property
+    def label2id(self) -> dict[str, int]:
+        """Label name -> output id, the inverse of `id2label`, as transformers' `config.label2id`."""
+        return {name: index for index, name in self.id2label.items()}
+
+    @label2id.setter
+    def label2id(self, value: Mapping[str, int | str]) -> None:
+        self.id2label = _inverted(value)
 
     @property
     def head_size(self) -> int:
@@ -128,8 +152,37 @@ class BertConfig:
         write_text_atomic(Path(path), self.to_json_string())
 
     def replace(self, **changes: Any) -> BertConfig:
-        """A copy with some fields changed (validated again)."""
-        return dataclasses.replace(self, **changes)
+        """A copy with some fields changed (validated again); `id2label=` / `label2id=` name the outputs."""
+        labels = {key: changes.pop(key) for key in ("id2label", "label2id") if key in changes}
+        copy = dataclasses.replace(self, **changes)
+        if labels:
+            id2label = _in_id_order(labels["id2label"], "id2label") if "id2label" in labels else None
+            from_label2id = _in_id_order(_inverted(labels["label2id"]), "label2id") if "label2id" in labels else None
+            if id2label is not None and from_label2id is not None and id2label != from_label2id:
+                raise ConfigError(f"id2label {labels['id2label']!r} and label2id {labels['label2id']!r} disagree; "
+                                  "give one of them, or two that invert each other.")
+            copy.id2label = dict(enumerate(id2label if id2label is not None else from_label2id))
+        return copy
+
+
+def _in_id_order(id2label: Mapping[Any, Any], name: str) -> list[str]:
+    """The label names of an {id: name} mapping (keys ints or digit strings, 0..N-1) in id order."""
+    if not isinstance(id2label, Mapping):
+        raise ConfigError(f"{name} must map label ids to names, e.g. {{0: 'negative', 1: 'positive'}}; "
+                          f"got {id2label!r}.")
+    try:
+        by_id = {int(key): value for key, value in id2label.items()}
+    except (TypeError, ValueError):
+        raise ConfigError(f"{name}'s ids must be integers 0..N-1, got {list(id2label)}.") from None
+    if sorted(by_id) != list(range(len(by_id))) or not all(isinstance(v, str) and v for v in by_id.values()):
+        raise ConfigError(f"{name} must give a non-empty name to each id 0..N-1, got {dict(id2label)!r}.")
+    return [by_id[i] for i in range(len(by_id))]
+
+
+def _inverted(label2id: Mapping[Any, Any]) -> dict[Any, Any]:
+    if not isinstance(label2id, Mapping):
+        raise ConfigError(f"label2id must map label names to ids, e.g. {{'negative': 0}}; got {label2id!r}.")
+    return {index: name for name, index in label2id.items()}
 
 
 # Written afresh on every save (or describing one runtime, not the model): not carried in `extra`.

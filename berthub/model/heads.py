@@ -161,7 +161,7 @@ class QuestionAnsweringHead(_Linear):
 
     facts = HeadFacts(attribute="qa_outputs", targets={"start_positions": "scalar", "end_positions": "scalar"},
                       loss_normaliser="examples", architecture="BertForQuestionAnswering",
-                      pipeline_tag="question-answering")
+                      pipeline_tag="question-answering", outputs=("start_logits", "end_logits"))
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config, 2)
@@ -256,7 +256,7 @@ class PreTrainingHead(_PreTrainingParts):
 
     facts = HeadFacts(attribute="cls", targets={"masked_lm_labels": "token", "next_sentence_label": "scalar"},
                       loss_normaliser=("masked tokens", "examples"), architecture="BertForPreTraining",
-                      pipeline_tag="fill-mask")
+                      pipeline_tag="fill-mask", outputs=("prediction_scores", "seq_relationship_score"))
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config, mlm=True, nsp=True)
@@ -278,7 +278,7 @@ class MaskedLMHead(_PreTrainingParts):
     """prediction_scores [B, T, V]; loss over masked positions (labels >= 0)."""
 
     facts = HeadFacts(attribute="cls", targets={"masked_lm_labels": "token"}, loss_normaliser="masked tokens",
-                      architecture="BertForMaskedLM", pipeline_tag="fill-mask")
+                      architecture="BertForMaskedLM", pipeline_tag="fill-mask", outputs="prediction_scores")
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config, mlm=True, nsp=False)
@@ -297,7 +297,7 @@ class NextSentenceHead(_PreTrainingParts):
     """seq_relationship_score [B, 2] (0 = B follows A)."""
 
     facts = HeadFacts(attribute="cls", targets={"next_sentence_label": "scalar"}, loss_normaliser="examples",
-                      architecture="BertForNextSentencePrediction")
+                      architecture="BertForNextSentencePrediction", outputs="seq_relationship_score")
 
     def __init__(self, config: BertConfig) -> None:
         super().__init__(config, mlm=False, nsp=True)

@@ -7,20 +7,28 @@ turns logits into answers (a pipeline, `berthub predict`, a model card) reads th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from berthub.errors import ConfigError
-from berthub.model.config import BertConfig
+
+if TYPE_CHECKING:
+    from berthub.model.config import BertConfig
 
 
 def label_names(config: BertConfig) -> list[str]:
-    """Label names in id order from the config's `id2label` ([] when it has none).
+    """Label names in id order from the config's `id2label` ([] when it has none); `config.id2label` as a list.
 
+    >>> from berthub.model.config import BertConfig
     >>> label_names(with_labels(BertConfig(), ["negative", "positive"]))
     ['negative', 'positive']
     """
-    id2label = config.extra.get("id2label") or {}
+    return names_in(config.extra)
+
+
+def names_in(values: Mapping[str, Any]) -> list[str]:
+    """Label names in id order from config.json's `id2label` in `values` ([] when it has none)."""
+    id2label = values.get("id2label") or {}
     if not isinstance(id2label, dict):
         raise ConfigError(f"config.json's id2label must be an object {{\"0\": \"name\", ...}}, got {id2label!r}.")
     try:

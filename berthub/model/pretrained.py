@@ -179,10 +179,11 @@ class BertPreTrainedModel(nn.Module):
     ):
         """Load a model from a registry name, hub repo id, local directory or archive URL.
 
-        `overrides` that are BertConfig fields change the config (e.g. `hidden_dropout_prob=0.0`);
-        the others go to the model's constructor (e.g. `num_labels=3`). `dtype` casts the weights
-        (e.g. torch.bfloat16 or "bfloat16"; "auto" or None keeps the file's); `torch_dtype` is
-        transformers' older name for it. The model is returned in eval mode with `model.load_report` set.
+        `overrides` that are BertConfig fields change the config (e.g. `hidden_dropout_prob=0.0`, or
+        transformers' `id2label=` / `label2id=`); the others go to the model's constructor (e.g.
+        `num_labels=3`). `dtype` casts the weights (e.g. torch.bfloat16 or "bfloat16"; "auto" or None keeps
+        the file's); `torch_dtype` is transformers' older name for it. The model is returned in eval mode with
+        `model.load_report` set.
         """
         dtype = resolve_dtype(dtype, torch_dtype)
         resolved = locate(pretrained_model_name_or_path, revision=revision, cache_dir=cache_dir,
@@ -211,7 +212,7 @@ class BertPreTrainedModel(nn.Module):
 def _config_fields() -> set[str]:
     import dataclasses
 
-    return {f.name for f in dataclasses.fields(BertConfig)} - {"extra"}
+    return {f.name for f in dataclasses.fields(BertConfig)} - {"extra"} | {"id2label", "label2id"}
 
 
 def _convert_tf(directory: Path, scratch: Path) -> Path:

@@ -22,6 +22,11 @@ from berthub.model.labels import label_entries, label_names
 from berthub.model.pretrained import BertPreTrainedModel
 from berthub.plugins.loader import head_class, head_for_architecture
 
+__all__ = [
+    "BertForMaskedLM", "BertForMultipleChoice", "BertForNextSentencePrediction", "BertForPreTraining",
+    "BertForQuestionAnswering", "BertForSequenceClassification", "BertForTask", "BertForTokenClassification",
+]  # fmt: skip
+
 # config.json key naming the pip distribution a head comes from, so a missing plugin can be named.
 HEAD_DISTRIBUTION_KEY = "berthub_head_distribution"
 

@@ -41,6 +41,9 @@ class HeadFacts:
     architecture: the transformers class reading the same checkpoint ("BertForSequenceClassification"),
         written to config.json's `architectures`; None when there is none ("BertModel" is written).
     pipeline_tag: the Hugging Face Hub task a model card declares ("text-classification"); None: none fits.
+        berthub's own heads with one of the pipeline's tasks are answered by `berthub.pipeline` through it.
+    outputs: the names of what `forward` returns, in order: one for a tensor, one per tensor of a tuple
+        (("start_logits", "end_logits")); an exported ONNX graph names its outputs so.
     """
 
     attribute: str
@@ -48,10 +51,13 @@ class HeadFacts:
     loss_normaliser: str | tuple[str, ...] = ("examples",)
     architecture: str | None = None
     pipeline_tag: str | None = None
+    outputs: str | tuple[str, ...] = ("logits",)
 
     def __post_init__(self) -> None:
         normaliser = (self.loss_normaliser,) if isinstance(self.loss_normaliser, str) else self.loss_normaliser
+        outputs = (self.outputs,) if isinstance(self.outputs, str) else self.outputs
         object.__setattr__(self, "loss_normaliser", tuple(normaliser))
+        object.__setattr__(self, "outputs", tuple(outputs))
         object.__setattr__(self, "targets", dict(self.targets))  # a copy: the caller's dict may change later
         named = (("attribute", self.attribute), ("architecture", self.architecture),
                  ("pipeline_tag", self.pipeline_tag))
@@ -63,6 +69,8 @@ class HeadFacts:
             problems.append("targets is empty: name at least the one batch key the loss reads")
         if not self.loss_normaliser or not all(isinstance(n, str) and n for n in self.loss_normaliser):
             problems.append(f"loss_normaliser must name what each loss term is a mean over, got {normaliser!r}")
+        if not self.outputs or not all(isinstance(n, str) and n for n in self.outputs):
+            problems.append(f"outputs must name what forward returns, one name per tensor, got {outputs!r}")
         if problems:
             raise PluginError("HeadFacts: " + "; ".join(problems) + ".")
 
@@ -116,7 +124,7 @@ def head_problems(cls: Any) -> list[str]:
     facts = getattr(cls, "facts", None)
     if not isinstance(facts, HeadFacts):
         problems.append(f"`facts` is {'missing' if facts is None else 'a ' + type(facts).__name__}: declare the "
-                        f"class attribute {_facts_line(cls)} (KIND: scalar, token or vector; see berthub.plugins."
+                        f"class attribute {facts_line(cls)} (KIND: scalar, token or vector; see berthub.plugins."
                         "HeadFacts for loss_normaliser, architecture and pipeline_tag)")
     for member, wanted in _protocol_methods(Head).items():
         method = getattr(cls, member, None)
@@ -129,14 +137,47 @@ def head_problems(cls: Any) -> list[str]:
     return problems
 
 
-def _facts_line(cls: type) -> str:
+def facts_line(cls: type) -> str:
     """The `facts = HeadFacts(...)` line to write, filled from a pre-contract head's `attribute` and `targets`."""
-    attribute, targets = getattr(cls, "attribute", None), getattr(cls, "targets", None)
-    if not isinstance(attribute, str) or not isinstance(targets, (tuple, list)):
+    if _attribute_and_targets(cls) is None:
         return "facts = HeadFacts(attribute=NAME, targets={KEY: KIND})"
-    keys = ", ".join(f"{key!r}: KIND" for key in targets)
-    return (f"facts = HeadFacts(attribute={attribute!r}, targets={{{keys}}}) in place of its `attribute` and "
+    keys = ", ".join(f"{key!r}: KIND" for key in cls.targets)
+    return (f"facts = HeadFacts(attribute={cls.attribute!r}, targets={{{keys}}}) in place of its `attribute` and "
             "`targets` class attributes")
+
+
+def _legacy_declaration(cls: Any) -> tuple[str, tuple[str, ...]] | None:
+    """(attribute, targets) of a head written for berthub 0.1, which declared those two class attributes
+    instead of `facts`; None for anything else (a class with any `facts`, even a wrong one, is checked as is)."""
+    if not isinstance(cls, type) or "facts" in dir(cls):
+        return None
+    return _attribute_and_targets(cls)
+
+
+def _attribute_and_targets(cls: Any) -> tuple[str, tuple[str, ...]] | None:
+    attribute, targets = getattr(cls, "attribute", None), getattr(cls, "targets", None)
+    if not (isinstance(attribute, str) and attribute and isinstance(targets, (tuple, list)) and targets
+            and all(isinstance(key, str) and key for key in targets)):
+        return None
+    return attribute, tuple(targets)
+
+
+def adapt_legacy_head(cls: Any) -> Any:
+    """A head written for berthub 0.1 as a subclass with the `facts` its declaration implies; anything else
+    unchanged. Its targets' kinds were never declared (0.1 batched each as the task's `target_kinds` or the
+    value's type said), so `declared_target_kinds` gives none for it, and its loss is a mean over "items"."""
+    declaration = _legacy_declaration(cls)
+    if declaration is None:
+        return cls
+    attribute, targets = declaration
+    facts = HeadFacts(attribute=attribute, targets=dict.fromkeys(targets, "scalar"), loss_normaliser="items")
+    return type(cls.__name__, (cls,), {"facts": facts, "legacy_head": True, "__module__": cls.__module__,
+                                       "__qualname__": cls.__qualname__, "__doc__": cls.__doc__})
+
+
+def declared_target_kinds(head: Any) -> dict[str, str]:
+    """How the head says each target is batched (`facts.targets`); {} for an adapted 0.1 head, which never said."""
+    return {} if getattr(head, "legacy_head", False) else dict(head.facts.targets)
 
 
 def _protocol_methods(protocol: type) -> dict[str, inspect.Signature]:

@@ -14,6 +14,7 @@ Rules, the same for berthub's own entries and for third-party packages:
   - A plugin that fails to import raises PluginError naming its entry point and distribution, with the
     original exception chained; every other plugin keeps working. So does a head that does not meet
     the head contract (`head_problems` says exactly what it lacks), or a dataset entry point that is not callable.
+    A head written for berthub 0.1 (`attribute` / `targets` instead of `facts`) is adapted, with a FutureWarning.
   - A name registered by two distributions is an error when that name is loaded, naming both; there is
     no silent precedence. Uninstall one of them, or the plugin renames its entry. Other names still load.
 """
@@ -21,6 +22,7 @@ Rules, the same for berthub's own entries and for third-party packages:
 from __future__ import annotations
 
 import difflib
+import warnings
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any
@@ -128,22 +130,34 @@ def load(kind: str, name: str) -> Any:
     Raises PluginError when no distribution registers the name (listing the registered names), when
     two do (naming both), or when the plugin fails to import (chaining the original exception).
     """
-    ep, info = _find(kind, name)
-    key = (kind, name, info.value)
+    return _load(kind, *_find(kind, name))
+
+
+def load_entry(info: PluginInfo) -> Any:
+    """Import and return the object of one entry point as `entries` lists it, even when another
+    distribution registers the same name (the registry reads every `berthub.models` entry this way)."""
+    for ep in entry_points(group=_group(info.kind)):
+        if _info(info.kind, ep) == info:
+            return _load(info.kind, ep, info)
+    raise PluginError(f"The {info.where} is no longer installed; reinstall {info.distribution}.")
+
+
+def _load(kind: str, ep: EntryPoint, info: PluginInfo) -> Any:
+    key = (kind, info.name, info.value, info.distribution)
     if key not in _loaded:
         try:
             loaded = ep.load()
         except Exception as error:
-            raise PluginError(f"The {kind[:-1]} '{name}' ({info.where}) failed to load: "
+            raise PluginError(f"The {kind[:-1]} '{info.name}' ({info.where}) failed to load: "
                               f"{type(error).__name__}: {error}. Fix or reinstall {info.distribution}, or "
                               f"uninstall it (pip uninstall {info.distribution}); other plugins are "
                               "unaffected.") from error
         if kind == "heads":
-            _check_head(name, info, loaded)
+            loaded = _checked_head(info, loaded)
         missing = [attr for attr in _REQUIRED.get(kind, ()) if not hasattr(loaded, attr)]
         if missing or (kind in _CALLABLE and not callable(loaded)):
             what = f"lacks {', '.join(missing)}" if missing else "is not callable"
-            raise PluginError(f"The {kind[:-1]} '{name}' ({info.where}) {what}; {_CONTRACT[kind]} Fix or "
+            raise PluginError(f"The {kind[:-1]} '{info.name}' ({info.where}) {what}; {_CONTRACT[kind]} Fix or "
                               f"uninstall {info.distribution}.")
         _loaded[key] = loaded
     return _loaded[key]
@@ -178,6 +192,11 @@ def _builtin_heads() -> dict[str, EntryPoint]:
     return {ep.name: ep for ep in entry_points(group=GROUPS["heads"]) if _info("heads", ep).distribution == "berthub"}
 
 
+def builtin_heads() -> list[str]:
+    """The names of berthub's own heads (not a plugin's), without importing them."""
+    return sorted(_builtin_heads())
+
+
 def builtin_head_class(name: str) -> type:
     """berthub's own head class registered as `name`, whatever other distributions register under that name
     (a clash is reported when the name is used for a model, not when berthub reads its own facts)."""
@@ -199,12 +218,19 @@ def head_for_architecture(architecture: str | None) -> str | None:
     return next((name for name in sorted(builtin) if builtin[name].load().facts.architecture == architecture), None)
 
 
-def _check_head(name: str, info: PluginInfo, loaded: Any) -> None:
-    from berthub.plugins.head_contract import head_problems  # torch: only once a head is loaded
+def _checked_head(info: PluginInfo, loaded: Any) -> Any:
+    """The head class, checked against the contract; a head written for berthub 0.1 comes back adapted."""
+    from berthub.plugins.head_contract import adapt_legacy_head, facts_line, head_problems  # torch: once loaded
 
-    problems = head_problems(loaded)
+    adapted = adapt_legacy_head(loaded)
+    if adapted is not loaded:
+        warnings.warn(f"The head '{info.name}' ({info.where}) declares berthub 0.1's `attribute` and `targets` class "
+                      f"attributes; berthub 0.2 adapts it and 0.3 will refuse it. {info.distribution} should declare "
+                      f"{facts_line(loaded)} (docs/plugins.md, 'Write the head').", FutureWarning, stacklevel=4)
+    problems = head_problems(adapted)
     if problems:
-        raise PluginError(f"The head '{name}' ({info.where}) does not meet berthub's head contract "
+        raise PluginError(f"The head '{info.name}' ({info.where}) does not meet berthub's head contract "
                           f"(berthub.plugins.Head): " + "; ".join(problems) + f". Fix the head in {info.distribution} "
                           "(docs/plugins.md, 'Write the head', shows a complete one), or uninstall it "
                           f"(pip uninstall {info.distribution}); other heads are unaffected.")
+    return adapted

@@ -11,9 +11,10 @@ from dataclasses import dataclass
 
 BUILTIN_SOURCE = "berthub (built-in)"
 
-_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+# Matched against the whole string (fullmatch): "$" would also accept a name ending in a newline.
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 @dataclass(frozen=True)
@@ -41,15 +42,15 @@ class ModelEntry:
 def entry_problems(entry: ModelEntry) -> list[str]:
     """Everything wrong with `entry`, each with the rule it breaks; [] when it is valid."""
     problems = []
-    if not isinstance(entry.name, str) or not _NAME.match(entry.name):
+    if not isinstance(entry.name, str) or not _NAME.fullmatch(entry.name):
         problems.append(f"name {entry.name!r} must be letters, digits, '.', '_' or '-' (no '/')")
     if (entry.repo_id is None) == (entry.url is None):
         problems.append("exactly one of repo_id or url must be given")
-    if entry.repo_id is not None and not _REPO_ID.match(str(entry.repo_id)):
+    if entry.repo_id is not None and not _REPO_ID.fullmatch(str(entry.repo_id)):
         problems.append(f"repo_id {entry.repo_id!r} must be 'namespace/name'")
     if entry.url is not None and not str(entry.url).startswith(("http://", "https://")):
         problems.append(f"url {entry.url!r} must start with http:// or https://")
-    if entry.sha256 is not None and not _SHA256.match(str(entry.sha256)):
+    if entry.sha256 is not None and not _SHA256.fullmatch(str(entry.sha256)):
         problems.append("sha256 must be 64 lower-case hex digits")
     if not isinstance(entry.revision, str) or not entry.revision:
         problems.append("revision must be a non-empty string")

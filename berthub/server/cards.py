@@ -11,19 +11,16 @@ and a malformed one reads as `UNREADABLE` (pages say so), never as an error of t
   (entities, tabs, reference links) survives as a link;
 - config.json and the safetensors header: JSON at most `MAX_DEPTH` deep, of the expected shape.
 
-Blobs are content-addressed and never change, so each result is cached per blob path.
+Blobs are content-addressed and never change: server.info remembers each result per blob in the
+hub's bounded cache (server.cache).
 """
 
 from __future__ import annotations
 
 import json
 import struct
-import threading
-from collections import OrderedDict
-from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import markdown
 import nh3
@@ -43,35 +40,6 @@ _TAGS = {"a", "abbr", "b", "blockquote", "br", "code", "dd", "del", "div", "dl",
 _ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title", "width", "height"},
                "td": {"align"}, "th": {"align"}, "code": {"class"}, "ol": {"start"}}
 _URL_SCHEMES = {"http", "https", "mailto"}
-
-
-T = TypeVar("T")
-
-
-class BlobMemo(Generic[T]):
-    """`function(path)` remembered for the last `size` blob paths; `path in memo` says whether a call
-    would be free (so the server can answer on the event loop instead of a thread). Paths are plain
-    strings: they are hashed on every model-info request."""
-
-    def __init__(self, function: Callable[[str], T], size: int) -> None:
-        self._function, self._size = function, size
-        self._results: OrderedDict[str, T] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def __contains__(self, path: str) -> bool:
-        return path in self._results
-
-    def __call__(self, path: str) -> T:
-        with self._lock:
-            if path in self._results:
-                self._results.move_to_end(path)
-                return self._results[path]
-        result = self._function(path)
-        with self._lock:
-            self._results[path] = result
-            while len(self._results) > self._size:
-                self._results.popitem(last=False)
-        return result
 
 
 class UnreadableCard(ValueError):
@@ -156,17 +124,9 @@ def check_bounded(data: Any, max_values: int) -> None:
             stack.extend((item, depth + 1) for item in value)
 
 
-def _parsed_card(path: str) -> tuple[dict[str, Any], str]:
+def read_card(path: str) -> tuple[dict[str, Any], str]:
+    """(metadata, body) of a README.md blob."""
     return split_card(Path(path).read_text(encoding="utf-8", errors="replace"))
-
-
-parsed_card = BlobMemo(_parsed_card, 512)  # (metadata, body) of a README.md blob
-
-
-@lru_cache(maxsize=128)
-def rendered_card(path: str) -> str:
-    """The card body of a README.md blob as sanitised HTML."""
-    return render_markdown(parsed_card(path)[1])
 
 
 def render_markdown(text: str) -> str:
@@ -179,7 +139,7 @@ def render_markdown(text: str) -> str:
                      link_rel="nofollow noopener noreferrer")
 
 
-def _parsed_config(path: str) -> dict[str, Any] | str:
+def read_config(path: str) -> dict[str, Any] | str:
     """A config.json blob as a dict, or UNREADABLE."""
     try:
         # NaN / Infinity become null: model info answers are strict JSON.
@@ -192,10 +152,6 @@ def _parsed_config(path: str) -> dict[str, Any] | str:
     return data
 
 
-parsed_config = BlobMemo(_parsed_config, 512)
-
-
-@lru_cache(maxsize=256)
 def safetensors_summary(path: str) -> tuple[int, list[str]] | str:
     """(number of parameters, dtypes) from a safetensors header without reading tensors, or UNREADABLE."""
     try:

@@ -85,3 +85,15 @@ class TooManyRequests(HubError):
 
     def __init__(self, message: str, retry_after: int) -> None:
         super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})
+class InsufficientStorage(HubError):
+    """The hub's disk is full (ENOSPC, quota) or below its reserve: WebDAV's 507, nothing was stored."""
+
+    status = 507
+    code = "InsufficientStorage"
+
+
+class StorageUnavailable(HubError):
+    """The hub's storage failed a write or read for another reason (EIO, read-only): retry later."""
+
+    status = 503
+    code = "StorageUnavailable"

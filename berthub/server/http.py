@@ -23,20 +23,24 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from berthub.server.accounts.auth import CREDENTIALS, NO_CREDENTIALS, Authenticator, Credentials
 from berthub.server.accounts.policy import DOWNLOAD, VIEW, Caller, may, may_create
+from berthub.server.cache import DEFAULT_CACHE_SIZE
+from berthub.server.connections import DEFAULT_HEADER_LIMITS, HeaderLimits
 from berthub.server.db.engine import default_url
+from berthub.server.disk import DEFAULT_MIN_FREE
 from berthub.server.errors import Forbidden, GatedRepo, HubError, RepoNotFound, TooManyRequests, Unauthorized
 from berthub.server.info import DEFAULT_MAX_CARD
 from berthub.server.names import validate_repo_id
-from berthub.server.objects import RepoMeta
+from berthub.server.objects import Commit, RepoMeta
 from berthub.server.storage import Storage, repo_not_found_message
 
 DEFAULT_MAX_UPLOAD = 50 * 1000**3  # the public hub's limit per file over plain HTTP
@@ -46,7 +50,12 @@ DEFAULT_MAX_REQUEST = 1024**2  # every other body (JSON calls): what HfApi sends
 
 @dataclass(frozen=True)
 class ServerConfig:
-    """Everything `berthub serve` is started with; also passed to worker processes as JSON."""
+    """Everything `berthub serve` is started with; also passed to worker processes as JSON.
+
+    Every limit the server enforces is here (docs/security.md lists them with their options): body
+    sizes, the header limits (server.connections), the memory between requests (server.cache) and
+    the disk reserve (server.disk).
+    """
 
     root: Path
     tokens: dict[str, str] = field(default_factory=dict)  # token -> name recorded as commit author
@@ -55,24 +64,28 @@ class ServerConfig:
     max_commit_size: int = DEFAULT_MAX_COMMIT  # the ndjson body of one commit
     max_request_size: int = DEFAULT_MAX_REQUEST  # any other request body
     max_card_size: int = DEFAULT_MAX_CARD  # README.md / config.json parsed for pages and model info
+    cache_size: int = DEFAULT_CACHE_SIZE  # bytes of everything remembered between requests
+    max_header_size: int = DEFAULT_HEADER_LIMITS.max_bytes  # request line + headers of one request
+    max_headers: int = DEFAULT_HEADER_LIMITS.max_count
+    header_timeout: float = DEFAULT_HEADER_LIMITS.timeout_s  # seconds to send the request line + headers
+    min_free_space: int = DEFAULT_MIN_FREE  # disk bytes writes leave free; /api/health says "low" below
     database: str | None = None  # SQLAlchemy URL of the accounts database; None: SQLite under root
+
+    @property
+    def header_limits(self) -> HeaderLimits:
+        return HeaderLimits(self.max_header_size, self.max_headers, self.header_timeout)
 
     @property
     def database_url(self) -> str:
         return self.database or default_url(self.root)
 
     def to_json(self) -> dict[str, Any]:
-        return {"root": str(self.root), "tokens": self.tokens, "max_upload_size": self.max_upload_size,
-                "public_url": self.public_url, "max_commit_size": self.max_commit_size,
-                "max_request_size": self.max_request_size, "max_card_size": self.max_card_size,
-                "database": self.database}
+        return {**{item.name: getattr(self, item.name) for item in fields(self)}, "root": str(self.root)}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ServerConfig:
-        return cls(Path(data["root"]), dict(data["tokens"]), int(data["max_upload_size"]), data["public_url"],
-                   int(data.get("max_commit_size", DEFAULT_MAX_COMMIT)),
-                   int(data.get("max_request_size", DEFAULT_MAX_REQUEST)),
-                   int(data.get("max_card_size", DEFAULT_MAX_CARD)), data.get("database"))
+        known = {item.name for item in fields(cls)}
+        return cls(**{**{key: value for key, value in data.items() if key in known}, "root": Path(data["root"])})
 
 
 @dataclass(frozen=True)
@@ -87,6 +100,14 @@ class Hub:
 
 def hub_of(request: Request) -> Hub:
     return request.app.state.hub
+
+
+async def resolved(request: Request, repo_id: str, revision: str) -> Commit:
+    """The commit `revision` names: from memory on the event loop, else read in a thread (a tree of
+    100,000 files takes a while to parse, and the loop must keep answering meanwhile)."""
+    storage = hub_of(request).storage
+    commit = storage.resolve(repo_id, revision, cached_only=True)
+    return commit if commit is not None else await run_in_threadpool(storage.resolve, repo_id, revision)
 
 
 def base_url(request: Request) -> str:

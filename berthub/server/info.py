@@ -1,20 +1,25 @@
 """What the hub says about a repo: the JSON shapes huggingface_hub parses, and the model card parts.
 
-Shared by the JSON API and the web pages so both describe a repo the same way.
+Shared by the JSON API and the web pages so both describe a repo the same way. What is read from a
+blob (parsed card and config, rendered card, safetensors summary) is remembered per blob in the
+storage's bounded cache, weighed by what it holds.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from berthub.server import cards
-from berthub.server.objects import Commit, FileEntry, RepoMeta, lfs_pointer
+from berthub.server.cache import approximate_size
+from berthub.server.objects import Commit, CommitHeader, FileEntry, RepoMeta, lfs_pointer
 from berthub.server.storage import Storage
 from berthub.sources.settings import CARD_NAME, CONFIG_NAME, SAFETENSORS_NAME
 
 _CARD, _CONFIG = CARD_NAME, CONFIG_NAME
 DEFAULT_MAX_CARD = 1024**2  # cards and configs bigger than this are not parsed for pages or listings
 _INLINE_FILES = 1000  # model info of a commit with more files is built in the thread pool
+T = TypeVar("T")
 
 
 def sibling_json(entry: FileEntry) -> dict[str, Any]:
@@ -35,7 +40,7 @@ def tree_file_json(entry: FileEntry) -> dict[str, Any]:
     return data
 
 
-def commit_json(commit: Commit) -> dict[str, Any]:
+def commit_json(commit: CommitHeader) -> dict[str, Any]:
     """One element of `/commits/{revision}` (GitCommitInfo)."""
     return {"id": commit.id, "title": commit.title, "message": commit.message,
             "authors": [{"user": commit.author}], "date": commit.date}
@@ -69,11 +74,17 @@ def is_cheap(storage: Storage, commit: Commit, max_card_size: int = DEFAULT_MAX_
     may run on the event loop (a thread hop would cost more than the work on this hot path)."""
     if len(commit.files) > _INLINE_FILES:
         return False
-    for name, memo in ((_CARD, cards.parsed_card), (_CONFIG, cards.parsed_config)):
+    for name, kind in ((_CARD, "card"), (_CONFIG, "config")):
         entry = commit.files.get(name)
-        if entry is not None and entry.size <= max_card_size and storage.blob_file(entry.sha256) not in memo:
+        if entry is not None and entry.size <= max_card_size and (kind, entry.sha256) not in storage.cache:
             return False
     return True
+
+
+def _remembered(storage: Storage, kind: str, entry: FileEntry, read: Callable[[str], T]) -> T:
+    """`read(blob path)`, remembered per blob (blobs never change) in the storage's cache."""
+    return storage.cache.remember((kind, entry.sha256), lambda: read(storage.blob_file(entry.sha256)),
+                                  approximate_size)
 
 
 def card(storage: Storage, commit: Commit, max_size: int = DEFAULT_MAX_CARD) -> tuple[dict[str, Any], str]:
@@ -81,7 +92,7 @@ def card(storage: Storage, commit: Commit, max_size: int = DEFAULT_MAX_CARD) -> 
     entry = commit.files.get(_CARD)
     if entry is None or entry.size > max_size:
         return {}, ""
-    return cards.parsed_card(storage.blob_file(entry.sha256))
+    return _remembered(storage, "card", entry, cards.read_card)
 
 
 def card_html(storage: Storage, commit: Commit, max_size: int = DEFAULT_MAX_CARD) -> str:
@@ -89,7 +100,8 @@ def card_html(storage: Storage, commit: Commit, max_size: int = DEFAULT_MAX_CARD
     entry = commit.files.get(_CARD)
     if entry is None or entry.size > max_size:
         return ""
-    return cards.rendered_card(storage.blob_file(entry.sha256))
+    body = card(storage, commit, max_size)[1]
+    return _remembered(storage, "card-html", entry, lambda _: cards.render_markdown(body))
 
 
 def config(storage: Storage, commit: Commit, max_size: int = DEFAULT_MAX_CARD) -> dict[str, Any] | str | None:
@@ -97,11 +109,11 @@ def config(storage: Storage, commit: Commit, max_size: int = DEFAULT_MAX_CARD) -
     entry = commit.files.get(_CONFIG)
     if entry is None:
         return None
-    return cards.UNREADABLE if entry.size > max_size else cards.parsed_config(storage.blob_file(entry.sha256))
+    return cards.UNREADABLE if entry.size > max_size else _remembered(storage, "config", entry, cards.read_config)
 
 
 def parameter_count(storage: Storage, commit: Commit) -> tuple[int, list[str]] | str | None:
     """(number of parameters, dtypes) read from the safetensors header, without loading tensors;
     None without model.safetensors, cards.UNREADABLE when its header is malformed."""
     entry = commit.files.get(SAFETENSORS_NAME)
-    return cards.safetensors_summary(storage.blob_file(entry.sha256)) if entry else None
+    return _remembered(storage, "safetensors", entry, cards.safetensors_summary) if entry else None

@@ -8,9 +8,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+
+# Memory of one tree entry besides its path: the FileEntry, its sha256 and oid strings, its size and the
+# tree's dict slot (measured with tracemalloc; tests/security/test_hub_memory.py keeps it honest).
+_ENTRY_BYTES = 320
+_COMMIT_BYTES = 1024
 
 
 def now_iso() -> str:
@@ -28,7 +34,7 @@ def lfs_pointer(sha256: str, size: int) -> bytes:
     return f"version https://git-lfs.github.com/spec/v1\noid sha256:{sha256}\nsize {size}\n".encode()
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class FileEntry:
     """One file of a commit's tree. `oid` is git's id (of the content, or of the LFS pointer)."""
 
@@ -46,15 +52,19 @@ class FileEntry:
     def large(cls, path: str, sha256: str, size: int) -> FileEntry:
         return cls(path, sha256, size, git_blob_oid(lfs_pointer(sha256, size)), True)
 
+    def row(self) -> list:
+        """The entry as stored in a commit file: [path, sha256, size, oid, lfs]."""
+        return [self.path, self.sha256, self.size, self.oid, self.lfs]
+
     @property
     def etag(self) -> str:
         """What the hub sends as ETag: the sha256 for LFS files, git's oid for regular ones."""
         return self.sha256 if self.lfs else self.oid
 
 
-@dataclass(frozen=True)
-class Commit:
-    """An immutable snapshot of a repo: the whole file tree plus who, when and why."""
+@dataclass(frozen=True, slots=True)
+class CommitHeader:
+    """Who, when and why of a commit, without its tree: what history lists (trees can be huge)."""
 
     id: str
     parent: str | None
@@ -62,16 +72,35 @@ class Commit:
     message: str
     author: str
     date: str
+
+    def memory_size(self) -> int:
+        """About the bytes this header occupies in memory (for server.cache)."""
+        return _COMMIT_BYTES + sys.getsizeof(self.title) + sys.getsizeof(self.message)
+
+
+@dataclass(frozen=True)
+class Commit(CommitHeader):
+    """An immutable snapshot of a repo: the whole file tree plus who, when and why (its header)."""
+
     files: dict[str, FileEntry] = field(repr=False)
 
     @property
     def size(self) -> int:
         return sum(entry.size for entry in self.files.values())
 
+    @property
+    def header(self) -> CommitHeader:
+        """The header alone, holding no reference to the tree (what the cache keeps for history)."""
+        return CommitHeader(self.id, self.parent, self.title, self.message, self.author, self.date)
+
+    def memory_size(self) -> int:
+        """About the bytes this commit occupies in memory, its tree included (for server.cache)."""
+        return super().memory_size() + sum(_ENTRY_BYTES + sys.getsizeof(path) for path in self.files)
+
     def to_json(self) -> dict:
         return {"id": self.id, "parent": self.parent, "title": self.title, "message": self.message,
                 "author": self.author, "date": self.date,
-                "files": [[e.path, e.sha256, e.size, e.oid, e.lfs] for e in self.files.values()]}
+                "files": [entry.row() for entry in self.files.values()]}
 
     @classmethod
     def from_json(cls, data: dict) -> Commit:
@@ -106,6 +135,6 @@ def make_commit(parent: str | None, title: str, message: str, author: str,
                 files: dict[str, FileEntry]) -> Commit:
     """A new commit; its id is a sha1 over its content and a random salt, so ids never collide."""
     date = now_iso()
-    body = json.dumps([parent, title, message, author, date, [list(vars(e).values()) for e in files.values()],
+    body = json.dumps([parent, title, message, author, date, [entry.row() for entry in files.values()],
                        uuid.uuid4().hex])
     return Commit(hashlib.sha1(body.encode()).hexdigest(), parent, title, message, author, date, files)

@@ -12,7 +12,11 @@ Layout under the server's root:
 Every file is written to tmp/, fsynced and renamed into place, and a commit becomes visible only
 when its branch file is renamed over the old one, after the commit and all its blobs exist. An
 upload or commit killed at any point therefore leaves the previous revision intact and nothing
-half-written visible.
+half-written visible; one that fails (a full disk, EIO, a client gone) also removes what it wrote
+to tmp/, so the next write succeeds as soon as there is space again (server.disk).
+
+What is read from disk is remembered in `cache` (server.cache), keyed by the repo's folder, never by
+the spelling of its id in the URL, and bounded in bytes.
 """
 
 from __future__ import annotations
@@ -21,15 +25,16 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
-import threading
+import sys
 import uuid
-from collections import OrderedDict
 from pathlib import Path
 
 import filelock
 
 from berthub.files import fsync_dir, write_text_atomic
+from berthub.server.blobs import BlobWriter
+from berthub.server.cache import BoundedCache
+from berthub.server.disk import DEFAULT_MIN_FREE, check_room
 from berthub.server.errors import (
     BadRequest,
     Conflict,
@@ -38,11 +43,26 @@ from berthub.server.errors import (
     RepoNotFound,
     RevisionNotFound,
 )
-from berthub.server.names import COMMIT_ID, validate_path, validate_ref_name, validate_repo_id, validate_tree
-from berthub.server.objects import AddFile, Commit, FileEntry, Operation, RepoMeta, make_commit, now_iso
+from berthub.server.names import (
+    COMMIT_ID,
+    validate_commit_text,
+    validate_path,
+    validate_ref_name,
+    validate_repo_id,
+    validate_tree,
+)
+from berthub.server.objects import (
+    AddFile,
+    Commit,
+    CommitHeader,
+    FileEntry,
+    Operation,
+    RepoMeta,
+    make_commit,
+    now_iso,
+)
 
 LOCK_TIMEOUT_S = 120
-_COMMIT_CACHE_SIZE = 1024
 
 
 def repo_not_found_message(repo_id: str) -> str:
@@ -51,64 +71,25 @@ def repo_not_found_message(repo_id: str) -> str:
             "token). Check the id, or create it (HfApi.create_repo or `berthub push`).")
 
 
-class BlobWriter:
-    """Streams one upload into tmp/, hashing as it goes; `finish` verifies and publishes the blob."""
-
-    def __init__(self, storage: Storage, expected_sha256: str | None = None,
-                 expected_size: int | None = None) -> None:
-        self._storage = storage
-        self._expected = (expected_sha256, expected_size)
-        self._hash = hashlib.sha256()
-        self.size = 0
-        fd, name = tempfile.mkstemp(dir=storage.tmp_dir, prefix="upload-")
-        self._path = Path(name)
-        self._file = os.fdopen(fd, "wb")
-
-    def write(self, chunk: bytes) -> None:
-        self._hash.update(chunk)
-        self.size += len(chunk)
-        self._file.write(chunk)
-
-    def finish(self) -> tuple[str, int]:
-        """Check size and sha256 against what the client announced, then rename into blobs/."""
-        try:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            sha256 = self._hash.hexdigest()
-            expected_sha, expected_size = self._expected
-            if expected_size is not None and self.size != expected_size:
-                raise BadRequest(f"Upload of {expected_sha} announced {expected_size} bytes but sent "
-                                 f"{self.size}; nothing was stored. Retry the upload.")
-            if expected_sha is not None and sha256 != expected_sha:
-                raise BadRequest(f"Upload announced sha256 {expected_sha} but its content hashes to {sha256};"
-                                 " nothing was stored. Check the file did not change during the upload.")
-            self._storage._publish_blob(self._path, sha256)
-            return sha256, self.size
-        finally:
-            self.abort()
-
-    def abort(self) -> None:
-        if not self._file.closed:
-            self._file.close()
-        self._path.unlink(missing_ok=True)
-
-
 class Storage:
     """All reads and writes of the hub's data; safe to share between threads and worker processes."""
 
-    def __init__(self, root: str | os.PathLike) -> None:
+    def __init__(self, root: str | os.PathLike, cache: BoundedCache | None = None,
+                 min_free_space: int = DEFAULT_MIN_FREE) -> None:
         self.root = Path(root).resolve()
         self.blobs_dir = self.root / "blobs"
         self.repos_dir = self.root / "repos"
         self.tmp_dir = self.root / "tmp"
         self.locks_dir = self.root / "locks"
         self._blobs = str(self.blobs_dir)
-        self._exact_dirs: dict[str, Path] = {}  # repo id -> its folder, for ids spelled as created
         for folder in (self.blobs_dir, self.repos_dir, self.tmp_dir, self.locks_dir):
             folder.mkdir(parents=True, exist_ok=True)
-        self._commits: OrderedDict[tuple[str, str], Commit] = OrderedDict()
-        self._commits_lock = threading.Lock()
+        self.cache = cache if cache is not None else BoundedCache()
+        self.min_free_space = min_free_space
+
+    def check_room(self, needed: int, what: str) -> None:
+        """507 unless `needed` more bytes leave the reserve (`--min-free-space`) free."""
+        check_room(self.root, needed, self.min_free_space, what)
 
     def recover(self) -> int:
         """Remove uploads left in tmp/ by a crash. Call once at start, before serving. Returns a count."""
@@ -137,36 +118,33 @@ class Storage:
         return size is None or stat.st_size == size
 
     def blob_writer(self, expected_sha256: str | None = None, expected_size: int | None = None) -> BlobWriter:
-        return BlobWriter(self, expected_sha256, expected_size)
+        self.check_room(expected_size or 0, f"Upload of {expected_sha256 or 'a file'}")
+        return BlobWriter(self.tmp_dir, self.blob_path, expected_sha256, expected_size)
 
     def put_bytes(self, data: bytes) -> str:
         """Store small content (regular files sent inline in a commit); returns its sha256."""
+        sha256 = hashlib.sha256(data).hexdigest()
+        if self.has_blob(sha256, len(data)):
+            return sha256  # stored before: content addressing makes writing it again a no-op
         writer = self.blob_writer()
         writer.write(data)
         return writer.finish()[0]
 
-    def _publish_blob(self, tmp_path: Path, sha256: str) -> None:
-        target = self.blob_path(sha256)
-        if target.exists():
-            return  # same content already stored: content addressing makes this a no-op
-        target.parent.mkdir(exist_ok=True)
-        os.replace(tmp_path, target)
-        fsync_dir(target.parent)
-
     # ---- repos -------------------------------------------------------------------------------
     def _repo_dir(self, repo_id: str) -> Path:
         """The repo's folder. Repo ids are case-insensitive, as on the public hub: `Acme/Pub` names the
-        folder of `acme/pub` (only a miss pays for the case-insensitive search)."""
-        known = self._exact_dirs.get(repo_id)
-        if known is not None:
+        folder of `acme/pub`. Remembered under the lower-cased id (every request resolves its repo twice),
+        only for repos that exist: 64 spellings of one id are one entry, and ids of no repo are none;
+        repo() forgets an entry whose repo has gone."""
+        key = ("repo-dir", repo_id.lower())
+        known = self.cache.get(key)
+        if known is not None:  # only valid ids are ever kept
             return known
         exact = self.repos_dir / validate_repo_id(repo_id)
-        if exact.is_dir():
-            # Remembered: every request resolves its repo twice. Only existing, exactly spelled ids are
-            # kept (bounded by the number of repos); repo() forgets an entry whose repo has gone.
-            self._exact_dirs[repo_id] = exact
+        found = exact if exact.is_dir() else self._case_variant(repo_id)
+        if found is None:
             return exact
-        return self._case_variant(repo_id) or exact
+        return self.cache.put(key, found, sys.getsizeof(str(found)) + 200)
 
     def _case_variant(self, repo_id: str) -> Path | None:
         namespace, name = repo_id.lower().split("/")
@@ -188,11 +166,13 @@ class Storage:
         try:
             data = json.loads((repo_dir / "repo.json").read_text())
         except FileNotFoundError:
-            if self._exact_dirs.pop(repo_id, None) is not None:  # deleted since: look again, in any case
+            key = ("repo-dir", repo_id.lower())
+            if key in self.cache:  # deleted since (perhaps by another worker): look again, in any case
+                self.cache.discard(key)
                 return self.repo(repo_id)
             raise RepoNotFound(repo_not_found_message(repo_id)) from None
-        canonical = repo_id if repo_id in self._exact_dirs else f"{repo_dir.parent.name}/{repo_dir.name}"
-        return RepoMeta(canonical, bool(data.get("private")), data["created_at"], data.get("gated") or None)
+        return RepoMeta(f"{repo_dir.parent.name}/{repo_dir.name}", bool(data.get("private")), data["created_at"],
+                        data.get("gated") or None)
 
     def update_repo_settings(self, repo_id: str, *, private: bool | None = None,
                              gated: str | bool | None = None) -> RepoMeta:
@@ -224,16 +204,20 @@ class Storage:
                 existing = f"{repo_dir.parent.name}/{repo_dir.name}"
                 same = "" if existing == repo_id else f" as '{existing}' (repo ids are case-insensitive)"
                 raise Conflict(f"Repository '{repo_id}' already exists{same}; push to it, or delete it first.")
+            self.check_room(0, f"Creating '{repo_id}'")
             staging = self.tmp_dir / f"repo-{uuid.uuid4().hex}"
-            (staging / "commits").mkdir(parents=True)
-            (staging / "refs" / "heads").mkdir(parents=True)
             created = now_iso()
-            _atomic_write(staging / "repo.json", json.dumps({"created_at": created, "private": private}))
-            initial = make_commit(None, "initial commit", "", author, {})
-            _atomic_write(staging / "commits" / f"{initial.id}.json", json.dumps(initial.to_json()))
-            _atomic_write(staging / "refs" / "heads" / "main", initial.id)
-            repo_dir.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(staging, repo_dir)  # the repo appears whole or not at all
+            try:
+                (staging / "commits").mkdir(parents=True)
+                (staging / "refs" / "heads").mkdir(parents=True)
+                _atomic_write(staging / "repo.json", json.dumps({"created_at": created, "private": private}))
+                initial = make_commit(None, "initial commit", "", author, {})
+                _atomic_write(staging / "commits" / f"{initial.id}.json", json.dumps(initial.to_json()))
+                _atomic_write(staging / "refs" / "heads" / "main", initial.id)
+                repo_dir.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(staging, repo_dir)  # the repo appears whole or not at all
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)  # gone already unless something failed
             fsync_dir(repo_dir.parent)
         return RepoMeta(repo_id, private, created)
 
@@ -244,7 +228,7 @@ class Storage:
             self.repo(repo_id)
             trash = self.tmp_dir / f"deleted-{uuid.uuid4().hex}"
             os.rename(repo_dir, trash)
-            self._exact_dirs.pop(f"{repo_dir.parent.name}/{repo_dir.name}", None)
+            self.cache.discard(("repo-dir", repo_id.lower()))
         shutil.rmtree(trash, ignore_errors=True)
 
     def _locked(self, repo_id: str) -> _Held:
@@ -257,11 +241,12 @@ class Storage:
         return _Held(lock)
 
     # ---- revisions ---------------------------------------------------------------------------
-    def resolve(self, repo_id: str, revision: str = "main") -> Commit:
-        """The commit a branch, tag or full commit id names."""
+    def resolve(self, repo_id: str, revision: str = "main", *, cached_only: bool = False) -> Commit | None:
+        """The commit a branch, tag or full commit id names. With `cached_only`, None when its tree is
+        not in memory: the caller then reads it in a thread, so a big tree is never parsed on the loop."""
         repo_dir = self._repo_dir(repo_id)
         commit_id = None
-        if COMMIT_ID.match(revision) and (repo_dir / "commits" / f"{revision}.json").exists():
+        if COMMIT_ID.fullmatch(revision) and (repo_dir / "commits" / f"{revision}.json").exists():
             commit_id = revision
         else:
             for kind in ("heads", "tags"):
@@ -274,52 +259,58 @@ class Storage:
             self.repo(repo_id)  # only now: a missing repo is a different error than a missing revision
             raise RevisionNotFound(f"Revision '{revision}' not found in '{repo_id}': use a branch ('main'), "
                                    "a tag or a full 40-character commit id.")
+        if cached_only:
+            return self.cache.get(("commit", str(repo_dir), commit_id))
         return self.commit(repo_id, commit_id)
 
     def commit(self, repo_id: str, commit_id: str) -> Commit:
-        key = (repo_id, commit_id)
-        with self._commits_lock:
-            if key in self._commits:
-                self._commits.move_to_end(key)
-                return self._commits[key]
-        path = self._repo_dir(repo_id) / "commits" / f"{commit_id}.json"
+        repo_dir = self._repo_dir(repo_id)
+        return self.cache.remember(("commit", str(repo_dir), commit_id),
+                                   lambda: self._read_commit(repo_dir, repo_id, commit_id), Commit.memory_size)
+
+    def _read_commit(self, repo_dir: Path, repo_id: str, commit_id: str) -> Commit:
         try:
-            commit = Commit.from_json(json.loads(path.read_text()))
+            return Commit.from_json(json.loads((repo_dir / "commits" / f"{commit_id}.json").read_text()))
         except FileNotFoundError:
             raise RevisionNotFound(f"Commit '{commit_id}' not found in '{repo_id}'.") from None
-        with self._commits_lock:
-            self._commits[key] = commit
-            while len(self._commits) > _COMMIT_CACHE_SIZE:
-                self._commits.popitem(last=False)
-        return commit
 
-    def history(self, repo_id: str, revision: str = "main", limit: int = 1000) -> list[Commit]:
-        """Commits reachable from `revision`, newest first."""
-        commits = [self.resolve(repo_id, revision)]
-        while commits[-1].parent and len(commits) < limit:
-            commits.append(self.commit(repo_id, commits[-1].parent))
-        return commits
+    def history(self, repo_id: str, revision: str = "main", limit: int = 1000) -> list[CommitHeader]:
+        """Commits reachable from `revision`, newest first, without their trees: a request holds one
+        tree at a time, however long the history and big the trees."""
+        headers = [self.resolve(repo_id, revision).header]
+        while headers[-1].parent and len(headers) < limit:
+            headers.append(self._header(repo_id, headers[-1].parent))
+        return headers
+
+    def _header(self, repo_id: str, commit_id: str) -> CommitHeader:
+        repo_dir = self._repo_dir(repo_id)
+        cached = self.cache.get(("commit", str(repo_dir), commit_id))
+        if cached is not None:
+            return cached.header
+        return self.cache.remember(("header", str(repo_dir), commit_id),
+                                   lambda: self._read_commit(repo_dir, repo_id, commit_id).header,
+                                   CommitHeader.memory_size)
 
     def refs(self, repo_id: str) -> dict[str, dict[str, str]]:
         """{"heads": {name: commit id}, "tags": {...}}."""
         self.repo(repo_id)
-        result: dict[str, dict[str, str]] = {"heads": {}, "tags": {}}
-        for kind in result:
-            folder = self._repo_dir(repo_id) / "refs" / kind
-            if folder.is_dir():
-                for ref in sorted(folder.iterdir()):
-                    if not ref.name.startswith("."):  # skip temp files of an interrupted write
-                        result[kind][ref.name] = ref.read_text().strip()
-        return result
+        refs = self._repo_dir(repo_id) / "refs"
+        return {kind: {name: (refs / kind / name).read_text().strip() for name in _ref_names(refs / kind)}
+                for kind in ("heads", "tags")}
 
     def create_ref(self, repo_id: str, kind: str, name: str, revision: str = "main") -> str:
-        """A new branch (`kind="heads"`) or tag (`"tags"`) at `revision`; 409 if the name is taken."""
+        """A new branch (`kind="heads"`) or tag (`"tags"`) at `revision`; 409 if the name is taken, in
+        any letter case (refs are files: `Main` and `main` would be one on Windows and macOS)."""
         validate_ref_name(name, "branch" if kind == "heads" else "tag", new=True)
         with self._locked(repo_id):
             commit = self.resolve(repo_id, revision)
             refs = self._repo_dir(repo_id) / "refs"
-            if (refs / "tags" / name).exists() or (refs / "heads" / name).exists():
-                raise Conflict(f"A branch or tag named '{name}' already exists in '{repo_id}'; pick another name.")
+            taken = [other for folder in ("tags", "heads") for other in _ref_names(refs / folder)
+                     if other.lower() == name.lower()]
+            if taken:
+                raise Conflict(f"A branch or tag named '{taken[0]}' already exists in '{repo_id}'; pick another "
+                               "name.")
+            self.check_room(0, f"Creating {kind[:-1]} '{name}' in '{repo_id}'")
             (refs / kind).mkdir(exist_ok=True)
             _atomic_write(refs / kind / name, commit.id)
         return commit.id
@@ -328,6 +319,7 @@ class Storage:
               message: str = "", author: str = "berthub", parent: str | None = None) -> Commit:
         """Commit `operations` on top of `branch`; concurrent callers queue and each lands in turn."""
         validate_ref_name(branch, "branch")
+        validate_commit_text(title, message)
         with self._locked(repo_id):
             head_file = self._repo_dir(repo_id) / "refs" / "heads" / branch
             self.repo(repo_id)
@@ -339,9 +331,15 @@ class Storage:
                                          f"{parent}; fetch the new head and retry.")
             files = _apply_operations(dict(head.files), operations, self)
             commit = make_commit(head.id, title, message, author, files)
-            commits_dir = self._repo_dir(repo_id) / "commits"
-            _atomic_write(commits_dir / f"{commit.id}.json", json.dumps(commit.to_json()))
-            _atomic_write(head_file, commit.id)  # the commit becomes visible here, all at once
+            self.check_room(0, f"Commit to '{repo_id}'")
+            commit_file = self._repo_dir(repo_id) / "commits" / f"{commit.id}.json"
+            _atomic_write(commit_file, json.dumps(commit.to_json()))
+            try:
+                _atomic_write(head_file, commit.id)  # the commit becomes visible here, all at once
+            except BaseException:
+                if _read(head_file) != commit.id:  # not visible: the commit file would only take space
+                    commit_file.unlink(missing_ok=True)
+                raise
         return commit
 
 
@@ -368,6 +366,21 @@ def _apply_operations(files: dict[str, FileEntry], operations: list[Operation],
             del files[operation.path]
     validate_tree(files)
     return dict(sorted(files.items()))
+
+
+def _ref_names(folder: Path) -> list[str]:
+    """Branch or tag names in a refs folder, sorted; temp files of an interrupted write are not refs."""
+    try:
+        return sorted(name for name in os.listdir(folder) if not name.startswith("."))
+    except FileNotFoundError:
+        return []
+
+
+def _read(path: Path) -> str | None:
+    try:
+        return path.read_text().strip()
+    except OSError:
+        return None
 
 
 def _children(folder: Path) -> list[Path]:

@@ -1,9 +1,10 @@
 """Short model names -> where their files live (a hub repo, or a plain archive URL).
 
-The registry is a dict of frozen `ModelEntry` objects keyed by name, built on first use from
-berthub's own entries and the `berthub.models` entry-point group (plugins), all through the same
-validation. berthub declares its own entries in that group too (`google-bert`, so `berthub plugins`
-lists them) but adds them directly, so a source checkout that is not pip-installed knows them as well.
+The registry is a dict of frozen `ModelEntry` objects keyed by name, built on first use from berthub's
+own entries and the `berthub.models` entry-point group (plugins, read through berthub.plugins.loader
+like every group), all through the same validation. berthub declares its own entries in that group too
+(`google-bert`, so `berthub plugins` lists them) but adds them directly, so a source checkout that is
+not pip-installed knows them as well.
 `resolve_model("bert-base-chinese")` in berthub.sources.resolve is its main reader.
 
 Plugin authors: point an entry point of group `berthub.models` at a `ModelEntry` or at a list
@@ -30,12 +31,13 @@ import difflib
 import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from importlib.metadata import EntryPoint, entry_points
 
 from berthub.errors import ConfigError, NotFoundError, PluginError
+from berthub.plugins import loader
+from berthub.plugins.loader import PluginInfo
 from berthub.plugins.model_entry import BUILTIN_SOURCE, ModelEntry, entry_problems
 
-ENTRY_POINT_GROUP = "berthub.models"
+ENTRY_POINT_GROUP = loader.GROUPS["models"]
 BUILTIN_ENTRY_POINT = "berthub.sources.registry:BUILTIN_MODELS"  # declared in berthub's pyproject like any plugin
 
 
@@ -167,32 +169,33 @@ def _loaded() -> _Registry:
         registry = _Registry()
         for entry in BUILTIN_MODELS:
             _add(registry, _validated(entry, BUILTIN_SOURCE, ConfigError))
-        for ep in entry_points(group=ENTRY_POINT_GROUP):
-            if ep.value == BUILTIN_ENTRY_POINT:  # added above, installed or not
-                registry.added[(ep.name, ep.value)] = [entry.name for entry in BUILTIN_MODELS]
+        for info in loader.entries("models"):
+            if info.value == BUILTIN_ENTRY_POINT:  # added above, installed or not
+                registry.added[(info.name, info.value)] = [entry.name for entry in BUILTIN_MODELS]
                 continue
             try:
-                entries = _plugin_entries(ep)
+                entries = _plugin_entries(info)
             except PluginError as error:
                 registry.broken.append(str(error))
                 continue
-            registry.added[(ep.name, ep.value)] = [entry.name for entry in entries]
+            registry.added[(info.name, info.value)] = [entry.name for entry in entries]
             for entry in entries:
                 _add(registry, entry)
         _registry = registry
     return _registry
 
 
-def _plugin_entries(ep: EntryPoint) -> list[ModelEntry]:
-    dist = ep.dist.name if ep.dist is not None else "an unknown distribution"
-    source = f"{dist} (entry point '{ep.name} = {ep.value}')"
+def _plugin_entries(info: PluginInfo) -> list[ModelEntry]:
+    dist = info.distribution
+    source = f"{dist} (entry point '{info.name} = {info.value}')"
     try:
-        loaded = ep.load()
-    except Exception as error:
+        loaded = loader.load_entry(info)  # the one loader of every entry-point group
+    except PluginError as error:
+        cause = error.__cause__ or error
         raise PluginError(
-            f"the {ENTRY_POINT_GROUP} plugin {source} failed to load ({type(error).__name__}: {error}); "
+            f"the {ENTRY_POINT_GROUP} plugin {source} failed to load ({type(cause).__name__}: {cause}); "
             f"its names are unavailable until '{dist}' is fixed or uninstalled."
-        ) from error
+        ) from cause
     items = list(loaded) if isinstance(loaded, (list, tuple)) else [loaded]
     wrong = [type(item).__name__ for item in items if not isinstance(item, ModelEntry)]
     if wrong or not items:

@@ -30,6 +30,7 @@ from berthub.sources.settings import (
     LEGACY_CONFIG_NAME,
     LOCAL_ARCHIVES_FOLDER,
     MODEL_FILES,
+    TF_SAVED_MODEL_NAME,
     TOKENIZER_FILES,
     VOCAB_NAME,
     WEIGHTS_NAMES,
@@ -132,8 +133,9 @@ def _checked_directory(directory: Path, wanted: Wanted, asked: str) -> Path:
     if wanted is TOKENIZER_FILES:
         missing = [] if VOCAB_NAME in names else [VOCAB_NAME]
     else:
-        has_tf_checkpoint = any(name.endswith(".index") for name in names)  # loaded with from_tf=True
-        missing = [] if names & set(CONFIG_NAMES) else [f"{CONFIG_NAME} (or {LEGACY_CONFIG_NAME})"]
+        # A TF checkpoint or SavedModel loads with from_tf=True; the converter reads or derives its config.
+        has_tf_checkpoint = any(name.endswith(".index") for name in names) or TF_SAVED_MODEL_NAME in names
+        missing = [] if names & set(CONFIG_NAMES) or has_tf_checkpoint else [f"{CONFIG_NAME} (or {LEGACY_CONFIG_NAME})"]
         missing += [] if names & set(WEIGHTS_NAMES) or has_tf_checkpoint else [" or ".join(WEIGHTS_NAMES)]
     if missing:
         present = ", ".join(sorted(names)) or "nothing"

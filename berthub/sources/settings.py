@@ -30,6 +30,7 @@ SAFETENSORS_NAME = "model.safetensors"
 PYTORCH_NAME = "pytorch_model.bin"
 WEIGHTS_NAMES = (SAFETENSORS_NAME, PYTORCH_NAME)  # in order of preference
 VOCAB_NAME = "vocab.txt"
+TF_SAVED_MODEL_NAME = "saved_model.pb"  # a TF Hub / Kaggle SavedModel's graph (converted by the `tf` plugin)
 TOKENIZER_CONFIG_NAME = "tokenizer_config.json"
 CARD_NAME = "README.md"  # a hub repo's model card
 TRAINING_INFO_NAME = "training.json"  # what `berthub train` records beside a saved model

@@ -9,17 +9,7 @@
 
 from berthub.plugins.head_contract import IGNORE_INDEX, TARGET_KINDS, TargetKind
 from berthub.tasks.batch import MODEL_INPUTS, Outputs, collate, model_inputs, unbatch
-from berthub.tasks.protocol import (
-    Feature,
-    Target,
-    Task,
-    examples_from_inputs,
-    get_task,
-    output_names,
-    require_files,
-    target_kinds,
-    task_options,
-)
+from berthub.tasks.protocol import *  # Task, Feature, get_task and the rest of the protocol's __all__
 from berthub.tokenizer.inputs import encode_pair
 
 __all__ = [

@@ -37,6 +37,9 @@ from berthub.errors import NotFoundError, PluginError
 from berthub.plugins.head_contract import TARGET_KINDS, TargetKind
 from berthub.tasks.batch import Outputs
 
+__all__ = ["Feature", "Target", "Task", "examples_from_inputs", "get_task", "output_names", "require_files",
+           "target_kinds", "task_options"]
+
 Target = int | float | list[int] | list[float]
 
 
@@ -162,9 +165,9 @@ def require_files(data_dir: Path | str, task: str, split: str, files: Sequence[s
     paths = [data_dir / name for name in files]
     missing = [str(p.relative_to(data_dir)) for p in paths if not p.is_file()]
     if missing:
-        raise NotFoundError(f"Task '{task}' split '{split}' needs {', '.join(missing)} in {data_dir}, which "
-                            f"{'does' if data_dir.is_dir() else 'does not'} exist. Pass the folder holding "
-                            "the task's original files (--data-dir).")
+        where = f"which {data_dir} lacks" if data_dir.is_dir() else f"in {data_dir}, a folder that does not exist"
+        raise NotFoundError(f"Task '{task}' split '{split}' needs {', '.join(missing)}, {where}. Pass the folder "
+                            "holding the task's original files (--data-dir).")
     return paths
 
 

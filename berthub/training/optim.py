@@ -135,7 +135,8 @@ def build_scheduler(optimizer: torch.optim.Optimizer, kind: str, warmup: float, 
     return LambdaLR(optimizer, Schedule(kind, warmup_steps(warmup, total_steps), total_steps))
 
 
-_RENAMED = {"BertAdam": "AdamWeightDecay", "SCHEDULES": "SCHEDULE_NAMES"}  # berthub 0.1's names, kept until 0.3
+# berthub 0.1's names, kept until 0.3
+_RENAMED = {"BertAdam": "AdamWeightDecay", "SCHEDULES": "SCHEDULE_NAMES", "bertadam_update": "adam_weight_decay_update"}
 
 
 def __getattr__(name: str) -> object:

@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from berthub.errors import ConfigError
 from berthub.files import replace_dir, write_text_atomic
 from berthub.model.labels import with_labels
+from berthub.plugins.head_contract import declared_target_kinds
 from berthub.sources.settings import SUMMARY_NAME, TRAINING_INFO_NAME
 from berthub.tasks.batch import Outputs, collate, model_inputs, unbatch
 from berthub.tasks.protocol import Feature, Task, output_names, target_kinds, task_options
@@ -91,7 +92,7 @@ class Trainer:
         self.model = model.to(self.dist.device)
         self.base_model = _source(model)
         # How each target is batched: as the head declares it, unless the task says otherwise.
-        self._target_kinds = {**model.head.facts.targets, **target_kinds(task)}
+        self._target_kinds = {**declared_target_kinds(model.head), **target_kinds(task)}
 
     # -- public ----------------------------------------------------------------------------------
     def features(self, examples: Sequence[Any]) -> list[Feature]:

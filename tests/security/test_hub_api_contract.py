@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 from huggingface_hub import (
     CommitOperationAdd,
-    HfApi,
     get_hf_file_metadata,
     hf_hub_download,
     hf_hub_url,
@@ -27,11 +26,6 @@ SUPPORTED = ["create_repo", "delete_repo", "repo_exists", "revision_exists", "fi
              "get_hf_file_metadata", "update_repo_settings", "list_pending_access_requests",
              "list_accepted_access_requests", "list_rejected_access_requests", "accept_access_request",
              "reject_access_request", "cancel_access_request", "grant_access"]
-
-
-@pytest.fixture(scope="module")
-def api(hub_server) -> HfApi:
-    return HfApi(endpoint=hub_server.endpoint, token=hub_server.token)
 
 
 @pytest.fixture(scope="module")

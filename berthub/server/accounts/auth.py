@@ -4,12 +4,13 @@
 reads them (`caller`, `writer`, `authorize`). A request with neither an Authorization header nor a
 cookie costs one look through its headers and nothing else.
 
-Looking a token up takes a few database queries, so the answer is cached per process, keyed by the
-token's sha256, and the cache is valid for one accounts generation only (db.engine): every request
-carrying a token reads the generation (microseconds on SQLite) and a revoked token, a removed
-membership or an ended session is refused on the very next request, in every worker. Expiry is
-checked on every use. Unknown tokens are cached too (as unknown), so a client that sends a foreign
-HF_TOKEN everywhere costs no query per request.
+Looking a token up takes a few database queries, so the answer is kept in the hub's one bounded
+cache (server.cache, `--cache-size`), keyed by the accounts generation (db.engine) and the token's
+sha256, never by anything a client spells: every request carrying a token reads the generation
+(microseconds on SQLite), so a revoked token, a removed membership or an ended session is refused on
+the very next request, in every worker, and the answers of earlier generations are never read again
+(the LRU drops them). Expiry is checked on every use. Unknown tokens are cached too (as unknown), so a
+client that sends a foreign HF_TOKEN everywhere costs no query per request.
 
 Brute force: each client address may present at most BAD_SECRETS_LIMIT different unknown tokens or
 session cookies within BAD_SECRETS_WINDOW_S; beyond that its requests carrying an unverified secret
@@ -21,17 +22,20 @@ from __future__ import annotations
 
 import hmac
 import logging
+import sys
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
+from sqlalchemy.exc import OperationalError
 from starlette.concurrency import run_in_threadpool
 
 from berthub.server.accounts.access import AccessRequests
 from berthub.server.accounts.policy import ANONYMOUS, Caller
 from berthub.server.accounts.sessions import Sessions
 from berthub.server.accounts.store import Accounts, digest
+from berthub.server.cache import BoundedCache, approximate_size
 from berthub.server.db.engine import Database
 
 log = logging.getLogger("berthub.server.auth")
@@ -44,8 +48,9 @@ SECURE_CSRF_COOKIE = "__Host-berthub_csrf"
 BAD_SECRETS_LIMIT = 20
 BAD_SECRETS_WINDOW_S = 600
 TOUCH_EVERY_S = 60  # "last used" is recorded to the minute, not on every request
-_CACHE_SIZE = 4096
+_MAX_TOUCHED = 4096
 _MAX_ADDRESSES = 10_000
+_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -65,17 +70,16 @@ NO_CREDENTIALS = Credentials()
 
 
 class Authenticator:
-    """Token-file tokens, the accounts database and the per-process caches in front of it."""
+    """Token-file tokens, the accounts database and, in the hub's `cache`, who its tokens and sessions are."""
 
-    def __init__(self, database: Database, file_tokens: dict[str, str]) -> None:
+    def __init__(self, database: Database, file_tokens: dict[str, str], cache: BoundedCache) -> None:
         self.db = database
+        self.cache = cache
         self.accounts = Accounts(database)
         self.sessions = Sessions(database)
         self.access = AccessRequests(database)
         self._file_tokens = [(token.encode(), Caller(name=name, hub_admin=True, token_name=name, token_role="write"))
                              for token, name in file_tokens.items()]
-        self._cache: OrderedDict[str, Caller | None] = OrderedDict()
-        self._generation: int | None = None
         self._bad = BadSecrets()
         self._touched: dict[str, int] = {}
 
@@ -120,20 +124,14 @@ class Authenticator:
                        scope: dict) -> tuple[str, Caller | None, int]:
         generation = self.db.generation() if self.db.cheap_generation else await run_in_threadpool(
             self.db.generation)
-        if generation != self._generation:
-            self._cache.clear()
-            self._generation = generation
-        if key in self._cache:
-            caller = self._cache[key]
-            self._cache.move_to_end(key)
-        else:
+        cache_key = ("credential", generation, key)
+        caller = self.cache.get(cache_key, _MISSING)
+        if caller is _MISSING:
             wait = self._bad.retry_after(address)
             if wait:
                 return "throttled", None, wait
             caller = await run_in_threadpool(lookup, key[2:])
-            self._cache[key] = caller
-            if len(self._cache) > _CACHE_SIZE:
-                self._cache.popitem(last=False)
+            self.cache.put(cache_key, caller, _weight(cache_key, caller))
             if caller is None:
                 self._refused(key, address, scope)
         if caller is None or (caller.expires_at is not None and caller.expires_at <= time.time()):
@@ -150,10 +148,19 @@ class Authenticator:
     async def _touch(self, token_hash: str) -> None:
         at = int(time.time())
         if at - self._touched.get(token_hash, 0) >= TOUCH_EVERY_S:
-            if len(self._touched) > _CACHE_SIZE:
+            if len(self._touched) > _MAX_TOUCHED:
                 self._touched.clear()
             self._touched[token_hash] = at
-            await run_in_threadpool(self.accounts.touch_token, token_hash, at)
+            try:
+                await run_in_threadpool(self.accounts.touch_token, token_hash, at)
+            except OperationalError as error:  # a full disk must not cost the request it serves
+                log.warning("could not record the last use of token %s: %s", token_hash[:12], error.orig)
+
+
+def _weight(key: tuple, caller: Caller | None) -> int:
+    """What a cached answer holds: its key, the caller with its roles and grants, a token's scope."""
+    held = (key, vars(caller), vars(caller.scope) if caller.scope else None) if caller else key
+    return approximate_size(held) + (sys.getsizeof(caller) if caller else 0)
 
 
 def log_to_stderr() -> None:

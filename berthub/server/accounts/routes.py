@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Any, TypeVar
@@ -27,6 +26,7 @@ from berthub.server.accounts.policy import Caller, may_manage
 from berthub.server.errors import BadRequest, Forbidden, HubError
 from berthub.server.http import authenticated, authorize, caller, hub_of, writer
 from berthub.server.names import validate_repo_id
+from berthub.server.payload import field, json_object
 
 T = TypeVar("T")
 
@@ -46,13 +46,8 @@ async def in_thread(function: Callable[..., T], *args: Any, **kwargs: Any) -> T:
 
 
 async def json_body(request: Request) -> dict[str, Any]:
-    try:
-        data = json.loads(await request.body() or b"{}")
-    except (ValueError, RecursionError):
-        data = None
-    if not isinstance(data, dict):
-        raise BadRequest(f"{request.method} {request.url.path} expects a JSON object body.")
-    return data
+    """The body as a JSON object (an empty body is `{}`); its fields are read with payload.field."""
+    return json_object(await request.body() or b"{}", f"{request.method} {request.url.path}")
 
 
 def iso(seconds: int) -> str:
@@ -89,14 +84,14 @@ async def repo_settings(request: Request) -> Response:
     repo_id = _repo_id(request)
     authorize(request, repo_id, "admin")
     body = await json_body(request)
-    private, gated = body.get("private"), body.get("gated")
-    if "visibility" in body:
-        if body["visibility"] not in ("public", "private"):
-            raise BadRequest(f"Invalid visibility {body['visibility']!r}: use 'public' or 'private'.")
-        private = body["visibility"] == "private"
-    if private is not None and not isinstance(private, bool):
-        raise BadRequest(f"Invalid 'private' {private!r}: use true or false.")
-    if gated is not None and gated not in ("auto", "manual", False):
+    private = field(body, "private", bool, "update_repo_settings", None)
+    gated = body.get("gated")  # a string or false: no one JSON type, so checked by value
+    visibility = field(body, "visibility", str, "update_repo_settings", None)
+    if visibility is not None:
+        if visibility not in ("public", "private"):
+            raise BadRequest(f"Invalid visibility {visibility!r}: use 'public' or 'private'.")
+        private = visibility == "private"
+    if gated is not None and not (gated is False or gated in ("auto", "manual")):
         raise BadRequest(f"Invalid 'gated' {gated!r}: use 'auto', 'manual' or false.")
     meta = await run_in_threadpool(hub_of(request).storage.update_repo_settings, repo_id, private=private,
                                    gated=gated)
@@ -128,17 +123,20 @@ async def list_access_requests(request: Request) -> Response:
 async def handle_access_request(request: Request) -> Response:
     repo_id = await _gated_repo(request)
     body = await json_body(request)
-    user, request_id = body.get("user"), body.get("requestId")
-    await in_thread(hub_of(request).auth.access.answer, repo_id, str(body.get("status")),
-                    user=str(user) if user is not None else None,
+    what = "user-access-request/handle"
+    request_id = body.get("requestId")  # the id listings give (a string), or that number
+    if request_id is not None and (isinstance(request_id, bool) or not isinstance(request_id, (str, int))):
+        raise BadRequest(f"{what}: 'requestId' must be a string or an integer, got {request_id!r}.")
+    await in_thread(hub_of(request).auth.access.answer, repo_id, field(body, "status", str, what),
+                    user=field(body, "user", str, what, None),
                     request_id=str(request_id) if request_id is not None else None)
     return JSONResponse({})
 
 
 async def grant_access(request: Request) -> Response:
     repo_id = await _gated_repo(request)
-    user = (await json_body(request)).get("user")
-    if not isinstance(user, str) or not user:
+    user = field(await json_body(request), "user", str, "grant ({'user': NAME})")
+    if not user:
         raise BadRequest("grant expects a JSON body {'user': NAME}.")
     await in_thread(hub_of(request).auth.access.grant, repo_id, user)
     return JSONResponse({"user": user, "status": "accepted"})
@@ -163,9 +161,8 @@ async def list_members(request: Request) -> Response:
 async def add_member(request: Request) -> Response:
     _managed_org(request)
     body = await json_body(request)
-    user, role = body.get("user"), body.get("role", "read")
-    if not isinstance(user, str) or not isinstance(role, str):
-        raise BadRequest("members expects a JSON body {'user': NAME, 'role': 'read' | 'write' | 'admin'}.")
+    what = "members ({'user': NAME, 'role': 'read' | 'write' | 'admin'})"
+    user, role = field(body, "user", str, what), field(body, "role", str, what, "read")
     await in_thread(hub_of(request).auth.accounts.set_member, request.path_params["org"], user, role)
     return JSONResponse({"user": user, "role": role})
 

@@ -30,6 +30,7 @@ from sqlalchemy.exc import ArgumentError, OperationalError
 
 from berthub.errors import ConfigError
 from berthub.server.db import schema
+from berthub.server.errors import HubError, InsufficientStorage, StorageUnavailable
 from berthub.sources.settings import DATABASE_FILE
 
 BUSY_TIMEOUT_S = 30
@@ -139,6 +140,18 @@ def bump_generation(connection: Connection) -> None:
     """Record, in the caller's transaction, that accounts changed (every server drops its cache)."""
     table = schema.accounts_state
     connection.execute(table.update().where(table.c.id == 1).values(generation=table.c.generation + 1))
+
+
+def database_error(error: OperationalError, what: str) -> HubError:
+    """The answer to a request the database refused: 507 when its disk is full (SQLite's SQLITE_FULL,
+    PostgreSQL's disk_full), 503 otherwise (unreachable, locked for longer than the busy timeout)."""
+    orig = error.orig
+    if getattr(orig, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or getattr(orig, "sqlstate", None) == "53100":
+        return InsufficientStorage(f"{what}: the disk of the hub's accounts database is full; nothing was changed. "
+                                   "Retry once the operator has freed space.")
+    reason = (str(orig).strip().splitlines() or [type(orig).__name__])[0][:200]
+    return StorageUnavailable(f"{what}: the hub could not use its accounts database ({reason}); nothing was "
+                              "changed. Retry later; if this persists, the operator should check the database.")
 
 
 def _connect_args(url: str) -> dict:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, quote, urlencode
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -14,6 +13,7 @@ from starlette.routing import Route
 
 from berthub.server.accounts.policy import VIEW, may
 from berthub.server.cards import UnreadableCard, card_metadata
+from berthub.server.disk import disk_health
 from berthub.server.errors import BadRequest, Conflict, EntryNotFound, RepoNotFound
 from berthub.server.http import (
     authenticated,
@@ -23,13 +23,16 @@ from berthub.server.http import (
     caller,
     hub_of,
     readable_repo,
+    resolved,
     writer,
 )
 from berthub.server.info import commit_json, is_cheap, model_info_json, tree_file_json
 from berthub.server.names import validate_path, validate_repo_id
 from berthub.server.objects import Commit
+from berthub.server.payload import field, json_object
 
 _TRUE = {"1", "true", "True", "yes"}
+TREE_PAGE_SIZE = 1000  # entries per /tree answer, as on the public hub
 
 
 def _repo_id(request: Request) -> str:
@@ -37,18 +40,15 @@ def _repo_id(request: Request) -> str:
 
 
 async def _json_body(request: Request) -> dict[str, Any]:
-    try:
-        data = json.loads(await request.body())
-    except (ValueError, RecursionError):  # RecursionError: JSON nested thousands deep
-        raise BadRequest(f"{request.method} {request.url.path} expects a JSON object body.") from None
-    if not isinstance(data, dict):
-        raise BadRequest(f"{request.method} {request.url.path} expects a JSON object body.")
-    return data
+    return json_object(await request.body(), f"{request.method} {request.url.path}")
 
 
 async def health(request: Request) -> Response:
-    # The pid tells operators (and bench/hub.py) which worker process answered.
-    return JSONResponse({"status": "ok", "pid": os.getpid()})
+    """200 while the hub serves reads; `disk.low` (and status "low_disk") when writes are refused for
+    space. The pid tells operators (and bench/hub.py) which worker process answered."""
+    hub = hub_of(request)
+    disk = disk_health(hub.storage.root, hub.config.min_free_space)
+    return JSONResponse({"status": "low_disk" if disk["low"] else "ok", "pid": os.getpid(), "disk": disk})
 
 
 async def list_models(request: Request) -> Response:
@@ -85,7 +85,7 @@ async def model_info(request: Request) -> Response:
     repo_id = _repo_id(request)
     meta = readable_repo(request, repo_id)
     hub = hub_of(request)
-    commit = hub.storage.resolve(repo_id, request.path_params.get("revision", "main"))
+    commit = await resolved(request, repo_id, request.path_params.get("revision", "main"))
     arguments = (hub.storage, meta, commit)
     options = {"with_config": True, "max_card_size": hub.config.max_card_size}
     if is_cheap(hub.storage, commit, hub.config.max_card_size):
@@ -94,35 +94,50 @@ async def model_info(request: Request) -> Response:
     return JSONResponse(await run_in_threadpool(model_info_json, *arguments, **options))
 
 
-def _listing(commit: Commit, folder: str, recursive: bool) -> list[dict[str, Any]]:
-    """Files and folders under `folder` ('' = root), as `/tree` lists them (folders first)."""
+def _listing(commit: Commit, folder: str, recursive: bool, start: int) -> tuple[list[dict[str, Any]], bool]:
+    """One page of the files and folders under `folder` ('' = root), as `/tree` lists them (folders
+    first), from entry `start`; and whether more follow. Only the page's entries are built, so a request
+    holds a page's worth, however many files the commit has."""
     prefix = folder.rstrip("/") + "/" if folder else ""
     folders: dict[str, None] = {}
     files = []
-    for path, entry in commit.files.items():
+    for path in commit.files:
         if not path.startswith(prefix):
             continue
         parts = path[len(prefix):].split("/")
         for depth in range(1, len(parts) if recursive else min(2, len(parts))):
             folders[prefix + "/".join(parts[:depth])] = None
         if recursive or len(parts) == 1:
-            files.append(tree_file_json(entry))
+            files.append(path)
     if prefix and not files and not folders:
         raise EntryNotFound(f"'{folder}' does not exist at revision {commit.id}.",
                             headers={"X-Repo-Commit": commit.id})
-    return [{"type": "directory", "oid": commit.id, "path": path} for path in folders] + files
+    names = [*folders, *files][start:start + TREE_PAGE_SIZE]
+    page = [tree_file_json(commit.files[name]) if name in commit.files else
+            {"type": "directory", "oid": commit.id, "path": name} for name in names]
+    return page, start + TREE_PAGE_SIZE < len(folders) + len(files)
 
 
 async def tree(request: Request) -> Response:
+    """`/tree/{revision}[/{path}]`, paginated like the public hub: `Link: <...>; rel="next"` (which
+    huggingface_hub follows) names the next page at the same commit, on this hub (`--public-url`)."""
     repo_id = _repo_id(request)
     readable_repo(request, repo_id)
-    commit = hub_of(request).storage.resolve(repo_id, request.path_params["revision"])
+    commit = await resolved(request, repo_id, request.path_params["revision"])
     folder = request.path_params.get("path", "")
     if folder:
         validate_path(folder)
     recursive = request.query_params.get("recursive") in _TRUE
-    listing = await run_in_threadpool(_listing, commit, folder, recursive)  # repos may hold 100,000s of files
-    return JSONResponse(listing, headers={"X-Repo-Commit": commit.id})
+    cursor = request.query_params.get("cursor", "0")
+    if not cursor.isdigit():
+        raise BadRequest(f"tree: 'cursor' must be a page start from a previous answer's Link header, got {cursor!r}.")
+    page, more = await run_in_threadpool(_listing, commit, folder, recursive, int(cursor))
+    headers = {"X-Repo-Commit": commit.id}
+    if more:
+        query = urlencode({"recursive": "true" if recursive else "false", "cursor": int(cursor) + TREE_PAGE_SIZE})
+        where = quote(f"/{folder}" if folder else "")
+        headers["Link"] = f'<{base_url(request)}/api/models/{repo_id}/tree/{commit.id}{where}?{query}>; rel="next"'
+    return JSONResponse(page, headers=headers)
 
 
 async def _requested_paths(request: Request) -> list[str]:
@@ -133,20 +148,18 @@ async def _requested_paths(request: Request) -> list[str]:
     """
     body = await request.body()
     if request.headers.get("content-type", "").startswith("application/json"):
-        try:
-            paths = json.loads(body).get("paths", [])
-        except (ValueError, AttributeError, RecursionError):
-            raise BadRequest("paths-info expects a JSON object {'paths': [...]} or a form with 'paths'.") from None
-        paths = paths if isinstance(paths, list) else [paths]
+        paths = field(json_object(body, "paths-info"), "paths", list, "paths-info", [])
     else:
         paths = parse_qs(body.decode("utf-8", errors="replace")).get("paths", [])
-    return [str(path) for path in paths]
+    if not all(isinstance(path, str) for path in paths):
+        raise BadRequest("paths-info: 'paths' must be a list of strings.")
+    return paths
 
 
 async def paths_info(request: Request) -> Response:
     repo_id = _repo_id(request)
     readable_repo(request, repo_id)
-    commit = hub_of(request).storage.resolve(repo_id, request.path_params["revision"])
+    commit = await resolved(request, repo_id, request.path_params["revision"])
     paths = await _requested_paths(request)
 
     def lookup() -> list[dict[str, Any]]:
@@ -184,7 +197,7 @@ async def commits(request: Request) -> Response:
 async def create_tag(request: Request) -> Response:
     repo_id = _repo_id(request)
     writer(request)
-    tag = str((await _json_body(request)).get("tag", ""))
+    tag = field(await _json_body(request), "tag", str, "create_tag")
     commit_id = await run_in_threadpool(hub_of(request).storage.create_ref, repo_id, "tags", tag,
                                         request.path_params["revision"])
     return JSONResponse({"name": tag, "ref": f"refs/tags/{tag}", "targetCommit": commit_id})
@@ -193,7 +206,7 @@ async def create_tag(request: Request) -> Response:
 async def create_branch(request: Request) -> Response:
     repo_id = _repo_id(request)
     writer(request)
-    starting_point = str((await _json_body(request)).get("startingPoint") or "main")
+    starting_point = field(await _json_body(request), "startingPoint", str, "create_branch", "main")
     branch = request.path_params["branch"]
     commit_id = await run_in_threadpool(hub_of(request).storage.create_ref, repo_id, "heads", branch,
                                         starting_point)
@@ -201,12 +214,22 @@ async def create_branch(request: Request) -> Response:
 
 
 def _repo_id_from_body(body: dict[str, Any]) -> str:
-    if body.get("type") not in (None, "model"):
-        raise BadRequest(f"This hub stores model repos only; got repo type '{body.get('type')}'.")
-    if not body.get("organization"):
-        raise BadRequest(f"Invalid repo id '{body.get('name')}': repo ids are namespaced, 'namespace/name' "
+    kind = field(body, "type", str, "Repo type", "model")
+    if kind != "model":
+        raise BadRequest(f"This hub stores model repos only; got repo type {kind!r}.")
+    name, organization = field(body, "name", str, "Repo id"), field(body, "organization", str, "Repo id", "")
+    if not organization:
+        raise BadRequest(f"Invalid repo id {name!r}: repo ids are namespaced, 'namespace/name' "
                          "(for example 'google-bert/bert-base-uncased').")
-    return validate_repo_id(f"{body['organization']}/{body.get('name')}")
+    return validate_repo_id(f"{organization}/{name}")
+
+
+def _private(body: dict[str, Any]) -> bool:
+    """`visibility` ("public" / "private", huggingface_hub 1.x) or `private` (a bool, older clients)."""
+    visibility = field(body, "visibility", str, "create_repo", None)
+    if visibility not in (None, "public", "private"):
+        raise BadRequest(f"create_repo: 'visibility' must be 'public' or 'private', got {visibility!r}.")
+    return visibility == "private" or field(body, "private", bool, "create_repo", False)
 
 
 async def create_repo(request: Request) -> Response:
@@ -214,7 +237,7 @@ async def create_repo(request: Request) -> Response:
     body = await _json_body(request)
     repo_id = _repo_id_from_body(body)
     user = authorize_create(request, repo_id.split("/")[0]).name
-    private = body.get("visibility") == "private" or body.get("private") is True
+    private = _private(body)
     url = f"{base_url(request)}/{repo_id}"
     try:
         await run_in_threadpool(hub_of(request).storage.create_repo, repo_id, private=private, author=str(user))
@@ -236,7 +259,7 @@ async def delete_repo(request: Request) -> Response:
 async def validate_yaml(request: Request) -> Response:
     """Checks a README's metadata block the way `create_commit` asks before uploading a card."""
     body = await _json_body(request)  # bounded by 4x --max-card-size (server.guards)
-    content = str(body.get("content", ""))
+    content = field(body, "content", str, "validate-yaml", "")
     try:
         await run_in_threadpool(card_metadata, content)  # YAML parsing is CPU work: never on the event loop
     except UnreadableCard as problem:

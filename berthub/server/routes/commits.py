@@ -18,9 +18,10 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from berthub.server.errors import BadRequest, PayloadTooLarge
-from berthub.server.http import base_url, hub_of, writer
-from berthub.server.names import SHA256, validate_path, validate_repo_id
+from berthub.server.http import base_url, hub_of, resolved, writer
+from berthub.server.names import SHA256, validate_commit_text, validate_path, validate_repo_id
 from berthub.server.objects import AddFile, DeletePath, FileEntry, Operation
+from berthub.server.payload import field, json_object
 
 # Files that are always stored in LFS, whatever their first bytes look like.
 _LFS_SUFFIXES = (".safetensors", ".bin", ".h5", ".ckpt", ".msgpack", ".onnx", ".pt", ".pth", ".pkl",
@@ -41,23 +42,19 @@ async def preupload(request: Request) -> Response:
     """POST .../preupload/{revision}: upload mode per file, and the oid of what is there already."""
     repo_id = _repo_id(request)
     writer(request)
-    storage = hub_of(request).storage
-    commit = storage.resolve(repo_id, request.path_params["revision"])
-    try:
-        body = json.loads(await request.body() or b"{}")
-    except (ValueError, RecursionError):
-        raise BadRequest("preupload expects a JSON body {'files': [{'path', 'size', 'sample'}]}.") from None
+    commit = await resolved(request, repo_id, request.path_params["revision"])
+    body = json_object(await request.body() or b"{}", "preupload ({'files': [{'path', 'size', 'sample'}]})")
     answers = []
-    items = body.get("files", []) if isinstance(body, dict) else []
-    for item in items if isinstance(items, list) else []:
-        if not isinstance(item, dict) or not isinstance(item.get("size", 0), int):
+    for item in field(body, "files", list, "preupload", []):
+        if not isinstance(item, dict):
             raise BadRequest("preupload: each file must be an object {'path', 'size' (integer), 'sample'}.")
-        path = validate_path(str(item.get("path")))
+        path = validate_path(field(item, "path", str, "preupload"))
+        size = field(item, "size", int, f"preupload of '{path}'", 0)
         try:
-            sample = base64.b64decode(item.get("sample", ""), validate=True)
-        except (binascii.Error, ValueError, TypeError):
+            sample = base64.b64decode(field(item, "sample", str, f"preupload of '{path}'", ""), validate=True)
+        except (binascii.Error, ValueError):
             raise BadRequest(f"preupload: 'sample' of '{path}' is not base64.") from None
-        mode = "lfs" if wants_lfs(path, item.get("size", 0), sample) else "regular"
+        mode = "lfs" if wants_lfs(path, size, sample) else "regular"
         existing = commit.files.get(path)
         oid = None
         if existing is not None and existing.lfs == (mode == "lfs"):
@@ -67,13 +64,14 @@ async def preupload(request: Request) -> Response:
 
 
 def _parse_operation(key: str, value: dict[str, Any], storage: Any, max_size: int) -> Operation:
-    path = validate_path(str(value.get("path", "")).rstrip("/") if key == "deletedFolder" else
-                         str(value.get("path", "")))
+    path = field(value, "path", str, f"Commit operation '{key}'")
+    path = validate_path(path.rstrip("/") if key == "deletedFolder" else path)
+    what = f"Commit: file '{path}'"
     if key == "file":
-        if value.get("encoding", "base64") != "base64":
+        if field(value, "encoding", str, what, "base64") != "base64":
             raise BadRequest(f"Commit: file '{path}' must be base64-encoded.")
         try:
-            data = base64.b64decode(value.get("content", ""), validate=True)
+            data = base64.b64decode(field(value, "content", str, what, ""), validate=True)
         except (binascii.Error, ValueError):
             raise BadRequest(f"Commit: content of '{path}' is not valid base64.") from None
         if len(data) > max_size:
@@ -82,9 +80,8 @@ def _parse_operation(key: str, value: dict[str, Any], storage: Any, max_size: in
         storage.put_bytes(data)
         return AddFile(FileEntry.regular(path, data))
     if key == "lfsFile":
-        oid, size = value.get("oid"), value.get("size")
-        if value.get("algo", "sha256") != "sha256" or not isinstance(oid, str) or not SHA256.match(oid) \
-                or not isinstance(size, int) or size < 0:
+        oid, size = field(value, "oid", str, what), field(value, "size", int, what)
+        if field(value, "algo", str, what, "sha256") != "sha256" or not SHA256.fullmatch(oid) or size < 0:
             raise BadRequest(f"Commit: LFS file '{path}' needs algo 'sha256', a 64-hex 'oid' and a 'size'.")
         if size > max_size:
             raise PayloadTooLarge(f"Commit: LFS file '{path}' is {size} bytes, over this hub's upload limit of "
@@ -108,13 +105,22 @@ def _parse_commit(payload: bytes, storage: Any, max_size: int) -> tuple[dict[str
             raise BadRequest(f"Commit payload line {number} is not a {{'key', 'value'}} JSON object.") from None
         if not isinstance(value, dict):
             raise BadRequest(f"Commit payload line {number}: 'value' must be a JSON object.")
-        if key == "header":
-            header = value
+        if key == "header":  # HfApi sends it first: checked before any file is stored
+            header = _header(value)
         else:
             operations.append(_parse_operation(key, value, storage, max_size))
-    if not header or not str(header.get("summary", "")).strip():
+    if header is None:
         raise BadRequest("Commit payload needs a 'header' line with a non-empty 'summary' (the commit title).")
     return header, operations
+
+
+def _header(value: dict[str, Any]) -> dict[str, Any]:
+    """The commit header's fields, typed: summary (the title), description, parentCommit."""
+    header = {"summary": field(value, "summary", str, "Commit header", ""),
+              "description": field(value, "description", str, "Commit header", ""),
+              "parentCommit": field(value, "parentCommit", str, "Commit header", None)}
+    validate_commit_text(header["summary"], header["description"])
+    return header
 
 
 async def commit(request: Request) -> Response:
@@ -126,13 +132,11 @@ async def commit(request: Request) -> Response:
     hub = hub_of(request)
     storage = hub.storage
     storage.repo(repo_id)
-    payload = await request.body()  # bounded by --max-commit-size (server.limits)
+    payload = await request.body()  # bounded by --max-commit-size (server.guards)
     header, operations = await run_in_threadpool(_parse_commit, payload, storage, hub.config.max_upload_size)
-    parent = header.get("parentCommit")
     new = await run_in_threadpool(
-        storage.apply, repo_id, request.path_params["revision"], operations,
-        title=str(header["summary"]), message=str(header.get("description") or ""), author=user,
-        parent=str(parent) if parent else None)
+        storage.apply, repo_id, request.path_params["revision"], operations, title=header["summary"],
+        message=header["description"], author=user, parent=header["parentCommit"] or None)
     return JSONResponse({"success": True, "commitOid": new.id, "commitUrl": f"{base_url(request)}/{repo_id}/commit/"
                          f"{new.id}", "hookOutput": "", "pullRequestUrl": None})
 

@@ -27,7 +27,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from berthub.server.errors import BadRequest, EntryNotFound, Forbidden, PayloadTooLarge
-from berthub.server.http import authorize, base_url, hub_of, writer
+from berthub.server.http import authorize, base_url, hub_of, resolved, writer
 from berthub.server.names import SHA256, validate_path, validate_repo_id
 
 UPLOAD_URL_TTL_S = 3600
@@ -51,12 +51,13 @@ def _repo_id(request: Request) -> str:
 async def resolve(request: Request) -> Response:
     """HEAD/GET /{org}/{name}/resolve/{revision}/{path}: a file of a revision, Range supported."""
     repo_id = _repo_id(request)
-    path = validate_path(request.path_params["path"])
+    path = request.path_params["path"]
     authorize(request, repo_id, "read")  # a gated repo's files need accepted access
     storage = hub_of(request).storage
-    commit = storage.resolve(repo_id, request.path_params["revision"])
-    entry = commit.files.get(path)
+    commit = await resolved(request, repo_id, request.path_params["revision"])
+    entry = commit.files.get(path)  # a tree's paths were checked when committed: only a miss needs a check
     if entry is None:
+        validate_path(path)
         raise EntryNotFound(f"File '{path}' not found in '{repo_id}' at revision {commit.id}.",
                             headers={"X-Repo-Commit": commit.id})
     headers = {"X-Repo-Commit": commit.id, "ETag": f'"{entry.etag}"', "Accept-Ranges": "bytes",
@@ -88,7 +89,8 @@ def _objects(body: dict[str, Any], max_size: int) -> list[tuple[str, int]]:
     parsed = []
     for item in objects:
         oid, size = (item.get("oid"), item.get("size")) if isinstance(item, dict) else (None, None)
-        if not isinstance(oid, str) or not SHA256.match(oid) or not isinstance(size, int) or size < 0:
+        if not isinstance(oid, str) or not SHA256.fullmatch(oid) or not isinstance(size, int) \
+                or isinstance(size, bool) or size < 0:
             raise BadRequest(f"LFS batch: object {item!r} needs a sha256 'oid' (64 hex) and an integer 'size'.")
         if size > max_size:
             raise PayloadTooLarge(f"LFS batch: object {oid} is {size} bytes, over this hub's upload limit of "
@@ -108,10 +110,13 @@ async def lfs_batch(request: Request) -> Response:
     except (ValueError, RecursionError):
         raise BadRequest("LFS batch expects a JSON body.") from None
     expires = int(time.time()) + UPLOAD_URL_TTL_S
+    objects = _objects(body if isinstance(body, dict) else {}, hub.config.max_upload_size)
+    missing = {oid: size for oid, size in objects if not hub.storage.has_blob(oid, size)}
+    hub.storage.check_room(sum(missing.values()), f"LFS upload of {len(missing)} file(s) to '{repo_id}'")
     answers = []
-    for oid, size in _objects(body if isinstance(body, dict) else {}, hub.config.max_upload_size):
+    for oid, size in objects:
         answer: dict[str, Any] = {"oid": oid, "size": size, "authenticated": True}
-        if not hub.storage.has_blob(oid, size):
+        if oid in missing:
             signature = _sign(hub.secret, oid, size, expires)
             href = f"{base_url(request)}/api/lfs/objects/{oid}?size={size}&expires={expires}&sig={signature}"
             answer["actions"] = {
@@ -138,7 +143,7 @@ def _check_signature(request: Request, oid: str) -> int:
 async def lfs_upload(request: Request) -> Response:
     """PUT /api/lfs/objects/{oid}: stream, hash, verify sha256 + size, then publish the blob."""
     oid = request.path_params["oid"]
-    if not SHA256.match(oid):
+    if not SHA256.fullmatch(oid):
         raise BadRequest(f"Upload URL names {oid!r}, which is not a sha256.")
     size = _check_signature(request, oid)
     declared = request.headers.get("content-length")
@@ -167,7 +172,8 @@ async def lfs_verify(request: Request) -> Response:
     except (ValueError, RecursionError):
         body = None
     oid, size = (body.get("oid"), body.get("size")) if isinstance(body, dict) else (None, None)
-    if not (isinstance(oid, str) and SHA256.match(oid) and hub_of(request).storage.has_blob(oid, size)):
+    if not (isinstance(oid, str) and SHA256.fullmatch(oid) and isinstance(size, int)
+            and hub_of(request).storage.has_blob(oid, size)):
         raise BadRequest(f"LFS verify: object {oid} ({size} bytes) is not stored on this hub; upload it again.")
     return JSONResponse({})
 

@@ -2,7 +2,7 @@
 
 Cards, configs and weights headers are user content: server.cards reads them within bounds and
 sanitises the rendered card, and every page carries a no-script Content-Security-Policy
-(server.limits). Work that parses or renders runs in the thread pool, never on the event loop.
+(server.guards). Work that parses or renders runs in the thread pool, never on the event loop.
 """
 
 from __future__ import annotations

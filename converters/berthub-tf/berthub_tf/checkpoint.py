@@ -26,6 +26,7 @@ from berthub_tf.errors import (
 from berthub_tf.tf_reader import DTYPES, BundleReader
 
 READERS = ("auto", "tf", "pure")
+OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"  # a TF2 (object-based) checkpoint's table of contents
 
 
 @dataclass(frozen=True)
@@ -42,6 +43,9 @@ class Checkpoint(Protocol):
     variables: dict[str, VariableInfo]
 
     def read(self, name: str) -> np.ndarray: ...
+
+    def object_graph(self) -> bytes | None:
+        """The serialized TrackableObjectGraph of a TF2 checkpoint; None for a TF1 (name-based) one."""
 
     def files(self) -> list[Path]: ...
 
@@ -117,9 +121,13 @@ class PureCheckpoint:
     def read(self, name: str) -> np.ndarray:
         return self._bundle.read(name)
 
+    def object_graph(self) -> bytes | None:
+        return self._bundle.read_string(OBJECT_GRAPH_KEY) if OBJECT_GRAPH_KEY in self._bundle.entries else None
+
     def unsupported(self) -> list[str]:
         """Variables this reader cannot return (unsupported dtype, or slices of a partitioned variable)."""
-        return [n for n, e in self._bundle.entries.items() if e.dtype_enum not in DTYPES or e.has_slices]
+        return [n for n, e in self._bundle.entries.items()
+                if n != OBJECT_GRAPH_KEY and (e.dtype_enum not in DTYPES or e.has_slices)]
 
     def files(self) -> list[Path]:
         return self._bundle.files()
@@ -165,6 +173,12 @@ class TensorFlowCheckpoint:
                 f"TensorFlow cannot read '{name}' from '{self.prefix}': {getattr(error, 'message', error)}. The "
                 f"data shards are probably truncated or corrupt; copy the checkpoint again."
             ) from None
+
+    def object_graph(self) -> bytes | None:
+        if OBJECT_GRAPH_KEY not in self.variables:
+            return None
+        value = self._reader.get_tensor(OBJECT_GRAPH_KEY)
+        return value if isinstance(value, bytes) else bytes(np.asarray(value).item())
 
     def files(self) -> list[Path]:
         shards = sorted(self.prefix.parent.glob(f"{self.prefix.name}.data-*-of-*"))

@@ -44,6 +44,7 @@ class Mapping:
     target: str  # berthub / transformers tensor name
     tf_shape: tuple[int, ...]  # the shape the variable must have in the checkpoint
     transpose: bool  # dense kernel [in, out] -> Linear weight [out, in]
+    reshape: tuple[int, ...] | None = None  # first reshaped to this (Model Garden's per-head kernels, model_garden.py)
 
 
 def is_optimizer_state(name: str) -> bool:

@@ -51,7 +51,7 @@ class Plan:
     head_options: dict[str, int]
     mappings: list[Mapping]
     dtypes: dict[str, np.dtype]  # source name -> dtype in the checkpoint
-    skipped: list[str] = field(default_factory=list)  # optimizer state
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # (variable, why: "optimizer state", ...)
     ignored: list[tuple[str, str]] = field(default_factory=list)  # (variable, pattern that matched)
 
 
@@ -59,11 +59,11 @@ def make_plan(checkpoint: Checkpoint, config: BertConfig, ignore: list[str] | tu
     """Classify every variable of `checkpoint`; raise listing every problem if any."""
     variables = checkpoint.variables
     skipped = sorted(n for n in variables if is_optimizer_state(n))
-    ignored = sorted((n, _first_match(n, ignore)) for n in variables if n not in skipped and matches_any(n, ignore))
+    ignored = sorted((n, first_match(n, ignore)) for n in variables if n not in skipped and matches_any(n, ignore))
     ignored_names = {n for n, _ in ignored}
     weights = sorted(n for n in variables if n not in ignored_names and not is_optimizer_state(n))
     heads = detect_heads(weights)
-    architecture, head = _architecture(heads, checkpoint)
+    architecture, head = architecture_for(heads, checkpoint.prefix)
     num_labels = None
     if CLASSIFIER in heads and "output_weights" in variables:
         num_labels = (variables["output_weights"].shape or (0,))[0]  # a wrong rank is reported by the shape check
@@ -76,23 +76,24 @@ def make_plan(checkpoint: Checkpoint, config: BertConfig, ignore: list[str] | tu
         head_options={"num_labels": num_labels} if num_labels is not None else {},
         mappings=mappings,
         dtypes={m.source: variables[m.source].dtype for m in mappings},
-        skipped=skipped,
+        skipped=[(name, "optimizer state") for name in skipped],
         ignored=ignored,
     )
 
 
-def _first_match(name: str, patterns: list[str] | tuple[str, ...]) -> str:
+def first_match(name: str, patterns: list[str] | tuple[str, ...]) -> str:
     return next(p for p in patterns if matches_any(name, [p]))
 
 
-def _architecture(heads: set[str], checkpoint: Checkpoint) -> tuple[str, str | None]:
+def architecture_for(heads: set[str], source: object) -> tuple[str, str | None]:
+    """(transformers class, berthub head) of a checkpoint (`source`, for the error) holding these head groups."""
     key = frozenset(heads)
     if key not in _HEADS:
         groups = {MLM: "cls/predictions/*", NSP: "cls/seq_relationship/*", SQUAD: "cls/squad/*",
                   CLASSIFIER: "output_weights, output_bias"}
         found = ", ".join(groups[h] for h in sorted(heads))
         raise UnknownVariablesError(
-            f"Checkpoint '{checkpoint.prefix}' holds variables of several heads ({found}); a berthub model has "
+            f"Checkpoint '{source}' holds variables of several heads ({found}); a berthub model has "
             f"one. Keep the head you want and drop the others with --ignore PATTERN "
             f"(e.g. --ignore 'cls/predictions/*')."
         )
@@ -102,28 +103,33 @@ def _architecture(heads: set[str], checkpoint: Checkpoint) -> tuple[str, str | N
 
 def _check_against_config(checkpoint: Checkpoint, config: BertConfig, mappings: list[Mapping],
                           weights: list[str]) -> None:
-    variables, present = checkpoint.variables, set(weights)
-    problems = []
-    for m in mappings:
-        if m.source not in present:
-            problems.append(f"'{m.source}' is missing (expected shape {list(m.tf_shape)})")
-        elif variables[m.source].shape != m.tf_shape:
-            problems.append(f"'{m.source}' has shape {list(variables[m.source].shape)}, "
-                            f"the config implies {list(m.tf_shape)}")
-        elif variables[m.source].dtype == np.dtype("O"):
-            problems.append(f"'{m.source}' has a dtype this reader cannot decode (try --reader tf)")
-        elif variables[m.source].dtype.kind not in _FLOAT_KINDS:
-            problems.append(f"'{m.source}' has dtype {variables[m.source].dtype}, not a float type")
+    present = set(weights)
+    expected = [(m.source, m.source if m.source in present else None, m.tf_shape) for m in mappings]
     layers = {int(match.group(1)) for n in weights if (match := _LAYER.match(n))}
-    if layers and max(layers) >= config.num_hidden_layers:
+    check_shapes(checkpoint, expected, layers, config.num_hidden_layers,
+                 "bert_config.json disagrees", "Pass the bert_config.json that was released with this checkpoint.")
+
+
+def check_shapes(checkpoint: Checkpoint, expected: list[tuple[str, str | None, tuple[int, ...]]], layers: set[int],
+                 num_hidden_layers: int, disagrees: str, advice: str) -> None:
+    """Raise one ShapeMismatchError listing every expected variable (shown name, bundle key or None when
+    absent, shape) that is missing, misshapen or not float, and encoder layers beyond the config's."""
+    variables, problems = checkpoint.variables, []
+    for name, key, shape in expected:
+        if key is None:
+            problems.append(f"'{name}' is missing (expected shape {list(shape)})")
+        elif variables[key].shape != shape:
+            problems.append(f"'{name}' has shape {list(variables[key].shape)}, the config implies {list(shape)}")
+        elif variables[key].dtype == np.dtype("O"):
+            problems.append(f"'{name}' has a dtype this reader cannot decode (try --reader tf)")
+        elif variables[key].dtype.kind not in _FLOAT_KINDS:
+            problems.append(f"'{name}' has dtype {variables[key].dtype}, not a float type")
+    if layers and max(layers) >= num_hidden_layers:
         problems.append(f"the checkpoint has encoder layers up to layer_{max(layers)} but num_hidden_layers is "
-                        f"{config.num_hidden_layers}")
+                        f"{num_hidden_layers}")
     if problems:
-        raise ShapeMismatchError(
-            f"bert_config.json disagrees with checkpoint '{checkpoint.prefix}' ({len(problems)} problems): "
-            + "; ".join(problems)
-            + ". Pass the bert_config.json that was released with this checkpoint."
-        )
+        raise ShapeMismatchError(f"{disagrees} with checkpoint '{checkpoint.prefix}' ({len(problems)} problems): "
+                                 + "; ".join(problems) + f". {advice}")
 
 
 def _check_understood(checkpoint: Checkpoint, mappings: list[Mapping], weights: list[str]) -> None:

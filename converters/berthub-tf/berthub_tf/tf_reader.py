@@ -6,9 +6,10 @@ mapping each variable name to a `BundleEntryProto` (dtype, shape, shard, offset,
 the empty key holds a `BundleHeaderProto` (shard count, endianness, format version).
 Tensor bytes sit raw and little-endian in the shards, so reading one is a seek and a read.
 
-The few protobuf fields are decoded by hand (the wire format is varints and length prefixes),
-so this needs nothing beyond numpy. Anything this reader does not support (compressed index
-blocks, big-endian bundles, partitioned variables, string tensors, unusual dtypes) raises
+The few protobuf fields are decoded by hand (protowire.py: varints and length prefixes), so
+this needs nothing beyond numpy. Anything this reader does not support (compressed index
+blocks, big-endian bundles, partitioned variables, string tensors other than scalars, unusual
+dtypes) raises
 `UnsupportedFeatureError` saying what was found, instead of returning wrong numbers.
 Tensor checksums are verified when `google-crc32c` is installed (a pure-Python crc32c would
 take minutes on BERT-large); index block checksums are always verified (they are small).
@@ -24,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from berthub_tf.errors import CheckpointFormatError, MissingFileError, UnsupportedFeatureError
+from berthub_tf.protowire import fields, signed64, varint
 
 _TABLE_MAGIC = 0xDB4775248B80FB57
 _FOOTER_SIZE = 48
@@ -37,7 +39,8 @@ DTYPES: dict[int, np.dtype] = {enum: np.dtype(code) for enum, code in (
     (1, "<f4"), (2, "<f8"), (3, "<i4"), (4, "u1"), (5, "<i2"), (6, "i1"),  # float double int32 uint8 int16 int8
     (9, "<i8"), (10, "?"), (17, "<u2"), (19, "<f2"), (22, "<u4"), (23, "<u8"),  # int64 bool uint16 half uint32 uint64
 )}
-_DTYPE_NAMES = {7: "string", 8: "complex64", 14: "bfloat16", 18: "complex128", 20: "resource", 21: "variant"}
+_DT_STRING = 7
+_DTYPE_NAMES = {_DT_STRING: "string", 8: "complex64", 14: "bfloat16", 18: "complex128", 20: "resource", 21: "variant"}
 
 
 @dataclass(frozen=True)
@@ -132,13 +135,39 @@ class BundleReader:
                 f"Data shard '{self.shard_path(entry.shard_id)}' ended after {got} of the {entry.size} bytes of "
                 f"'{name}': the file is truncated. Copy the checkpoint again."
             )
-        self._check_crc(entry, array)
+        self._check_crc(entry, memoryview(array.reshape(-1).view(np.uint8)))
         return array
 
-    def _check_crc(self, entry: BundleEntry, array: np.ndarray) -> None:
+    def read_string(self, name: str) -> bytes:
+        """The bytes of a scalar string tensor, such as a TF2 checkpoint's `_CHECKPOINTABLE_OBJECT_GRAPH`.
+
+        TensorFlow stores a string tensor as varint64 lengths, a masked crc32c of the lengths (each
+        as a little-endian uint32), then the bytes; the entry's crc32c covers all of it.
+        """
+        if name not in self.entries:
+            raise KeyError(f"Variable '{name}' is not in checkpoint '{self.prefix}'")
+        entry = self.entries[name]
+        if entry.dtype_enum != _DT_STRING or entry.shape != () or entry.has_slices:
+            raise UnsupportedFeatureError(f"'{name}' in '{self.prefix}' is not a scalar string tensor.")
+        with open(self.shard_path(entry.shard_id), "rb") as handle:
+            handle.seek(entry.offset)
+            raw = handle.read(entry.size)
+        where = f"string tensor '{name}' in '{self.shard_path(entry.shard_id)}'"
+        length, pos = varint(raw, 0, where)
+        if len(raw) != entry.size or pos + 4 + length != len(raw):
+            raise CheckpointFormatError(f"The {where} does not hold the {entry.size} bytes its index entry "
+                                        f"records: the checkpoint is truncated or corrupt.")
+        (stored,) = struct.unpack_from("<I", raw, pos)
+        lengths = struct.pack("<I" if length <= 0xFFFFFFFF else "<Q", length)  # what the checksums cover
+        if _mask(crc32c_python(lengths)) != stored:
+            raise CheckpointFormatError(f"The {where} fails its length checksum: the data shard is corrupt.")
+        self._check_crc(entry, memoryview(lengths + raw[pos:]))
+        return raw[pos + 4 :]
+
+    def _check_crc(self, entry: BundleEntry, data: memoryview) -> None:
         if self._crc32c is None or entry.crc32c is None:
             return
-        actual = _mask(self._crc32c(memoryview(array.reshape(-1).view(np.uint8))))
+        actual = _mask(self._crc32c(data))
         if actual != entry.crc32c:
             raise CheckpointFormatError(
                 f"Variable '{entry.name}' in '{self.shard_path(entry.shard_id)}' fails its crc32c check "
@@ -230,44 +259,17 @@ def _block_records(block: bytes, path: Path) -> Iterator[tuple[bytes, bytes]]:
         pos += value_length
 
 
-# --- protobuf wire format: just enough for BundleHeaderProto and BundleEntryProto ------------------
+# --- the two index protobufs: BundleHeaderProto and BundleEntryProto -------------------------------
+
+_WHERE = "the index"
 
 
 def _varint(buf: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        if pos >= len(buf):
-            raise CheckpointFormatError("A varint runs past the end of its buffer: the index is corrupt.")
-        byte = buf[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        if not byte & 0x80:
-            return result, pos
-        shift += 7
+    return varint(buf, pos, _WHERE)
 
 
 def _fields(buf: bytes) -> Iterator[tuple[int, int | bytes]]:
-    """(field number, value) pairs of a serialized protobuf message; ints for scalars, bytes otherwise."""
-    pos = 0
-    while pos < len(buf):
-        tag, pos = _varint(buf, pos)
-        number, wire_type = tag >> 3, tag & 7
-        if wire_type == 0:
-            value, pos = _varint(buf, pos)
-        elif wire_type == 1:
-            (value,), pos = struct.unpack_from("<Q", buf, pos), pos + 8
-        elif wire_type == 2:
-            length, pos = _varint(buf, pos)
-            value, pos = buf[pos : pos + length], pos + length
-        elif wire_type == 5:
-            (value,), pos = struct.unpack_from("<I", buf, pos), pos + 4
-        else:
-            raise CheckpointFormatError(f"Unsupported protobuf wire type {wire_type}: the index is corrupt.")
-        yield number, value
-
-
-def _signed64(value: int) -> int:
-    return value - (1 << 64) if value >= 1 << 63 else value
+    return fields(buf, _WHERE)
 
 
 def _parse_header(buf: bytes, path: Path) -> int:
@@ -302,7 +304,7 @@ def _parse_entry(name: str, buf: bytes) -> BundleEntry:
     has_slices = False
     for number, value in _fields(buf):
         if number == 2:
-            shape = [_signed64(dict(_fields(dim)).get(1, 0)) for n, dim in _fields(value) if n == 2]
+            shape = [signed64(dict(_fields(dim)).get(1, 0)) for n, dim in _fields(value) if n == 2]
         elif number == 7:
             has_slices = True
         elif number in _ENTRY_FIELDS:

@@ -1,7 +1,8 @@
 """Prove a conversion: every written tensor equals, bit for bit, the variable it came from.
 
-`verify(output_dir)` re-reads the checkpoint named in conversion_report.json, applies the recorded
-transposition, and compares bytes (not values with a tolerance: a faithful conversion is exact).
+`verify(output_dir)` re-reads the checkpoint (or SavedModel) named in conversion_report.json,
+applies the recorded reshape (Model Garden's per-head kernels) and transposition, and compares bytes
+(not values with a tolerance: a faithful conversion is exact).
 It also checks the accounting: every checkpoint variable is mapped, skipped or ignored, and every
 tensor in model.safetensors comes from the mapping.
 """
@@ -14,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from berthub_tf.checkpoint import open_checkpoint
 from berthub_tf.convert import REPORT_NAME, WEIGHTS_NAME
 from berthub_tf.errors import MissingFileError, WeightsError
+from berthub_tf.formats import open_source
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,8 @@ class Verification:
 
 
 def verify(output_dir: str | Path, checkpoint: str | Path | None = None, *, reader: str = "auto") -> Verification:
-    """Compare `output_dir`'s tensors with `checkpoint` (default: the one its report names)."""
+    """Compare `output_dir`'s tensors with `checkpoint` (a prefix or SavedModel folder; default: the one
+    its report names)."""
     from safetensors import safe_open
 
     folder = Path(output_dir)
@@ -69,7 +71,7 @@ def verify(output_dir: str | Path, checkpoint: str | Path | None = None, *, read
     if not report_path.is_file():
         raise MissingFileError(f"'{folder}' has no {REPORT_NAME}; verify works on directories written by berthub-tf.")
     report = json.loads(report_path.read_text(encoding="utf-8"))
-    source = open_checkpoint(checkpoint or report["source"]["checkpoint"], reader)
+    source = open_source(checkpoint or report["source"]["checkpoint"], reader).checkpoint
     rows = []
     with safe_open(str(folder / WEIGHTS_NAME), framework="np") as handle:
         written = set(handle.keys())
@@ -87,6 +89,8 @@ def verify(output_dir: str | Path, checkpoint: str | Path | None = None, *, read
 
 
 def _compare(entry: dict, original: np.ndarray, written: np.ndarray) -> Row:
+    if "reshaped" in entry and original.size == int(np.prod(entry["reshaped"])):
+        original = original.reshape(entry["reshaped"])
     expected = np.ascontiguousarray(original.T if entry["transposed"] else original)
     identical = (expected.dtype == written.dtype and expected.shape == written.shape
                  and expected.tobytes() == np.ascontiguousarray(written).tobytes())
@@ -95,4 +99,5 @@ def _compare(entry: dict, original: np.ndarray, written: np.ndarray) -> Row:
         diff = float(np.max(np.abs(expected.astype(np.float64) - written.astype(np.float64)), initial=0.0))
     elif not identical:
         diff = float("inf")
-    return Row(entry["target"], entry["source"], tuple(written.shape), entry["transposed"], identical, diff)
+    source = entry.get("variable", entry["source"])  # TF2: the Keras name reads better than the object path
+    return Row(entry["target"], source, tuple(written.shape), entry["transposed"], identical, diff)

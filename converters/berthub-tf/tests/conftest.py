@@ -8,41 +8,27 @@ berthub_tf/names.py, from Google's modeling.py / run_*.py, so a mapping mistake 
 from __future__ import annotations
 
 import json
-import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pytest
+from tf_support import (
+    MODEL_GARDEN,
+    MODEL_GARDEN_ARCHIVE,
+    TF2_IDS,
+    TF2_MASK,
+    TF2_MLM_POSITIONS,
+    TF2_TYPES,
+    Release,
+    write_release,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
 sys.path.insert(0, str(REPO_ROOT / "tests"))  # tests/hubserver.py: the `berthub serve` test helper
 
-GOOGLE_CONFIG_KEYS = ("attention_probs_dropout_prob", "hidden_act", "hidden_dropout_prob", "hidden_size",
-                      "initializer_range", "intermediate_size", "max_position_embeddings", "num_attention_heads",
-                      "num_hidden_layers", "type_vocab_size", "vocab_size")
 NUM_LABELS = 3
-
-
-@dataclass(frozen=True)
-class Release:
-    """A Google-style release folder: bert_model.ckpt.*, bert_config.json, vocab.txt."""
-
-    folder: Path
-    variables: dict[str, np.ndarray]  # exactly what was saved
-
-    @property
-    def prefix(self) -> Path:
-        return self.folder / "bert_model.ckpt"
-
-    @property
-    def config(self) -> Path:
-        return self.folder / "bert_config.json"
-
-    @property
-    def vocab(self) -> Path:
-        return self.folder / "vocab.txt"
 
 
 @pytest.fixture(scope="session")
@@ -111,17 +97,6 @@ def with_adam_slots(variables: dict[str, np.ndarray], seed: int) -> dict[str, np
     return out
 
 
-def write_release(folder: Path, variables: dict[str, np.ndarray], minilm_dir: Path, num_shards: int = 1) -> Release:
-    from berthub_tf.to_tf import write_checkpoint
-
-    folder.mkdir(parents=True)
-    write_checkpoint(variables, folder / "bert_model.ckpt", num_shards=num_shards)
-    hf = json.loads((minilm_dir / "config.json").read_text())
-    (folder / "bert_config.json").write_text(json.dumps({k: hf[k] for k in GOOGLE_CONFIG_KEYS}, indent=2))
-    shutil.copyfile(minilm_dir / "vocab.txt", folder / "vocab.txt")
-    return Release(folder, variables)
-
-
 @dataclass(frozen=True)
 class Releases:
     pretraining: Release  # encoder + cls/predictions + cls/seq_relationship, global_step
@@ -172,3 +147,81 @@ def hub(tmp_path_factory: pytest.TempPathFactory):
 
     with running_hub(tmp_path_factory.mktemp("hub") / "root") as server:
         yield server
+
+
+# --- TF2: tiny BERTs written by Model Garden's own classes (fixtures/make_model_garden_fixtures.py) ---------------
+
+# Converts every folder with `import tensorflow` made impossible, as on a machine without it.
+_CONVERT_WITHOUT_TF = """
+import json, sys
+sys.modules["tensorflow"] = None
+from berthub_tf import convert_directory
+source, out, names = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+for name in names:
+    convert_directory(f"{source}/{name}", f"{out}/{name}")
+print(json.dumps({"tensorflow_imported": sys.modules.get("tensorflow") is not None}))
+"""
+
+
+@pytest.fixture(scope="session")
+def model_garden(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The folders written by Model Garden (encoder/, model/, v2/, pretrainer/, hub/, hub_erf/)."""
+    import tarfile
+
+    root = tmp_path_factory.mktemp("model-garden")
+    with tarfile.open(MODEL_GARDEN_ARCHIVE) as archive:
+        archive.extractall(root, filter="data")
+    return root / "model_garden"
+
+
+@pytest.fixture(scope="session")
+def tf2_converted(model_garden: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Every Model Garden folder converted in one subprocess where TensorFlow cannot be imported."""
+    import subprocess
+
+    out = tmp_path_factory.mktemp("tf2-converted")
+    run = subprocess.run([sys.executable, "-c", _CONVERT_WITHOUT_TF, str(model_garden), str(out),
+                          ",".join(MODEL_GARDEN)], capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert json.loads(run.stdout.strip().splitlines()[-1]) == {"tensorflow_imported": False}
+    return {name: out / name for name in MODEL_GARDEN}
+
+
+@pytest.fixture(scope="session")
+def tensorflow_outputs(model_garden: Path) -> dict[str, dict[str, np.ndarray]]:
+    """What TensorFlow computes for each folder on the padded batch.
+
+    TensorFlow runs the hub/ SavedModel's graph (Model Garden's BertEncoder and MaskedLM as exported);
+    for each checkpoint, TensorFlow's own object matching first restores that checkpoint's weights
+    into the loaded SavedModel (`encoder`/`model` prefixes, BertEncoderV2's attribute paths and
+    BertPretrainer's `encoder`/`masked_lm` children all match by name). hub_erf/ runs its own graph.
+    """
+    import tensorflow as tf
+
+    inputs = {"input_word_ids": tf.constant(TF2_IDS), "input_mask": tf.constant(TF2_MASK),
+              "input_type_ids": tf.constant(TF2_TYPES)}
+
+    def run(saved_model) -> dict[str, np.ndarray]:
+        out = saved_model(inputs, training=False)
+        result = {"sequence_output": out["sequence_output"].numpy(), "pooled_output": out["pooled_output"].numpy()}
+        if hasattr(saved_model, "mlm"):
+            mlm = saved_model.mlm({**inputs, "masked_lm_positions": tf.constant(TF2_MLM_POSITIONS)}, training=False)
+            result["mlm_logits"] = mlm["mlm_logits"].numpy()
+        return result
+
+    results = {"hub_erf": run(tf.saved_model.load(str(model_garden / "hub_erf")))}
+    hub = tf.saved_model.load(str(model_garden / "hub"))
+    results["hub"] = run(hub)
+    encoder, masked_lm = getattr(hub, "layer_with_weights-0"), getattr(hub.mlm, "layer_with_weights-0").masked_lm
+    restores = {"encoder": {"encoder": encoder}, "model": {"model": encoder}, "v2": {"encoder": encoder},
+                "pretrainer": {"model": tf.train.Checkpoint(encoder=encoder, masked_lm=masked_lm)}}
+    for name, objects in restores.items():
+        tf.train.Checkpoint(**objects).restore(tf.train.latest_checkpoint(str(model_garden / name))
+                                               ).assert_existing_objects_matched()
+        results[name] = run(hub)
+    # BertPretrainer's next-sentence head: a Dense on TensorFlow's pooled output, read by TensorFlow's reader.
+    reader = tf.train.load_checkpoint(str(model_garden / "pretrainer"))
+    head = "model/layer_with_weights-1/layer_with_weights-0/{}/.ATTRIBUTES/VARIABLE_VALUE"
+    results["pretrainer"]["nsp_logits"] = (results["pretrainer"]["pooled_output"] @ reader.get_tensor(
+        head.format("kernel")) + reader.get_tensor(head.format("bias")))
+    return results

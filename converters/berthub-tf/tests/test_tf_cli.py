@@ -28,7 +28,7 @@ def test_convert_help_lists_every_registered_converter(capsys):
         main(["convert", "--help"])
     out = capsys.readouterr().out
     assert exit_.value.code == 0
-    assert "Google TensorFlow BERT checkpoint -> berthub model directory" in out
+    assert "TF1/TF2 BERT checkpoint or SavedModel -> berthub model directory" in out
     assert "berthub model directory -> Google TensorFlow checkpoint" in out
 
 

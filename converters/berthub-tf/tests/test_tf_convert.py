@@ -183,7 +183,7 @@ def test_transformers_loads_the_converted_directory_with_every_weight(converted)
 
 
 def test_state_of_other_optimizers_and_loss_scaling_is_skipped_and_listed(releases, converted, minilm_dir, tmp_path):
-    from conftest import write_release
+    from tf_support import write_release
 
     base = releases.pretraining.variables
     kernel = "bert/encoder/layer_0/attention/self/query/kernel"

@@ -166,3 +166,13 @@ def test_partitioned_variable_is_listed_refused_by_the_numpy_reader_and_read_by_
     auto = open_checkpoint(prefix, "auto")
     assert auto.kind == "tensorflow"
     assert np.array_equal(auto.read("bert/embeddings/word_embeddings"), value)
+
+
+@pytest.mark.parametrize("prefix", ["encoder/ckpt-1", "v2/ckpt-1", "pretrainer/ckpt-1", "hub/variables/variables"])
+def test_pure_reader_reads_tf2_checkpoints_and_their_object_graph_as_tensorflow_does(model_garden, prefix):
+    tf_reader, pure = open_checkpoint(model_garden / prefix, "tf"), open_checkpoint(model_garden / prefix, "pure")
+    assert pure.variables == tf_reader.variables
+    assert pure.object_graph() == tf_reader.object_graph() and len(pure.object_graph()) > 1000
+    for name, info in tf_reader.variables.items():
+        if info.dtype != np.dtype("O"):
+            assert pure.read(name).tobytes() == tf_reader.read(name).tobytes(), name

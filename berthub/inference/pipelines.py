@@ -25,18 +25,13 @@ import torch
 from berthub.errors import InputError, NotFoundError
 from berthub.inference import runners
 from berthub.model.pretrained import locate
+from berthub.plugins.loader import builtin_head_class, builtin_heads, head_for_architecture
 from berthub.sources.settings import CONFIG_NAMES, TRAINING_INFO_NAME
 from berthub.tasks.batch import collate, model_inputs, unbatch
 from berthub.tasks.protocol import Feature, examples_from_inputs
 
 TASKS = ("text-classification", "token-classification", "question-answering", "fill-mask")
 _ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification", "qa": "question-answering"}
-_HEAD_TASKS = {"sequence-classification": "text-classification", "token-classification": "token-classification",
-               "question-answering": "question-answering", "masked-lm": "fill-mask", "pretraining": "fill-mask"}
-_ARCHITECTURE_TASKS = {"BertForSequenceClassification": "text-classification",
-                       "BertForTokenClassification": "token-classification",
-                       "BertForQuestionAnswering": "question-answering", "BertForMaskedLM": "fill-mask",
-                       "BertForPreTraining": "fill-mask"}
 
 
 @dataclass(frozen=True)
@@ -63,10 +58,13 @@ class SavedModel:
 
     @property
     def trained_for(self) -> str | None:
-        """The pipeline task its head answers (None: a bare encoder, or a plugin head)."""
-        if self.head is not None:
-            return _HEAD_TASKS.get(self.head)
-        return _ARCHITECTURE_TASKS.get((self.config.get("architectures") or [None])[0])
+        """The pipeline task its head answers: the `pipeline_tag` of berthub's own head, named in config.json or
+        by its transformers class (None: a bare encoder, a plugin head, or a head no pipeline task fits)."""
+        head = self.head or head_for_architecture((self.config.get("architectures") or [None])[0])
+        if head is None or head not in builtin_heads():
+            return None
+        tag = builtin_head_class(head).facts.pipeline_tag
+        return tag if tag in TASKS else None
 
     def labels(self) -> list[str]:
         """Label names in id order: config.json's id2label, else LABEL_i for each output."""
