@@ -47,9 +47,9 @@ def _fill(root: Path) -> None:
     storage.apply(REPO_ID, "main", operations, title="MiniLM")
 
 
-async def _call(app, method: str, path: str) -> None:  # noqa: ANN001 (any ASGI app)
+async def _call(app, method: str, path: str, headers: list | None = None) -> None:  # noqa: ANN001 (any ASGI app)
     scope = {"type": "http", "method": method, "path": path, "raw_path": path.encode(), "query_string": b"",
-             "headers": [(b"host", b"127.0.0.1")], "scheme": "http", "server": ("127.0.0.1", 8080),
+             "headers": [(b"host", b"127.0.0.1"), *(headers or [])], "scheme": "http", "server": ("127.0.0.1", 8080),
              "client": ("127.0.0.1", 5000), "http_version": "1.1", "root_path": "", "asgi": {"version": "3.0"}}
     statuses = []
 

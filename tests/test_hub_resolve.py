@@ -195,11 +195,20 @@ def _refusing_hub(files: FaultServer, status: int, **headers: str) -> None:
     files.routes["/acme/private-bert/resolve/main/config.json"] = Route(body=b"", status=status, headers=headers)
 
 
-@pytest.mark.parametrize(("status", "headers"), [(401, {}), (403, {"X-Error-Code": "GatedRepo"})])
-def test_hub_refusing_access_is_an_auth_error_that_asks_for_a_token(files, monkeypatch, status, headers):
-    _refusing_hub(files, status, **headers)
+@pytest.mark.parametrize("status", [401, 403])
+def test_hub_refusing_access_is_an_auth_error_that_asks_for_a_token(files, monkeypatch, status):
+    _refusing_hub(files, status)
     monkeypatch.setenv("BERTHUB_ENDPOINT", files.url)
     with pytest.raises(AuthError, match=f"needs a token with access \\(HTTP {status}\\): set BERTHUB_TOKEN"):
+        resolve_model("acme/private-bert")
+
+
+@pytest.mark.parametrize("status", [401, 403])
+def test_a_gated_repo_says_which_page_to_ask_for_access_on(files, monkeypatch, status):
+    _refusing_hub(files, status, **{"X-Error-Code": "GatedRepo"})
+    monkeypatch.setenv("BERTHUB_ENDPOINT", files.url)
+    with pytest.raises(AuthError, match=f"is gated.*request access on {files.url}/acme/private-bert, then set "
+                                        "BERTHUB_TOKEN"):
         resolve_model("acme/private-bert")
 
 

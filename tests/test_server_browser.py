@@ -81,3 +81,70 @@ def test_list_shows_the_model_its_page_renders_the_card_and_download_gives_the_r
     if keep:  # for people judging how the pages look
         for shot in ("list.png", "model.png"):
             shutil.copy(tmp_path / shot, Path(keep) / shot)
+
+
+def test_a_member_signs_in_sees_and_downloads_a_private_model_manages_tokens_and_asks_for_gated_access(
+        browser, hub_server, tmp_path):
+    from huggingface_hub import HfApi
+    from huggingface_hub.errors import HfHubHTTPError
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support import expected_conditions
+    from selenium.webdriver.support.wait import WebDriverWait
+
+    from berthub.server.accounts.store import Accounts
+    from berthub.server.db.engine import Database, default_url
+
+    database = Database.open(default_url(hub_server.root))
+    accounts = Accounts(database)
+    accounts.add_user("br-alice", "alice's password")
+    accounts.add_user("br-bob", "bob's password")
+    accounts.add_org("br-team", admin="br-alice")
+    database.close()
+    admin = HfApi(endpoint=hub_server.endpoint, token=hub_server.token)
+    for repo_id, private in (("br-team/private-bert", True), ("br-team/gated-bert", False)):
+        admin.create_repo(repo_id, private=private)
+        admin.upload_file(path_or_fileobj=b'{"hidden_size": 8}', path_in_repo="config.json", repo_id=repo_id)
+    admin.update_repo_settings("br-team/gated-bert", gated="auto")
+
+    def sign_in(name: str, password: str) -> None:
+        browser.get(hub_server.endpoint + "/")
+        browser.find_element(By.ID, "sign-in").click()
+        browser.find_element(By.ID, "name").send_keys(name)
+        browser.find_element(By.ID, "password").send_keys(password)
+        browser.find_element(By.ID, "sign-in-button").click()
+        assert browser.find_element(By.ID, "viewer").text == name
+
+    def absent(how: str, what: str) -> bool:  # without the implicit 5 s wait for elements to appear
+        browser.implicitly_wait(0)
+        try:
+            return not browser.find_elements(how, what)
+        finally:
+            browser.implicitly_wait(5)
+
+    browser.get(hub_server.endpoint + "/")
+    assert absent(By.LINK_TEXT, "br-team/private-bert")
+    sign_in("br-alice", "alice's password")
+    browser.find_element(By.LINK_TEXT, "br-team/private-bert").click()
+    browser.find_element(By.CSS_SELECTOR, 'a.download[data-path="config.json"]').click()
+    assert _wait_for_download(browser.downloads, "config.json").read_bytes() == b'{"hidden_size": 8}'
+
+    browser.get(hub_server.endpoint + "/settings/tokens")
+    browser.find_element(By.ID, "token-name").send_keys("from-the-browser")
+    browser.find_element(By.ID, "create-token").click()
+    token = browser.find_element(By.ID, "new-token").text
+    assert HfApi(endpoint=hub_server.endpoint, token=token).whoami()["name"] == "br-alice"
+    revoke = browser.find_element(By.CSS_SELECTOR, 'tr[data-token="from-the-browser"] button.revoke')
+    revoke.click()
+    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(revoke))  # the page after the revoke
+    assert absent(By.CSS_SELECTOR, 'tr[data-token="from-the-browser"]')
+    with pytest.raises(HfHubHTTPError):
+        HfApi(endpoint=hub_server.endpoint, token=token).whoami()
+
+    browser.find_element(By.ID, "sign-out").click()
+    sign_in("br-bob", "bob's password")
+    browser.get(hub_server.endpoint + "/br-team/gated-bert")
+    browser.find_element(By.ID, "ask-access").click()
+    assert "You have access" in browser.find_element(By.ID, "access-status").text
+    browser.get(hub_server.endpoint + "/br-team")
+    assert "br-alice" in browser.find_element(By.ID, "members").text
+    browser.save_screenshot(str(tmp_path / "org.png"))

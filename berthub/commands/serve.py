@@ -18,8 +18,12 @@ if TYPE_CHECKING:
 
 EPILOG = """\
 examples:
-  # a hub on this machine; reads are public, writes need the token
+  # a hub on this machine; public repos are readable by all, the token (a hub admin) writes everywhere
   BERTHUB_SERVER_TOKEN=s3cret berthub serve --root ./hub-data --port 8080
+
+  # accounts for a team: users, organisations, their tokens (see `berthub accounts --help`)
+  berthub accounts --root ./hub-data user add alice
+  berthub accounts --root ./hub-data token create alice --name laptop --role write
 
   # reachable from other machines, tokens from a file (one per line, or NAME:TOKEN), 4 workers
   berthub serve --root /srv/berthub --host 0.0.0.0 --token-file /etc/berthub/tokens --workers 4
@@ -67,8 +71,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "serve", help="run a hub: HF-compatible API and web pages",
         description="Serve model repos from --root over the Hugging Face hub HTTP API (huggingface_hub, "
-                    "transformers and berthub read and write it) with web pages to browse them. Reads are "
-                    "public; writes need a token from BERTHUB_SERVER_TOKEN or --token-file.",
+                    "transformers and berthub read and write it) with web pages to browse them. Public repos "
+                    "are readable by all; users, organisations and their tokens (`berthub accounts`) decide "
+                    "the rest, and BERTHUB_SERVER_TOKEN / --token-file tokens are hub admins.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", required=True, help="folder holding the hub's data (created if missing)")
     parser.add_argument("--host", default="127.0.0.1", help="interface to listen on (default: 127.0.0.1)")
@@ -96,6 +101,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="disk space writes leave free: below it they are refused with 507 and "
                              "/api/health says low_disk (default: 100MiB)")
     parser.add_argument("--public-url", help="URL clients reach this hub at, when behind a proxy")
+    parser.add_argument("--database", help="SQLAlchemy URL of the accounts database (default: SQLite file "
+                                           "berthub.db under --root; e.g. postgresql+psycopg://user@host/berthub)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
     parser.add_argument("--no-access-log", action="store_true", help="do not log every request")
     parser.set_defaults(func=run)
@@ -129,12 +136,13 @@ def _config(args: argparse.Namespace) -> ServerConfig:
         raise ConfigError("; ".join(problems) + ".")
     return ServerConfig(root=Path(args.root).expanduser().resolve(), tokens=read_tokens(args.token_file),
                         public_url=args.public_url, max_headers=args.max_headers,
-                        header_timeout=args.header_timeout, **sizes)
+                        header_timeout=args.header_timeout, database=args.database, **sizes)
 
 
 def run(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from berthub.server.accounts.auth import log_to_stderr
     from berthub.server.app import CONFIG_ENV, create_app
     from berthub.server.connections import protocol_class
     from berthub.server.storage import Storage
@@ -148,8 +156,9 @@ def run(args: argparse.Namespace) -> int:
     if removed:
         print(f"berthub serve: removed {removed} interrupted upload(s) from {config.root / 'tmp'}", file=sys.stderr)
     if not config.tokens:
-        print("berthub serve: no write token (BERTHUB_SERVER_TOKEN or --token-file): this hub is read-only",
-              file=sys.stderr)
+        print("berthub serve: no hub-admin token (BERTHUB_SERVER_TOKEN or --token-file): only accounts "
+              "(`berthub accounts`) can write", file=sys.stderr)
+    log_to_stderr()
     # The protocol puts the header limits in front of uvicorn's parser (server.connections); h11's own
     # bound on buffered header bytes must not be the smaller one.
     options = dict(host=args.host, port=args.port, access_log=not args.no_access_log, log_level="info",

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 
+from sqlalchemy.exc import OperationalError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -19,7 +20,11 @@ from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from berthub.server import connections
+from berthub.server.accounts import pages
+from berthub.server.accounts import routes as accounts_api
+from berthub.server.accounts.auth import Authenticate, Authenticator, log_to_stderr
 from berthub.server.cache import BoundedCache
+from berthub.server.db.engine import Database, database_error
 from berthub.server.disk import storage_error
 from berthub.server.errors import HubError
 from berthub.server.guards import HubGuards
@@ -46,6 +51,12 @@ async def _storage_error(request: Request, error: Exception) -> Response:
     return await _hub_error(request, storage_error(error, f"{request.method} {request.url.path}"))
 
 
+async def _database_error(request: Request, error: Exception) -> Response:
+    """The accounts database full (507) or unreachable (503): one line, never a 500 with a traceback."""
+    assert isinstance(error, OperationalError)
+    return await _hub_error(request, database_error(error, f"{request.method} {request.url.path}"))
+
+
 async def _http_error(request: Request, error: Exception) -> Response:
     assert isinstance(error, HTTPException)
     hub_error = HubError(f"{request.method} {request.url.path}: {error.detail}")
@@ -54,24 +65,30 @@ async def _http_error(request: Request, error: Exception) -> Response:
 
 
 def create_app(config: ServerConfig) -> Starlette:
-    """The hub as an ASGI app serving `config.root`; its connections get `config`'s header limits."""
+    """The hub as an ASGI app serving `config.root`; its database is migrated first when it is behind,
+    and its connections get `config`'s header limits."""
     storage = Storage(config.root, BoundedCache(config.cache_size), config.min_free_space)
     connections.configure(config.header_limits)
+    auth = Authenticator(Database.open(config.database_url), config.tokens, storage.cache)
     app = Starlette(
         routes=[
             *api.routes,
             *commits.routes,
             *files.routes,
+            *accounts_api.routes,  # after the hot paths (resolve, model info): each route tried costs
             Mount("/static", app=StaticFiles(directory=_STATIC), name="static"),
+            *pages.routes,  # before web's /{org}/{name} patterns, which would shadow /settings/tokens
             *web.routes,  # last: its /{org}/{name} patterns would shadow the others
         ],
-        exception_handlers={HubError: _hub_error, HTTPException: _http_error, OSError: _storage_error},
-        middleware=[Middleware(HubGuards, config=config)],
+        exception_handlers={HubError: _hub_error, HTTPException: _http_error, OSError: _storage_error,
+                            OperationalError: _database_error},
+        middleware=[Middleware(HubGuards, config=config), Middleware(Authenticate, authenticator=auth)],
     )
-    app.state.hub = Hub(config=config, storage=storage, secret=load_secret(storage.root))
+    app.state.hub = Hub(config=config, storage=storage, secret=load_secret(storage.root), auth=auth)
     return app
 
 
 def app_from_env() -> Starlette:
     """Factory for uvicorn worker processes (`uvicorn --factory berthub.server.app:app_from_env`)."""
+    log_to_stderr()
     return create_app(ServerConfig.from_json(json.loads(os.environ[CONFIG_ENV])))

@@ -67,6 +67,24 @@ class PayloadTooLarge(HubError):
     status = 413
 
 
+class GatedRepo(HubError, AuthError):
+    """Files of a gated repo, asked for without accepted access (401 when anonymous, 403 otherwise)."""
+
+    status = 403
+    code = "GatedRepo"
+
+    def __init__(self, message: str, anonymous: bool) -> None:
+        super().__init__(message)
+        self.status = 401 if anonymous else 403
+
+
+class TooManyRequests(HubError):
+    """A client over a rate limit (failed logins, unknown tokens); `Retry-After` says when to come back."""
+
+    status = 429
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message, headers={"Retry-After": str(max(1, retry_after))})
 class InsufficientStorage(HubError):
     """The hub's disk is full (ENOSPC, quota) or below its reserve: WebDAV's 507, nothing was stored."""
 

@@ -55,7 +55,7 @@ def model_info_json(storage: Storage, meta: RepoMeta, commit: Commit, *, sibling
     data: dict[str, Any] = {
         "_id": meta.repo_id, "id": meta.repo_id, "modelId": meta.repo_id, "author": namespace,
         "sha": commit.id, "lastModified": commit.date, "createdAt": meta.created_at,
-        "private": meta.private, "gated": False, "disabled": False, "downloads": 0, "likes": 0,
+        "private": meta.private, "gated": meta.gated or False, "disabled": False, "downloads": 0, "likes": 0,
         "library_name": card_meta.get("library_name"), "tags": [str(tag) for tag in tags],
         "pipeline_tag": card_meta.get("pipeline_tag"), "usedStorage": commit.size,
     }

@@ -37,7 +37,8 @@ _GIT_DIR = re.compile(r"(?:\.git|git~1)[. ]*(?::.*)?", re.IGNORECASE | re.DOTALL
 _INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
 # First path segments that the server's own routes use: an org with one of these names would be
 # unreachable from the web pages.
-RESERVED_NAMESPACES = frozenset({"api", "static", "models", "datasets", "spaces", "health"})
+RESERVED_NAMESPACES = frozenset({"api", "static", "models", "datasets", "spaces", "health",
+                                 "login", "logout", "settings", "organizations"})
 # Names git gives a meaning of its own: a branch called HEAD would shadow, or be shadowed by, it.
 RESERVED_REFS = frozenset({"head", "fetch_head", "orig_head", "merge_head", "cherry_pick_head", "revert_head",
                            "bisect_head", "auto_merge"})

@@ -114,6 +114,7 @@ class RepoMeta:
     repo_id: str
     private: bool
     created_at: str
+    gated: str | None = None  # None, or how access requests are answered: "auto" (at once) or "manual"
 
 
 @dataclass(frozen=True)

@@ -171,7 +171,18 @@ class Storage:
                 self.cache.discard(key)
                 return self.repo(repo_id)
             raise RepoNotFound(repo_not_found_message(repo_id)) from None
-        return RepoMeta(f"{repo_dir.parent.name}/{repo_dir.name}", bool(data.get("private")), data["created_at"])
+        return RepoMeta(f"{repo_dir.parent.name}/{repo_dir.name}", bool(data.get("private")), data["created_at"],
+                        data.get("gated") or None)
+
+    def update_repo_settings(self, repo_id: str, *, private: bool | None = None,
+                             gated: str | bool | None = None) -> RepoMeta:
+        """Change visibility and gating ("auto", "manual", or False for none); None leaves a setting as is."""
+        with self._locked(repo_id):
+            meta = self.repo(repo_id)
+            settings = {"created_at": meta.created_at, "private": meta.private if private is None else private,
+                        "gated": meta.gated if gated is None else (gated or None)}
+            _atomic_write(self._repo_dir(repo_id) / "repo.json", json.dumps(settings))
+        return self.repo(repo_id)
 
     def list_repos(self) -> list[RepoMeta]:
         repos = []

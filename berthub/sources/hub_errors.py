@@ -38,7 +38,12 @@ def status_of(error: HfHubHTTPError) -> int:
 
 def translated(error: HfHubHTTPError, repo: Repo, filename: str) -> Exception:
     status, where = status_of(error), f"on {repo.settings.endpoint}"
-    if isinstance(error, GatedRepoError) or status in (401, 403):
+    if isinstance(error, GatedRepoError):
+        page = f"{repo.settings.endpoint.rstrip('/')}/{repo.repo_id}"
+        then = "use a token of that account" if repo.settings.token else "set BERTHUB_TOKEN to a token of that account"
+        return AuthError(f"{repo} {where} is gated: its files are shared on request. Sign in and request access on "
+                         f"{page}, then {then} (HTTP {status}).")
+    if status in (401, 403):
         hint = "the token was refused: check it" if repo.settings.token else "set BERTHUB_TOKEN (or pass token=)"
         return AuthError(
             f"{repo} {where} needs a token with access (HTTP {status}): {hint}. "

@@ -41,6 +41,7 @@ LOCAL_ARCHIVES_FOLDER = "berthub-archives"  # local .tar.gz model archives, extr
 URLS_FOLDER = "berthub-urls"  # plain-URL downloads
 SOURCE_FILE = "source.json"  # beside a URL download: where it came from
 EXTRACTED_FOLDER = "extracted"  # an archive's contents, beside the archive
+DATABASE_FILE = "berthub.db"  # `berthub serve`'s accounts database under --root, unless --database names one
 
 # -- network ------------------------------------------------------------------------------------
 DEFAULT_ENDPOINT = "https://huggingface.co"

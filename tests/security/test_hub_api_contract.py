@@ -23,7 +23,9 @@ SUPPORTED = ["create_repo", "delete_repo", "repo_exists", "revision_exists", "fi
              "list_models", "list_repo_files", "list_repo_tree", "get_paths_info", "list_repo_refs",
              "list_repo_commits", "create_branch", "create_tag", "upload_file", "upload_folder", "create_commit",
              "delete_file", "delete_folder", "whoami", "hf_hub_download", "snapshot_download",
-             "get_hf_file_metadata"]
+             "get_hf_file_metadata", "update_repo_settings", "list_pending_access_requests",
+             "list_accepted_access_requests", "list_rejected_access_requests", "accept_access_request",
+             "reject_access_request", "cancel_access_request", "grant_access"]
 
 
 @pytest.fixture(scope="module")
@@ -101,3 +103,30 @@ def test_delete_repo(api, hub_server):
     api.create_repo(repo_id)
     api.delete_repo(repo_id)
     assert not api.repo_exists(repo_id)
+
+
+def test_repo_settings_and_access_requests(api, hub_server):
+    from berthub.server.accounts.access import AccessRequests
+    from berthub.server.accounts.store import Accounts
+    from berthub.server.db.engine import Database, default_url
+
+    repo_id = hub_server.unique_repo_id("settings")
+    api.create_repo(repo_id)
+    api.update_repo_settings(repo_id, private=True)
+    assert api.model_info(repo_id).private is True
+    api.update_repo_settings(repo_id, private=False, gated="manual")
+    assert api.model_info(repo_id).gated == "manual"
+    database = Database.open(default_url(hub_server.root))
+    for user in ("contract-ann", "contract-ben"):
+        if Accounts(database).account(user) is None:
+            Accounts(database).add_user(user)
+        AccessRequests(database).ask(repo_id, user, "manual")
+    database.close()
+    assert sorted(r.username for r in api.list_pending_access_requests(repo_id)) == ["contract-ann", "contract-ben"]
+    api.accept_access_request(repo_id, "contract-ann")
+    api.reject_access_request(repo_id, "contract-ben", rejection_reason="not now")
+    assert [r.username for r in api.list_rejected_access_requests(repo_id)] == ["contract-ben"]
+    api.cancel_access_request(repo_id, "contract-ann")
+    assert [r.username for r in api.list_pending_access_requests(repo_id)] == ["contract-ann"]
+    api.grant_access(repo_id, "contract-ben")
+    assert [r.username for r in api.list_accepted_access_requests(repo_id)] == ["contract-ben"]

@@ -1,6 +1,7 @@
 """A full disk costs a commit, never the hub (server/disk.py): on a real 16 MiB filesystem that the
-commit itself fills, the commit answers 507 in one line, nothing stays in tmp/, reads go on, /api/health
-says when the disk is low, and writes succeed again once space is freed, without a restart.
+commit itself fills, the commit answers 507 in one line, nothing stays in tmp/, reads go on (with an
+account token too), /api/health says when the disk is low, a change the accounts database cannot
+store answers 507, and writes succeed again once space is freed, without a restart.
 
 Before, the partial upload stayed in tmp/, the commit answered 500, and so did every later write
 until the server restarted. The filesystem is a tmpfs mounted by the test, which needs root: CI runs
@@ -24,6 +25,9 @@ import pytest
 import requests
 from hubserver import running_hub
 from huggingface_hub import HfApi
+
+from berthub.server.accounts.store import Accounts
+from berthub.server.db.engine import Database, default_url
 
 MIB = 1024**2
 
@@ -82,6 +86,21 @@ def _abandoned_upload(hub, repo_id: str, size: int) -> None:
         time.sleep(0.3)
 
 
+def _account_token(root: Path) -> str:
+    """A read token of user `reader` (not used yet) in organisation `team` of the hub at `root`."""
+    database = Database.open(default_url(root))
+    accounts = Accounts(database)
+    accounts.add_user("reader")
+    accounts.add_org("team")
+    token = accounts.create_token("reader", "t", "read")
+    database.close()
+    return token
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
 def _empty_soon(folder: Path) -> list[str]:
     deadline = time.monotonic() + 5
     while list(folder.iterdir()) and time.monotonic() < deadline:
@@ -96,6 +115,7 @@ def test_a_commit_that_fills_the_disk_answers_507_and_the_hub_writes_again_once_
         api.create_repo("acme/full")
         api.upload_file(path_or_fileobj=b'{"hidden_size": 8}', path_in_repo="config.json", repo_id="acme/full")
         pid, before = requests.get(f"{hub.endpoint}/api/health").json()["pid"], api.model_info("acme/full").sha
+        token = _account_token(disk)
         weights = os.urandom(4 * MIB)
 
         filler = _fill(disk, leave=3 * MIB)  # above the reserve: the commit starts, and fills the disk itself
@@ -117,12 +137,21 @@ def test_a_commit_that_fills_the_disk_answers_507_and_the_hub_writes_again_once_
         config = requests.get(f"{hub.endpoint}/acme/full/resolve/main/config.json")
         assert config.status_code == 200 and config.json() == {"hidden_size": 8}
 
-        filler.unlink()
-        low.unlink()
+        rest = _fill(disk, leave=0)  # nothing left: the accounts database cannot grow either
+        as_reader = requests.get(f"{hub.endpoint}/acme/full/resolve/main/config.json", headers=_bearer(token))
+        assert as_reader.status_code == 200  # recording the token's first use failed, and cost the read nothing
+        member = requests.post(f"{hub.endpoint}/api/organizations/team/members", headers=_bearer(hub.token),
+                               json={"user": "reader", "role": "write"})
+        assert member.status_code == 507 and member.headers["X-Error-Code"] == "InsufficientStorage", member.text
+
+        for freed in (filler, low, rest):
+            freed.unlink()
         assert requests.get(f"{hub.endpoint}/api/health").json()["status"] == "ok"
         again = _commit(hub, "acme/full", "weights.bin", weights)
         assert again.status_code == 200, again.text
         api.create_repo("acme/more")
+        assert requests.post(f"{hub.endpoint}/api/organizations/team/members", headers=_bearer(hub.token),
+                             json={"user": "reader", "role": "write"}).status_code == 200
         assert requests.get(f"{hub.endpoint}/acme/full/resolve/main/weights.bin").content == weights
         assert requests.get(f"{hub.endpoint}/api/health").json()["pid"] == pid  # no restart
         assert list((hub.root / "tmp").iterdir()) == []

@@ -108,6 +108,24 @@ def test_json_fields_of_the_wrong_type_are_refused(hub_server, api, repo, route,
     assert not api.repo_exists("typed/x") and not api.repo_exists("typed/None")
 
 
+@pytest.mark.parametrize("method, route, body", [
+    ("PUT", "settings", {"private": "yes"}), ("PUT", "settings", {"visibility": 1}),
+    ("PUT", "settings", {"gated": True}), ("PUT", "settings", {"gated": 0}),
+    ("POST", "user-access-request/handle", {"status": ["accepted"], "user": "nobody"}),
+    ("POST", "user-access-request/handle", {"status": "accepted", "user": 5}),
+    ("POST", "user-access-request/handle", {"status": "accepted", "requestId": True}),
+    ("POST", "user-access-request/grant", {"user": ["nobody"]}),
+])
+def test_accounts_json_fields_of_the_wrong_type_are_refused(hub_server, api, repo, method, route, body):
+    api.update_repo_settings(repo, gated="auto")
+    response = requests.request(method, f"{hub_server.endpoint}/api/models/{repo}/{route}", headers=_auth(hub_server),
+                                json=body)
+    assert response.status_code == 400, response.text
+    info = api.model_info(repo)
+    assert (info.private, info.gated) == (False, "auto")
+    assert list(api.list_accepted_access_requests(repo)) == []
+
+
 @pytest.mark.parametrize("header", [{"summary": ["x"]}, {"summary": "ok", "description": 7},
                                     {"summary": "ok", "parentCommit": ["a"]}])
 def test_commit_header_fields_of_the_wrong_type_are_refused(hub_server, api, repo, header):

@@ -11,7 +11,9 @@ from huggingface_hub import CommitOperationAdd, CommitOperationDelete
 from huggingface_hub.errors import HfHubHTTPError
 from starlette.testclient import TestClient
 
+from berthub.server.accounts.store import Accounts
 from berthub.server.app import create_app
+from berthub.server.db.engine import Database, default_url
 from berthub.server.http import ServerConfig
 
 
@@ -64,29 +66,52 @@ def test_repo_ids_differing_only_in_case_are_one_repo(api, hub_server):
 
 
 ROUTES = [("GET", "/api/models/{repo}"), ("GET", "/api/models/{repo}/revision/main"),
-          ("GET", "/api/models/{repo}/tree/main"), ("GET", "/api/models/{repo}/refs"),
+          ("GET", "/api/models/{repo}/tree/main"), ("GET", "/api/models/{repo}/tree/main?recursive=true&cursor=1000"),
+          ("GET", "/api/models/{repo}/refs"),
           ("GET", "/api/models/{repo}/commits/main"), ("POST", "/api/models/{repo}/paths-info/main"),
           ("HEAD", "/{repo}/resolve/main/config.json"), ("GET", "/{repo}/resolve/main/config.json"),
           ("GET", "/{repo}")]
 
 
-def _answer(hub_server, method: str, route: str, repo_id: str) -> tuple:
+# Writes by a signed-in caller with no rights there: the repo must not exist for them either.
+WRITE_ROUTES = [("POST", "/api/models/{repo}/preupload/main"), ("POST", "/api/models/{repo}/commit/main"),
+                ("POST", "/api/models/{repo}/branch/b"), ("PUT", "/api/models/{repo}/settings"),
+                ("POST", "/{repo}.git/info/lfs/objects/batch"),
+                ("GET", "/api/models/{repo}/user-access-request/pending")]
+
+
+@pytest.fixture(scope="module")
+def outsider(hub_server) -> str:
+    """A token of a user of `hub_server` who belongs to no organisation."""
+    database = Database.open(default_url(hub_server.root))
+    Accounts(database).add_user("rules-outsider")
+    token = Accounts(database).create_token("rules-outsider", "t", "write")
+    database.close()
+    return token
+
+
+def _answer(hub_server, method: str, route: str, repo_id: str, token: str | None = None) -> tuple:
     response = requests.request(method, hub_server.endpoint + route.format(repo=repo_id),
-                                data={"paths": ["config.json"]} if method == "POST" else None)
+                                data={"paths": ["config.json"]} if method == "POST" else None,
+                                headers={"Authorization": f"Bearer {token}"} if token else None)
     body = response.text.replace(repo_id, "REPO")
     headers = {key: value.replace(repo_id, "REPO") for key, value in response.headers.items()
                if key.lower() not in ("date", "content-length")}
     return response.status_code, headers, body
 
 
-@pytest.mark.parametrize("method, route", ROUTES)
-def test_a_private_repo_answers_exactly_like_a_missing_one(api, hub_server, method, route):
+@pytest.mark.parametrize("method, route, who", [(*route, "anonymous") for route in ROUTES] +
+                         [(*route, "outsider") for route in ROUTES + WRITE_ROUTES])
+def test_a_private_repo_answers_exactly_like_a_missing_one(api, hub_server, outsider, method, route, who):
     private = hub_server.unique_repo_id("hidden")
     api.create_repo(private, private=True)
     api.upload_file(path_or_fileobj=b"{}", path_in_repo="config.json", repo_id=private)
     missing = hub_server.unique_repo_id("hidden")
-    assert _answer(hub_server, method, route, private) == _answer(hub_server, method, route, missing)
-    assert _answer(hub_server, method, route, private)[0] == 404
+    token = outsider if who == "outsider" else None
+    if (method, route) in ROUTES:  # the hub now remembers the repo's commit: it must not answer from memory
+        assert _answer(hub_server, method, route, private, hub_server.token)[0] == 200
+    assert _answer(hub_server, method, route, private, token) == _answer(hub_server, method, route, missing, token)
+    assert _answer(hub_server, method, route, private, token)[0] == 404
 
 
 def _lfs_href(client: TestClient, headers: dict[str, str]) -> str:

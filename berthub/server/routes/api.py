@@ -11,10 +11,21 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from berthub.server.accounts.policy import VIEW, may
 from berthub.server.cards import UnreadableCard, card_metadata
 from berthub.server.disk import disk_health
 from berthub.server.errors import BadRequest, Conflict, EntryNotFound, RepoNotFound
-from berthub.server.http import base_url, hub_of, readable_repo, reader, resolved, writer
+from berthub.server.http import (
+    authenticated,
+    authorize,
+    authorize_create,
+    base_url,
+    caller,
+    hub_of,
+    readable_repo,
+    resolved,
+    writer,
+)
 from berthub.server.info import commit_json, is_cheap, model_info_json, tree_file_json
 from berthub.server.names import validate_path, validate_repo_id
 from berthub.server.objects import Commit
@@ -40,17 +51,11 @@ async def health(request: Request) -> Response:
     return JSONResponse({"status": "low_disk" if disk["low"] else "ok", "pid": os.getpid(), "disk": disk})
 
 
-async def whoami(request: Request) -> Response:
-    user = writer(request)
-    return JSONResponse({"type": "user", "name": user, "fullname": user, "orgs": [],
-                         "auth": {"type": "access_token", "accessToken": {"displayName": user, "role": "write"}}})
-
-
 async def list_models(request: Request) -> Response:
     """`/api/models?search=&author=&sort=&direction=&limit=&full=&config=`: visible repos."""
     query = request.query_params
     storage = hub_of(request).storage
-    signed_in = reader(request) is not None
+    who = caller(request)
     search, author = query.get("search", "").lower(), query.get("author")
     full, with_config = query.get("full") in _TRUE, query.get("config") in _TRUE
     max_card_size = hub_of(request).config.max_card_size
@@ -58,7 +63,7 @@ async def list_models(request: Request) -> Response:
     def collect() -> list[dict[str, Any]]:
         items = []
         for meta in storage.list_repos():
-            if (meta.private and not signed_in) or (search and search not in meta.repo_id.lower()):
+            if not may(who, meta, VIEW) or (search and search not in meta.repo_id.lower()):
                 continue
             if author and meta.repo_id.split("/")[0] != author:
                 continue
@@ -228,13 +233,14 @@ def _private(body: dict[str, Any]) -> bool:
 
 
 async def create_repo(request: Request) -> Response:
-    user = writer(request)
+    authenticated(request)  # 401/403 before the body is looked at
     body = await _json_body(request)
     repo_id = _repo_id_from_body(body)
+    user = authorize_create(request, repo_id.split("/")[0]).name
     private = _private(body)
     url = f"{base_url(request)}/{repo_id}"
     try:
-        await run_in_threadpool(hub_of(request).storage.create_repo, repo_id, private=private, author=user)
+        await run_in_threadpool(hub_of(request).storage.create_repo, repo_id, private=private, author=str(user))
     except Conflict as error:
         error.body["url"] = url  # create_repo(exist_ok=True) reads the url from the 409 answer
         raise
@@ -242,9 +248,11 @@ async def create_repo(request: Request) -> Response:
 
 
 async def delete_repo(request: Request) -> Response:
-    writer(request)
+    authenticated(request)
     repo_id = _repo_id_from_body(await _json_body(request))
+    authorize(request, repo_id, "admin")
     await run_in_threadpool(hub_of(request).storage.delete_repo, repo_id)
+    await run_in_threadpool(hub_of(request).auth.access.forget, repo_id)  # a new repo of that name starts ungated
     return JSONResponse({})
 
 
@@ -268,7 +276,6 @@ async def repo_exists_guard(request: Request) -> Response:
 _REPO = "/api/models/{org}/{name}"
 routes = [
     Route("/api/health", health),
-    Route("/api/whoami-v2", whoami),
     Route("/api/models", list_models),
     Route("/api/repos/create", create_repo, methods=["POST"]),
     Route("/api/repos/delete", delete_repo, methods=["DELETE"]),

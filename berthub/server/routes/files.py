@@ -27,7 +27,7 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from berthub.server.errors import BadRequest, EntryNotFound, Forbidden, PayloadTooLarge
-from berthub.server.http import base_url, hub_of, readable_repo, resolved, writer
+from berthub.server.http import authorize, base_url, hub_of, resolved, writer
 from berthub.server.names import SHA256, validate_path, validate_repo_id
 
 UPLOAD_URL_TTL_S = 3600
@@ -52,7 +52,7 @@ async def resolve(request: Request) -> Response:
     """HEAD/GET /{org}/{name}/resolve/{revision}/{path}: a file of a revision, Range supported."""
     repo_id = _repo_id(request)
     path = request.path_params["path"]
-    readable_repo(request, repo_id)
+    authorize(request, repo_id, "read")  # a gated repo's files need accepted access
     storage = hub_of(request).storage
     commit = await resolved(request, repo_id, request.path_params["revision"])
     entry = commit.files.get(path)  # a tree's paths were checked when committed: only a miss needs a check

@@ -8,7 +8,7 @@ sanitises the rendered card, and every page carries a no-script Content-Security
 from __future__ import annotations
 
 import os
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any
 from urllib.parse import quote
 
@@ -18,14 +18,17 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
+from berthub.server.accounts.forms import csrf_token, page_context, signed_in
+from berthub.server.accounts.policy import DOWNLOAD, VIEW, may
 from berthub.server.cards import UNREADABLE
 from berthub.server.errors import HubError
-from berthub.server.http import base_url, hub_of, readable_repo, reader
+from berthub.server.http import base_url, caller, hub_of, readable_repo
 from berthub.server.info import card, card_html, config, parameter_count
 from berthub.server.names import validate_repo_id
 from berthub.sources.settings import CONFIG_NAME
 
-templates = Jinja2Templates(directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates"))
+templates = Jinja2Templates(directory=os.path.join(os.path.dirname(os.path.dirname(__file__)), "templates"),
+                            context_processors=[page_context])
 _CONFIG_FIELDS = [
     ("model_type", "Model type"), ("architectures", "Architectures"), ("hidden_size", "Hidden size"),
     ("num_hidden_layers", "Layers"), ("num_attention_heads", "Attention heads"),
@@ -52,7 +55,11 @@ def human_count(count: int) -> str:
     return f"{count / 1e9:.2f}B" if count >= 1e9 else f"{count / 1e6:.1f}M" if count >= 1e6 else f"{count:,}"
 
 
-templates.env.filters.update(size=human_size, date=human_date, count=human_count)
+def human_epoch(seconds: int) -> str:
+    return datetime.fromtimestamp(seconds, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
+templates.env.filters.update(size=human_size, date=human_date, count=human_count, epoch=human_epoch)
 
 
 def wants_html(request: Request) -> bool:
@@ -67,13 +74,13 @@ def error_page(request: Request, error: HubError) -> Response:
 async def index(request: Request) -> Response:
     storage = hub_of(request).storage
     search = request.query_params.get("search", "").strip()
-    signed_in = reader(request) is not None
+    who = caller(request)
     max_card_size = hub_of(request).config.max_card_size
 
     def collect() -> list[dict[str, Any]]:
         models = []
         for meta in storage.list_repos():
-            if (meta.private and not signed_in) or (search and search.lower() not in meta.repo_id.lower()):
+            if not may(who, meta, VIEW) or (search and search.lower() not in meta.repo_id.lower()):
                 continue
             commit = storage.resolve(meta.repo_id, "main")
             card_meta, _ = card(storage, commit, max_card_size)
@@ -117,7 +124,18 @@ def _model_context(request: Request, repo_id: str, revision: str) -> dict[str, A
                   for entry in commit.files.values()],
         "history": storage.history(repo_id, revision, limit=50),
         "endpoint": base_url(request),
+        **_access(request, meta),
     }
+
+
+def _access(request: Request, meta: Any) -> dict[str, Any]:
+    """Whether the viewer may download the files, and where their access request stands (gated repos)."""
+    person, can_download = signed_in(request), may(caller(request), meta, DOWNLOAD)
+    status = None
+    if meta.gated and person is not None and not can_download:
+        status = hub_of(request).auth.access.status(meta.repo_id, str(person.name))
+    return {"can_download": can_download, "access_status": status,
+            "form_csrf": csrf_token(request) if person else ""}
 
 
 async def model_page(request: Request) -> Response:
