@@ -45,10 +45,17 @@ async def _json_body(request: Request) -> dict[str, Any]:
 
 async def health(request: Request) -> Response:
     """200 while the hub serves reads; `disk.low` (and status "low_disk") when writes are refused for
-    space. The pid tells operators (and bench/hub.py) which worker process answered."""
+    space. 503 (status "unavailable") when the database or the object store does not answer: a load
+    balancer then sends requests to the other replicas. The pid tells operators (and bench/hub.py) which
+    worker process answered."""
     hub = hub_of(request)
     disk = disk_health(hub.storage.root, hub.config.min_free_space)
-    return JSONResponse({"status": "low_disk" if disk["low"] else "ok", "pid": os.getpid(), "disk": disk})
+    checks = hub.storage.health() if hub.storage.db.cheap_reads and hub.storage.objects.kind == "disk" \
+        else await run_in_threadpool(hub.storage.health)
+    failed = any(state != "ok" for state in checks.values())
+    status = "unavailable" if failed else "low_disk" if disk["low"] else "ok"
+    return JSONResponse({"status": status, "pid": os.getpid(), "disk": disk, **checks},
+                        status_code=503 if failed else 200)
 
 
 async def list_models(request: Request) -> Response:
