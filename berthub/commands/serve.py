@@ -189,6 +189,7 @@ def run(args: argparse.Namespace) -> int:
     from berthub.server.accounts.auth import log_to_stderr
     from berthub.server.app import CONFIG_ENV, create_app
     from berthub.server.connections import protocol_class
+    from berthub.server.metrics import MULTIPROCESS_VARIABLE
 
     config = _config(args)
     storage = open_hub(config, args.root)
@@ -209,6 +210,10 @@ def run(args: argparse.Namespace) -> int:
         uvicorn.run(create_app(config), **options)
     else:
         os.environ[CONFIG_ENV] = json.dumps(config.to_json())  # inherited by the worker processes
+        if not os.environ.get(MULTIPROCESS_VARIABLE):  # /metrics of any worker adds up all of them
+            metrics_dir = config.root / "tmp" / "metrics"
+            metrics_dir.mkdir(parents=True, exist_ok=True)
+            os.environ[MULTIPROCESS_VARIABLE] = str(metrics_dir)
         uvicorn.run("berthub.server.app:app_from_env", factory=True, workers=args.workers, **options)
     return 0
 

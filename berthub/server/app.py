@@ -29,9 +29,10 @@ from berthub.server.disk import storage_error
 from berthub.server.errors import HubError
 from berthub.server.guards import HubGuards
 from berthub.server.http import Hub, ServerConfig, adopt_legacy_secret, error_response
+from berthub.server.metrics import RequestMetrics
 from berthub.server.objectstore.opening import open_store
 from berthub.server.prefetch import Prefetch
-from berthub.server.routes import api, commits, files, web
+from berthub.server.routes import api, commits, files, operations, web
 from berthub.server.storage import Storage
 from berthub.sources.settings import SERVER_CONFIG_VARIABLE
 
@@ -82,6 +83,7 @@ def create_app(config: ServerConfig) -> Starlette:
     auth = Authenticator(storage.db, config.tokens, storage.cache)
     app = Starlette(
         routes=[
+            *operations.routes,
             *api.routes,
             *commits.routes,
             *files.routes,
@@ -92,8 +94,8 @@ def create_app(config: ServerConfig) -> Starlette:
         ],
         exception_handlers={HubError: _hub_error, HTTPException: _http_error, OSError: _storage_error,
                             OperationalError: _database_error},
-        middleware=[Middleware(HubGuards, config=config), Middleware(Authenticate, authenticator=auth),
-                    Middleware(Prefetch, storage=storage)],
+        middleware=[Middleware(RequestMetrics), Middleware(HubGuards, config=config),
+                    Middleware(Authenticate, authenticator=auth), Middleware(Prefetch, storage=storage)],
     )
     adopt_legacy_secret(config.root, storage.db)
     app.state.hub = Hub(config=config, storage=storage, secret=storage.db.secret(), auth=auth)

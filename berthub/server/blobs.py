@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 
 from berthub.server.errors import BadRequest
+from berthub.server.metrics import blob_written
 from berthub.server.objectstore.base import ObjectStore, Upload, blob_key
 
 
@@ -78,6 +79,7 @@ class BlobWriter:
                 self._upload.publish(blob_key(sha256))
             else:
                 self._upload.commit()
+            blob_written(self.size)
             return sha256, self.size
         finally:
             self.abort()

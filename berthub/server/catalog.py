@@ -15,7 +15,7 @@ import uuid
 import zlib
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, literal, select, update
+from sqlalchemy import and_, bindparam, delete, func, insert, literal, select, update
 from sqlalchemy.exc import IntegrityError
 
 from berthub.server.db import schema
@@ -55,6 +55,8 @@ def _history() -> Any:
 
 
 _HISTORY = _history()
+_COUNTS = select(select(func.count()).select_from(_repos).scalar_subquery(),
+                 select(func.count()).select_from(_commits).scalar_subquery())
 
 
 def pack_tree(files: dict[str, FileEntry]) -> bytes:
@@ -119,6 +121,10 @@ class Catalog:
     def refs(self, uid: str) -> list[tuple[str, str, str, int | None]]:
         """(kind, name, commit id, checked_at) of every branch and tag."""
         return [tuple(row) for row in self.db.rows(_REFS, uid=uid)]
+
+    def counts(self) -> tuple[int, int]:
+        """(repos, commits) the database holds."""
+        return self.db.rows(_COUNTS)[0]
 
     # ---- writing -------------------------------------------------------------------------------
     def create_repo(self, repo_id: str, *, private: bool, created_at: str, initial: Commit,

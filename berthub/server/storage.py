@@ -39,6 +39,7 @@ from berthub.server.errors import (
     RepoNotFound,
     RevisionNotFound,
 )
+from berthub.server.metrics import blob_written
 from berthub.server.names import (
     COMMIT_ID,
     validate_commit_text,
@@ -133,6 +134,7 @@ class Storage:
         if not self.has_blob(sha256, len(data)):  # else stored before: writing it again is a no-op
             self.check_room(0, f"Storing {sha256}")
             self.objects.put_bytes(blob_key(sha256), data)
+            blob_written(len(data))
         return sha256
 
     def open_content(self, entry: FileEntry) -> BinaryIO:
