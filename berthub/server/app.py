@@ -30,11 +30,13 @@ from berthub.server.errors import HubError
 from berthub.server.guards import HubGuards
 from berthub.server.http import Hub, ServerConfig, adopt_legacy_secret, error_response
 from berthub.server.metrics import RequestMetrics
+from berthub.server.mirror.mirror import Mirror
+from berthub.server.mirror.upstream import UpstreamHub
 from berthub.server.objectstore.opening import open_store
 from berthub.server.prefetch import Prefetch
 from berthub.server.routes import api, commits, files, operations, web
 from berthub.server.storage import Storage
-from berthub.sources.settings import SERVER_CONFIG_VARIABLE
+from berthub.sources.settings import MIRROR_TOKEN_VARIABLE, SERVER_CONFIG_VARIABLE
 
 CONFIG_ENV = SERVER_CONFIG_VARIABLE
 _STATIC = os.path.join(os.path.dirname(__file__), "static")
@@ -79,6 +81,9 @@ def create_app(config: ServerConfig) -> Starlette:
     """The hub as an ASGI app serving `config.root`; its database is migrated first when it is behind,
     and its connections get `config`'s header limits."""
     storage = open_storage(config)
+    if config.mirror_of:
+        storage.upstream = Mirror(storage, UpstreamHub(config.mirror_of, os.environ.get(MIRROR_TOKEN_VARIABLE)),
+                                  config.mirror_refresh, config.mirror_allow)
     connections.configure(config.header_limits)
     auth = Authenticator(storage.db, config.tokens, storage.cache)
     app = Starlette(

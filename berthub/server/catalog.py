@@ -128,19 +128,18 @@ class Catalog:
 
     # ---- writing -------------------------------------------------------------------------------
     def create_repo(self, repo_id: str, *, private: bool, created_at: str, initial: Commit,
-                    mirrored: bool = False, refs: dict[str, str] | None = None) -> RepoMeta:
-        """A new repo holding `initial`, with `main` (or `refs`: {branch: commit id}) pointing at it.
-        Conflict when a repo of that id exists, in any letter case."""
+                    mirrored: bool = False, gated: str | None = None) -> RepoMeta:
+        """A new repo holding `initial`, with `main` pointing at it. Conflict when a repo of that id
+        exists, in any letter case."""
         uid = uuid.uuid4().hex
-        row = {"uid": uid, "repo_id": repo_id, "repo_key": repo_id.lower(), "private": private, "gated": None,
+        row = {"uid": uid, "repo_id": repo_id, "repo_key": repo_id.lower(), "private": private, "gated": gated,
                "created_at": created_at, "mirrored": mirrored}
         try:
             with self.db.write() as connection:
                 connection.execute(insert(_repos).values(row))
                 connection.execute(insert(_commits).values(_commit_row(uid, initial)))
-                for name, commit_id in (refs or {"main": initial.id}).items():
-                    connection.execute(insert(_refs).values(repo_uid=uid, kind="heads", name=name,
-                                                            name_key=name.lower(), commit_id=commit_id))
+                connection.execute(insert(_refs).values(repo_uid=uid, kind="heads", name="main", name_key="main",
+                                                        commit_id=initial.id))
         except IntegrityError:
             existing = self.repo(repo_id)
             if existing is None:

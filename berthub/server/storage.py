@@ -80,8 +80,8 @@ class Upstream(Protocol):
     def revision(self, meta: RepoMeta, revision: str) -> str | None:
         """The commit a mirrored repo's `revision` names (refreshed, or fetched and kept), or None."""
 
-    def content(self, meta: RepoMeta, entry: FileEntry) -> None:
-        """Fetch and keep the content of a mirrored repo's file."""
+    def content(self, meta: RepoMeta, commit_id: str, entry: FileEntry) -> None:
+        """Fetch and keep the content of a mirrored repo's file (of commit `commit_id`)."""
 
 
 class Storage:
@@ -146,10 +146,10 @@ class Storage:
             raise FileNotFoundError(entry.sha256)
         return open_object(self.objects, blob_key(entry.sha256), entry.size)
 
-    def ensure_content(self, meta: RepoMeta, entry: FileEntry) -> None:
+    def ensure_content(self, meta: RepoMeta, commit_id: str, entry: FileEntry) -> None:
         """Fetch a mirrored repo's file content from the upstream unless it is held already."""
         if meta.mirrored and self.upstream is not None and not self.has_blob(entry.sha256, entry.size):
-            self.upstream.content(meta, entry)
+            self.upstream.content(meta, commit_id, entry)
 
     def health(self) -> dict[str, str]:
         """{"database": "ok" | the problem, "store": "ok" | the problem}: what /api/health reports."""

@@ -83,7 +83,7 @@ async def resolve(request: Request) -> Response:
         return Response(status_code=200, headers=headers, media_type=media_type)
     meta = prefetched(request, repo_id)
     if meta is not None and meta.mirrored:
-        await run_in_threadpool(storage.ensure_content, meta, entry)
+        await run_in_threadpool(storage.ensure_content, meta, commit.id, entry)
     return await _content(request, entry, headers, media_type)
 
 
