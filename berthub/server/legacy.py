@@ -8,12 +8,14 @@ Those releases kept repos, commits and refs as files under the root:
     blobs/ab/ab12...ef                        file contents (the local object store's layout, unchanged)
     secret                                    the key that signs upload links and CSRF tokens
 
-`migrate_root` copies the blobs into the object store first when it is not that folder (S3), then each
-repo (every commit under its own id, every ref, its settings) into the database in one transaction per
-repo, so a repo appears whole or not at all; then renames repos/ to repos.migrated/ (kept: nothing is
-deleted). An interrupted run is simply run again: blobs already stored and repos already in the database
-with the same commits are skipped. A repo the database holds with other commits stops the migration
-with an error naming it, before anything of it is written.
+`migrate_root` copies the blobs into the object store first when it is not that folder (S3), the
+accounts (users, organisations, tokens, access requests) from the root's berthub.db when the hub's
+database is another one (PostgreSQL), then each repo (every commit under its own id, every ref, its
+settings) into the database in one transaction per repo, so a repo appears whole or not at all; then
+renames repos/ to repos.migrated/ (kept: nothing is deleted). An interrupted run is simply run again:
+blobs already stored and repos already in the database with the same commits are skipped. A repo the
+database holds with other commits stops the migration with an error naming it, before anything of it
+is written.
 """
 
 from __future__ import annotations
@@ -24,13 +26,20 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from sqlalchemy import func, insert, select, text
+
 from berthub.errors import ConfigError
+from berthub.server.db import schema
+from berthub.server.db.engine import Database, default_url
 from berthub.server.names import SHA256
 from berthub.server.objects import Commit, RepoMeta
 from berthub.server.objectstore.base import blob_key
 from berthub.server.storage import Storage
+from berthub.sources.settings import DATABASE_FILE
 
 MIGRATED = "repos.migrated"
+_ACCOUNT_TABLES = (schema.accounts, schema.memberships, schema.tokens, schema.token_scopes, schema.web_sessions,
+                   schema.access_requests, schema.accounts_state)
 
 
 @dataclass
@@ -39,12 +48,13 @@ class MigrationReport:
     commits: int = 0
     refs: int = 0
     blobs: int = 0  # copied into the object store (0 when it is the root's own blobs/ folder)
+    accounts: int = 0  # rows copied from the root's berthub.db into another database
     skipped: list[str] = field(default_factory=list)  # repos the database held already
 
     def summary(self) -> str:
         kept = f"; {len(self.skipped)} already in the database" if self.skipped else ""
         return (f"moved {self.repos} repo(s), {self.commits} commit(s) and {self.refs} ref(s) into the database, "
-                f"{self.blobs} blob(s) into the object store{kept}")
+                f"{self.blobs} blob(s) into the object store, {self.accounts} accounts row(s){kept}")
 
 
 def needs_migration(root: Path) -> bool:
@@ -71,6 +81,7 @@ def migrate_root(root: Path, storage: Storage, progress: Callable[[Iterator, int
             if not storage.has_blob(path.name, path.stat().st_size):
                 _copy_blob(storage, path)
                 report.blobs += 1
+    _move_accounts(root, storage.db, report)
     folders = list(_repo_dirs(legacy))
     for folder in progress(iter(folders), len(folders), "repos"):
         _migrate_repo(folder, storage, report)
@@ -79,6 +90,35 @@ def migrate_root(root: Path, storage: Storage, progress: Callable[[Iterator, int
         storage.db.adopt_secret(secret.read_text().strip())
     os.rename(legacy, _free_name(root / MIGRATED))
     return report
+
+
+def _move_accounts(root: Path, target: Database, report: MigrationReport) -> None:
+    """The root's own accounts database, copied row for row (ids kept) into the hub's database when that
+    is another one and holds no accounts yet."""
+    source_path = root / DATABASE_FILE
+    if not source_path.is_file() or target.sqlite_path == str(source_path.resolve()):
+        return
+    source = Database.open(default_url(root))
+    try:
+        with target.read() as connection:
+            if connection.execute(select(func.count()).select_from(schema.accounts)).scalar():
+                raise ConfigError("Cannot move the accounts of --root's berthub.db: the hub's database already has "
+                                  "accounts. Nothing was moved; add them there with `berthub accounts`.")
+        with source.read() as reading, target.write() as writing:
+            for table in _ACCOUNT_TABLES:
+                rows = [dict(row._mapping) for row in reading.execute(select(table))]
+                if table is schema.accounts_state:
+                    writing.execute(table.delete())
+                if rows:
+                    writing.execute(insert(table), rows)
+                    report.accounts += len(rows)
+            if writing.dialect.name == "postgresql":  # explicit ids do not move PostgreSQL's sequences
+                for table in _ACCOUNT_TABLES:
+                    if "id" in table.c and table is not schema.accounts_state:
+                        writing.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
+                                             f"coalesce((SELECT max(id) FROM {table.name}), 0) + 1, false)"))
+    finally:
+        source.close()
 
 
 def _copy_blob(storage: Storage, path: Path) -> None:
