@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import berthub
-from berthub.errors import InputError
+from berthub.errors import InputError, PluginError
 from berthub.tokenization import BertTokenizer
 
 transformers = pytest.importorskip("transformers")
@@ -271,7 +271,10 @@ def test_the_task_comes_from_the_head_the_architecture_or_training_json(tmp_path
     assert _choose_task(saved({"berthub_head": "token-classification"}), None, "m") == "token-classification"
     assert _choose_task(saved({"architectures": ["BertForQuestionAnswering"]}), None, "m") == "question-answering"
     assert _choose_task(saved({"architectures": ["BertForMaskedLM"]}), "fill-mask", "m") == "fill-mask"
-    assert _choose_task(saved({"berthub_head": "acme-multilabel"}, {"task": "acme"}), None, "m") == "acme"
+    with pytest.raises(PluginError, match="Task 'acme' .* plugin distribution 'acme-plugin', which is not installed: "
+                                          "pip install acme-plugin$"):
+        _choose_task(saved({"berthub_head": "acme-multilabel"}, {"task": "acme", "task_distribution": "acme-plugin"}),
+                     None, "m")
     with pytest.raises(InputError, match="plugin head 'acme-multilabel' but no training.json"):
         _choose_task(saved({"berthub_head": "acme-multilabel"}), None, "m")
     with pytest.raises(InputError, match="pass task= one of"):
@@ -280,6 +283,26 @@ def test_the_task_comes_from_the_head_the_architecture_or_training_json(tmp_path
         _choose_task(saved({"architectures": ["BertModel"]}), "sentiment-analysis", "m")
     assert saved({"id2label": {"0": "neg", "1": "pos"}}).labels() == ["neg", "pos"]
     assert saved({"berthub_head_options": {"num_labels": 3}}).labels() == ["LABEL_0", "LABEL_1", "LABEL_2"]
+
+
+def test_a_model_trained_on_a_task_is_answered_by_that_task_unless_it_names_a_pipeline_task(tmp_path, caplog):
+    from berthub.inference.pipelines import SavedModel, _choose_task
+
+    classifier = {"berthub_head": "sequence-classification", "berthub_head_options": {"num_labels": 1}}
+    # STS-B (a pair regression task of berthub-glue) answers through its own hook, even with a built-in head;
+    # SST-2 names the built-in text-classification pipeline as its raw-text answer.
+    assert _choose_task(SavedModel(tmp_path, classifier, {"task": "sts-b"}), None, "m") == "sts-b"
+    assert _choose_task(SavedModel(tmp_path, classifier, {"task": "sst-2"}), None, "m") == "text-classification"
+    # A task whose plugin is gone: the built-in head still answers, and the warning says why and what to install.
+    gone = SavedModel(tmp_path, classifier, {"task": "acme-pairs", "task_distribution": "acme-plugin"})
+    with caplog.at_level("WARNING", logger="berthub"):
+        assert _choose_task(gone, None, "m") == "text-classification"
+    assert caplog.messages == ["Answering 'm' with the built-in text-classification pipeline (a text and an optional "
+                               "text_pair per input), not its task's own predict hook: Task 'acme-pairs' (the one this "
+                               "model was trained on) comes from the plugin distribution 'acme-plugin', which is not "
+                               "installed: pip install acme-plugin"]
+    with pytest.raises(PluginError, match="pip install acme-plugin$"):
+        _choose_task(gone, "acme-pairs", "m")  # asked by name: an error, not a fallback
 
 
 def test_a_model_published_on_a_hub_is_answered_by_repo_id(sst2_model, hub_server, monkeypatch, tmp_path):

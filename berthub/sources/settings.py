@@ -40,6 +40,7 @@ LOCAL_ARCHIVES_FOLDER = "berthub-archives"  # local .tar.gz model archives, extr
 URLS_FOLDER = "berthub-urls"  # plain-URL downloads
 SOURCE_FILE = "source.json"  # beside a URL download: where it came from
 EXTRACTED_FOLDER = "extracted"  # an archive's contents, beside the archive
+PLUGIN_MEMORY_NAME = "berthub-plugins.json"  # model names and commands plugins gave, kept after an uninstall
 
 # -- network ------------------------------------------------------------------------------------
 DEFAULT_ENDPOINT = "https://huggingface.co"

@@ -71,8 +71,11 @@ class GlueTask:
     head = "sequence-classification"
 
     def __init__(self, name: str, labels: list[str], main_metric: str, splits: dict[str, _Split],
-                 label_names: list[str] | None = None) -> None:
+                 label_names: list[str] | None = None, pipeline_task: str | None = None) -> None:
         self.name, self.labels, self.main_metric = name, labels, main_metric
+        # Single sentences are answered as transformers' text-classification pipeline answers them (label name
+        # and score); pairs and STS-B scores through this task's own predict hook.
+        self.pipeline_task = pipeline_task
         self.label_names = label_names or labels  # what the outputs mean, saved with a trained model
         self._splits = splits
         self.splits = {split: [s.file] for split, s in splits.items()}
@@ -194,13 +197,13 @@ _MNLI = ["contradiction", "entailment", "neutral"]
 def cola() -> GlueTask:
     """CoLA: grammatical acceptability; Matthews correlation."""
     return GlueTask("cola", _BINARY, "mcc", _standard(Columns(1, None, None), Columns(3, None, 1, header=False)),
-                    ["unacceptable", "acceptable"])
+                    ["unacceptable", "acceptable"], "text-classification")
 
 
 def sst2() -> GlueTask:
     """SST-2: binary sentiment of movie-review sentences; accuracy."""
     return GlueTask("sst-2", _BINARY, "accuracy", _standard(Columns(1, None, None), Columns(0, None, 1)),
-                    ["negative", "positive"])
+                    ["negative", "positive"], "text-classification")
 
 
 def mrpc() -> GlueTask:
