@@ -85,6 +85,15 @@ def test_answers_do_not_depend_on_the_padding_a_batch_carries(sst2_model, data_d
     assert alone["label"] == padded["label"] and abs(alone["score"] - padded["score"]) < 1e-5
 
 
+def test_regression_answers_the_raw_value_as_transformers_does_without_its_placeholder_label(tmp_path, minilm_dir):
+    folder = _with_head(berthub.BertForSequenceClassification, minilm_dir, tmp_path, num_labels=1)
+    pairs = [{"text": "A man plays a guitar.", "text_pair": "Someone plays music."},
+             {"text": "A dog runs.", "text_pair": "The market fell."}]
+    got, want = berthub.pipeline(folder)(pairs), _reference("text-classification", folder)(pairs)
+    assert [w["label"] for w in want] == ["LABEL_0", "LABEL_0"] and all(set(g) == {"score"} for g in got)
+    assert all(_close(g["score"], w["score"]) for g, w in zip(got, want, strict=True))
+
+
 def test_a_transformers_folder_names_its_labels(tmp_path, minilm_dir, data_dir):
     labels = ["negative", "neutral", "positive"]
     torch.manual_seed(0)
@@ -250,6 +259,7 @@ def test_predict_command_reads_a_glue_tsv_and_writes_the_answers_file_atomically
     (lambda tmp: ["--task", "question-answering", "x"], "fine-tuned for text-classification"),
     (lambda tmp: ["x", "--device", "gpu"], "device='gpu' is not a torch device"),
     (lambda tmp: ["x", "--batch-size", "0"], "batch_size=0 must be a positive int"),
+    (lambda tmp: ["x", "--pair", "a", "b"], "not TEXT arguments and --pair"),
 ])
 def test_predict_command_errors_are_one_line(sst2_model, tmp_path, capsys, make_args, message):
     code, out, err = _predict(capsys, "--model", str(sst2_model), *make_args(tmp_path))

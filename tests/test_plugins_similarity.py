@@ -16,7 +16,8 @@ PLUGIN = Path(__file__).resolve().parent / "fixtures" / "berthub-similarity-plug
 DATA = PLUGIN / "data"
 DISTRIBUTION = "berthub-similarity-plugin"
 NAME, REPO_ID = "similarity-minilm", "berthub-examples/similarity-minilm"  # the plugin's ModelEntry
-PAIRS = [("A man is playing the piano.", "A man plays a piano."), ("A cat is chasing a mouse.", "The weather is sunny.")]
+PAIRS = [("A man is playing the piano.", "A man plays a piano."),
+         ("A cat is chasing a mouse.", "The weather is sunny.")]
 
 # A new process, after training: every entry point the plugin gives, used the way the docs show.
 _USE = """
@@ -39,7 +40,8 @@ print(json.dumps({
                         "--output", metrics_file),
     "predict_pairs": command("predict", "--model", "similarity-minilm", *flat),
     "predict_jsonl": command("predict", "--model", run, "--input", jsonl),
-    "rank": command("similarity-rank", "--model", "similarity-minilm", "--query", pairs[0][0], pairs[1][1], pairs[0][1]),
+    "rank": command("similarity-rank", "--model", "similarity-minilm", "--query", pairs[0][0], pairs[1][1],
+                    pairs[0][1]),
     "pipeline": pipeline("similarity-minilm")([{"first": a, "second": b} for a, b in pairs]),
     "builtin": pipeline(run, task="text-classification")({"text": pairs[0][0], "text_pair": pairs[0][1]}),
     "head": [model.head_name, model.config.head_options, model.config.extra.get("problem_type")],
@@ -88,7 +90,8 @@ def test_a_plugin_reusing_a_builtin_head_trains_answers_publishes_and_names_its_
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("BERTHUB_CACHE", str(tmp_path / "cache"))
     env = FreshVenv(tmp_path / "venv")
-    env.pip("install", str(shutil.copytree(PLUGIN, tmp_path / "src", ignore=shutil.ignore_patterns("build", "*.egg-info"))))
+    source = shutil.copytree(PLUGIN, tmp_path / "src", ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    env.pip("install", str(source))
     listing = env.berthub("plugins")
     for name in ("sentence-similarity", "similarity-models", "similarity-rank"):
         assert re.search(rf"{name} +{DISTRIBUTION} 0\.2\.0", listing), listing
