@@ -202,7 +202,8 @@ def test_a_regression_head_is_saved_as_regression_not_as_a_placeholder_label(min
     assert "Output: one regression value" in card and "LABEL_0" not in card
     assert "pipeline_tag: text-classification" in card  # what the public hub tags regression models with too
     # A classifier keeps its classes: problem_type single_label_classification, placeholders name its outputs.
-    BertForTask.from_pretrained(minilm_dir, head="sequence-classification", num_labels=3).save_pretrained(tmp_path / "c")
+    classifier = BertForTask.from_pretrained(minilm_dir, head="sequence-classification", num_labels=3)
+    classifier.save_pretrained(tmp_path / "c")
     classes = json.loads((tmp_path / "c" / "config.json").read_text())
     assert classes["problem_type"] == "single_label_classification" and len(classes["id2label"]) == 3
 
