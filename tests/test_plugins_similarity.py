@@ -84,12 +84,9 @@ print(json.dumps({
 @pytest.mark.slow
 def test_a_plugin_reusing_a_builtin_head_trains_answers_publishes_and_names_its_distribution_once_gone(
         tmp_path, minilm_dir, hub_server, monkeypatch):
-    from fresh_venv import FreshVenv
+    from fresh_venv import hub_venv
 
-    for key, value in hub_server.client_env({}).items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("BERTHUB_CACHE", str(tmp_path / "cache"))
-    env = FreshVenv(tmp_path / "venv")
+    env = hub_venv(tmp_path, hub_server, monkeypatch)
     source = shutil.copytree(PLUGIN, tmp_path / "src", ignore=shutil.ignore_patterns("build", "*.egg-info"))
     env.pip("install", str(source))
     listing = env.berthub("plugins")
