@@ -80,6 +80,8 @@ def resolve(
     if isinstance(name_or_path, os.PathLike) or text.startswith((".", "/", "~", "\\")) or text.count("/") > 1:
         raise NotFoundError(f"No directory '{text}' (from {Path.cwd()}): check the path.")
     entry = None if "/" in text else model_entry(text)
+    if entry is not None:
+        _remember_plugin_name(entry)
     if entry is not None and entry.url is not None:
         return Resolved(_from_url(entry.url, entry.sha256, wanted, settings), entry)
     from berthub.sources.hub_cache import from_hub  # brings huggingface_hub: only when a hub is asked
@@ -87,6 +89,16 @@ def resolve(
     repo_id, default_revision = (entry.repo_id, entry.revision) if entry else (text, "main")
     directory, commit = from_hub(repo_id, revision or default_revision, wanted, settings, text)
     return Resolved(directory, entry, commit)
+
+
+def _remember_plugin_name(entry: ModelEntry) -> None:
+    """Note which plugin gave a name being used, so the error after that plugin is uninstalled can name it."""
+    from berthub.plugins import memory
+    from berthub.sources.registry import distribution_of
+
+    distribution = distribution_of(entry.name)
+    if distribution is not None:
+        memory.remember("models", entry.name, distribution, **({"repo_id": entry.repo_id} if entry.repo_id else {}))
 
 
 def resolve_model(name_or_path: str | Path, **options) -> Resolved:

@@ -42,6 +42,7 @@ URLS_FOLDER = "berthub-urls"  # plain-URL downloads
 SOURCE_FILE = "source.json"  # beside a URL download: where it came from
 EXTRACTED_FOLDER = "extracted"  # an archive's contents, beside the archive
 DATABASE_FILE = "berthub.db"  # `berthub serve`'s accounts database under --root, unless --database names one
+PLUGIN_MEMORY_NAME = "berthub-plugins.json"  # model names and commands plugins gave, kept after an uninstall
 
 # -- network ------------------------------------------------------------------------------------
 DEFAULT_ENDPOINT = "https://huggingface.co"
