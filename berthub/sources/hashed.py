@@ -73,8 +73,8 @@ def remember(path: Path, digest: str, records: Path, stat: os.stat_result | None
     """Record that `path`, as `stat` (default: a stat now) describes it, hashes to `digest`.
 
     Callers hash first (a download hashes while streaming). Earlier records of the same file (same
-    digest, device and inode) are removed. A cache that cannot be written only costs a re-hash on
-    the next load, so failing to record is logged, never raised.
+    device and inode) are removed. A cache that cannot be written only costs a re-hash on the next
+    load, so failing to record is a warning (once per folder), never an error.
     """
     stat = stat or os.stat(path)
     record = Path(_record_path(records, digest, stat))
@@ -84,8 +84,13 @@ def remember(path: Path, digest: str, records: Path, stat: os.stat_result | None
                 earlier.unlink(missing_ok=True)
         write_text_atomic(record, f"{path}\n")
     except OSError as error:
-        logger.debug("Could not record the hash of %s in %s (%s); it is hashed again on the next load.",
-                     path, records, error)
+        if records not in _unwritable:  # once per folder and process: a read-only cache says it on every load
+            _unwritable.add(records)
+            logger.warning("Could not record the hash of %s in %s (%s), so every load hashes it again. Run "
+                           "`berthub cache verify` once as the cache's owner to record it.", path, records, error)
+
+
+_unwritable: set[Path] = set()  # record folders this process could not write to
 
 
 def forget(path: Path, records: Path) -> None:
