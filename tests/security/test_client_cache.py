@@ -18,7 +18,7 @@ from faultserver import CountingProxy, Logged, proxying
 
 from berthub import BertConfig, BertModel, push
 from berthub.errors import CorruptDownloadError, NetworkError
-from berthub.sources import integrity
+from berthub.sources import hashed, integrity
 from berthub.sources import urls as download
 from berthub.sources.resolve import resolve_model
 
@@ -186,6 +186,20 @@ def test_weights_are_hashed_while_downloading_and_no_later_load_hashes_anything(
     directory = resolve_model(repo_id).directory
     assert cold == [(directory / "config.json").resolve()]  # fetched by huggingface_hub, which does not hash it
     assert _hashed(caplog) == []
+
+
+def test_a_cache_where_hashes_cannot_be_recorded_still_loads_rehashing_with_one_warning(tiny_repo, proxy, caplog):
+    repo_id, weights = tiny_repo
+    repo_folder = _cached_weights(repo_id).resolve().parent.parent
+    shutil.rmtree(repo_folder / ".berthub-hashed")
+    (repo_folder / ".berthub-hashed").write_text("in the way")  # writing a record fails, as on a read-only cache
+    hashed._unwritable.clear()
+    with caplog.at_level(logging.INFO, logger="berthub.sources"):
+        for _ in range(2):
+            assert _same(BertModel.from_pretrained(repo_id), weights)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "berthub cache verify" in warnings[0].getMessage()
+    assert len(_hashed(caplog)) == 4  # config.json and the weights, on each load
 
 
 def test_verify_rehashes_even_a_blob_recorded_as_unchanged(tiny_repo, proxy, monkeypatch):
