@@ -59,3 +59,12 @@ class FreshVenv:
     def berthub(self, *args: str, check: bool = True) -> str:
         """`berthub ARGS` inside the venv."""
         return self.run("-m", "berthub", *args, check=check)
+
+
+def hub_venv(root: Path, hub_server, monkeypatch) -> FreshVenv:
+    """A FreshVenv under `root/venv` whose commands push to and load from `hub_server` (tests/hubserver.py),
+    with a cache of its own under `root/cache`."""
+    for key, value in hub_server.client_env({}).items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("BERTHUB_CACHE", str(root / "cache"))
+    return FreshVenv(root / "venv")

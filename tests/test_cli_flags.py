@@ -90,3 +90,19 @@ def test_plugins_lists_the_model_names_of_each_models_entry_point(tmp_path, monk
     assert re.search(r"google-bert +berthub .*\n +model names: bert-base-uncased, bert-large-uncased,", out)
     assert "bert-large-uncased-whole-word-masking-finetuned-squad" in out  # names are never split
     assert re.search(r"acme-broken +acme-models 0\.1\.0 .*\n +model names: none usable \(it failed to load", out)
+
+
+@pytest.mark.parametrize("argv", [["plugins"], ["--help"]], ids=" ".join)
+def test_a_command_whose_reader_closed_the_pipe_ends_quietly(argv):
+    import os
+    import subprocess
+    import sys
+
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before berthub writes a byte: every write meets a closed pipe
+    try:
+        done = subprocess.run([sys.executable, "-m", "berthub", *argv], stdout=write_end, stderr=subprocess.PIPE,
+                              text=True, timeout=120)
+    finally:
+        os.close(write_end)
+    assert done.stderr == "" and done.returncode in (0, 141)  # 141: stopped by SIGPIPE, as `yes | head` is

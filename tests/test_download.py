@@ -245,3 +245,34 @@ def test_four_processes_downloading_the_same_url_download_it_once(server, tmp_pa
     assert [process.returncode for process in processes] == [0, 0, 0, 0]
     assert len(set(outputs)) == 1 and Path(outputs[0]).read_bytes() == VOCAB
     assert len(server.requests_to("/vocab.txt")) == 1
+
+
+def _flip_last_byte(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # the size stays what source.json recorded
+    path.write_bytes(bytes(data))
+
+
+def test_a_flipped_byte_in_a_cached_download_is_downloaded_again_online_and_refused_offline(server, tmp_path):
+    url = _serve(server, "/vocab.txt", body=VOCAB)
+    path = fetch_url(url, cache_dir=tmp_path, retry=FAST, extract=False)
+    _flip_last_byte(path)
+    assert fetch_url(url, cache_dir=tmp_path, retry=FAST, extract=False).read_bytes() == VOCAB
+    assert len(server.requests_to("/vocab.txt")) == 2
+    _flip_last_byte(path)
+    with pytest.raises(CorruptDownloadError, match="hashes to .* downloaded .damaged.") as refused:
+        fetch_url(url, cache_dir=tmp_path, local_files_only=True, extract=False)
+    assert str(path) in str(refused.value) and "while online" in str(refused.value)
+    assert "\n" not in str(refused.value)
+
+
+def test_a_damaged_extracted_file_is_extracted_again_from_the_cached_archive_even_offline(server, tmp_path, caplog):
+    config = b'{"vocab_size": 119547, "hidden_size": 32}'
+    url = _serve(server, "/model.tar.gz", body=_tar_gz({"bert_config.json": config, "vocab.txt": VOCAB}))
+    folder = fetch_url(url, cache_dir=tmp_path, retry=FAST)
+    assert (folder / "config.json").read_bytes() == config  # pytorch-pretrained-BERT's name, given the usual one
+    _flip_last_byte(folder / "vocab.txt")
+    again = fetch_url(url, cache_dir=tmp_path, local_files_only=True)
+    assert (again / "vocab.txt").read_bytes() == VOCAB
+    assert "vocab.txt, extracted from" in caplog.text and "extracting the archive again" in caplog.text
+    assert len(server.log) == 1

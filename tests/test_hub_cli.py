@@ -129,7 +129,7 @@ def test_url_downloads_are_listed_verified_and_removed_like_repos(cli_env, capsy
     _, out, _ = _run(capsys, "cache", "ls")
     assert _row(out, url)[1:3] == ["-", "url"]
     code, out, _ = _run(capsys, "cache", "verify", url)
-    assert code == 0 and f"ok      {url} (1 files checked)" in out
+    assert code == 0 and f"ok      {url} (2 files checked)" in out  # the archive and the vocab.txt from it
     code, _, _ = _run(capsys, "cache", "rm", url)
     assert code == 0 and not list((tmp_path / "cache" / "berthub-urls").iterdir())
 

@@ -188,3 +188,40 @@ def test_config_id2label_and_label2id_are_transformers_and_equal_the_models_labe
     with pytest.raises(ConfigError, match="each id 0..N-1"):
         BertConfig().id2label = {1: "only-one"}
     assert BertConfig().id2label == {} and BertConfig().label2id == {}
+
+
+def test_a_regression_head_is_saved_as_regression_not_as_a_placeholder_label(minilm_dir, tmp_path):
+    model = BertForTask.from_pretrained(minilm_dir, head="sequence-classification", num_labels=1)
+    model.save_pretrained(tmp_path)
+    config = json.loads((tmp_path / "config.json").read_text())
+    assert (config["problem_type"], config["num_labels"]) == ("regression", 1)
+    assert "id2label" not in config and "label2id" not in config
+    again = BertForTask.from_pretrained(tmp_path)
+    assert (again.head_name, again.head.num_labels, again.labels) == (config["berthub_head"], 1, [])
+    card = model_card(tmp_path, "acme/similarity")
+    assert "Output: one regression value" in card and "LABEL_0" not in card
+    assert "pipeline_tag: text-classification" in card  # what the public hub tags regression models with too
+    # A classifier keeps its classes: problem_type single_label_classification, placeholders name its outputs.
+    classifier = BertForTask.from_pretrained(minilm_dir, head="sequence-classification", num_labels=3)
+    classifier.save_pretrained(tmp_path / "c")
+    classes = json.loads((tmp_path / "c" / "config.json").read_text())
+    assert classes["problem_type"] == "single_label_classification" and len(classes["id2label"]) == 3
+
+
+def test_a_transformers_regression_folder_resaved_by_berthub_loses_its_placeholder_label(minilm_dir, tmp_path):
+    transformers = pytest.importorskip("transformers")
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        theirs = transformers.BertForSequenceClassification.from_pretrained(minilm_dir, num_labels=1,
+                                                                           problem_type="regression")
+    theirs.save_pretrained(tmp_path / "theirs")
+    assert json.loads((tmp_path / "theirs" / "config.json").read_text())["id2label"] == {"0": "LABEL_0"}
+    BertForTask.from_pretrained(tmp_path / "theirs").save_pretrained(tmp_path / "ours")
+    ours = json.loads((tmp_path / "ours" / "config.json").read_text())
+    assert (ours["problem_type"], ours["num_labels"], "id2label" in ours) == ("regression", 1, False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        back = transformers.BertForSequenceClassification.from_pretrained(tmp_path / "ours")
+    assert (back.config.num_labels, back.config.problem_type) == (1, "regression")  # transformers reads it as saved

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 import berthub
-from berthub.errors import InputError
+from berthub.errors import InputError, PluginError
 from berthub.tokenization import BertTokenizer
 
 transformers = pytest.importorskip("transformers")
@@ -83,6 +83,15 @@ def test_answers_do_not_depend_on_the_padding_a_batch_carries(sst2_model, data_d
     alone = pipe(short)
     padded = pipe.predict([short, long])[0]  # one batch: `short` padded to the long text's length
     assert alone["label"] == padded["label"] and abs(alone["score"] - padded["score"]) < 1e-5
+
+
+def test_regression_answers_the_raw_value_as_transformers_does_without_its_placeholder_label(tmp_path, minilm_dir):
+    folder = _with_head(berthub.BertForSequenceClassification, minilm_dir, tmp_path, num_labels=1)
+    pairs = [{"text": "A man plays a guitar.", "text_pair": "Someone plays music."},
+             {"text": "A dog runs.", "text_pair": "The market fell."}]
+    got, want = berthub.pipeline(folder)(pairs), _reference("text-classification", folder)(pairs)
+    assert [w["label"] for w in want] == ["LABEL_0", "LABEL_0"] and all(set(g) == {"score"} for g in got)
+    assert all(_close(g["score"], w["score"]) for g, w in zip(got, want, strict=True))
 
 
 def test_a_transformers_folder_names_its_labels(tmp_path, minilm_dir, data_dir):
@@ -250,6 +259,7 @@ def test_predict_command_reads_a_glue_tsv_and_writes_the_answers_file_atomically
     (lambda tmp: ["--task", "question-answering", "x"], "fine-tuned for text-classification"),
     (lambda tmp: ["x", "--device", "gpu"], "device='gpu' is not a torch device"),
     (lambda tmp: ["x", "--batch-size", "0"], "batch_size=0 must be a positive int"),
+    (lambda tmp: ["x", "--pair", "a", "b"], "not TEXT arguments and --pair"),
 ])
 def test_predict_command_errors_are_one_line(sst2_model, tmp_path, capsys, make_args, message):
     code, out, err = _predict(capsys, "--model", str(sst2_model), *make_args(tmp_path))
@@ -271,7 +281,10 @@ def test_the_task_comes_from_the_head_the_architecture_or_training_json(tmp_path
     assert _choose_task(saved({"berthub_head": "token-classification"}), None, "m") == "token-classification"
     assert _choose_task(saved({"architectures": ["BertForQuestionAnswering"]}), None, "m") == "question-answering"
     assert _choose_task(saved({"architectures": ["BertForMaskedLM"]}), "fill-mask", "m") == "fill-mask"
-    assert _choose_task(saved({"berthub_head": "acme-multilabel"}, {"task": "acme"}), None, "m") == "acme"
+    with pytest.raises(PluginError, match="Task 'acme' .* plugin distribution 'acme-plugin', which is not installed: "
+                                          "pip install acme-plugin$"):
+        _choose_task(saved({"berthub_head": "acme-multilabel"}, {"task": "acme", "task_distribution": "acme-plugin"}),
+                     None, "m")
     with pytest.raises(InputError, match="plugin head 'acme-multilabel' but no training.json"):
         _choose_task(saved({"berthub_head": "acme-multilabel"}), None, "m")
     with pytest.raises(InputError, match="pass task= one of"):
@@ -280,6 +293,26 @@ def test_the_task_comes_from_the_head_the_architecture_or_training_json(tmp_path
         _choose_task(saved({"architectures": ["BertModel"]}), "sentiment-analysis", "m")
     assert saved({"id2label": {"0": "neg", "1": "pos"}}).labels() == ["neg", "pos"]
     assert saved({"berthub_head_options": {"num_labels": 3}}).labels() == ["LABEL_0", "LABEL_1", "LABEL_2"]
+
+
+def test_a_model_trained_on_a_task_is_answered_by_that_task_unless_it_names_a_pipeline_task(tmp_path, caplog):
+    from berthub.inference.pipelines import SavedModel, _choose_task
+
+    classifier = {"berthub_head": "sequence-classification", "berthub_head_options": {"num_labels": 1}}
+    # STS-B (a pair regression task of berthub-glue) answers through its own hook, even with a built-in head;
+    # SST-2 names the built-in text-classification pipeline as its raw-text answer.
+    assert _choose_task(SavedModel(tmp_path, classifier, {"task": "sts-b"}), None, "m") == "sts-b"
+    assert _choose_task(SavedModel(tmp_path, classifier, {"task": "sst-2"}), None, "m") == "text-classification"
+    # A task whose plugin is gone: the built-in head still answers, and the warning says why and what to install.
+    gone = SavedModel(tmp_path, classifier, {"task": "acme-pairs", "task_distribution": "acme-plugin"})
+    with caplog.at_level("WARNING", logger="berthub"):
+        assert _choose_task(gone, None, "m") == "text-classification"
+    assert caplog.messages == ["Answering 'm' with the built-in text-classification pipeline (a text and an optional "
+                               "text_pair per input), not its task's own predict hook: Task 'acme-pairs' (the one this "
+                               "model was trained on) comes from the plugin distribution 'acme-plugin', which is not "
+                               "installed: pip install acme-plugin"]
+    with pytest.raises(PluginError, match="pip install acme-plugin$"):
+        _choose_task(gone, "acme-pairs", "m")  # asked by name: an error, not a fallback
 
 
 def test_a_model_published_on_a_hub_is_answered_by_repo_id(sst2_model, hub_server, monkeypatch, tmp_path):

@@ -196,12 +196,9 @@ def _unexpected_warnings(stderr: str) -> list[str]:
 @pytest.mark.slow
 def test_the_0_1_0_example_plugin_runs_its_whole_walkthrough_with_only_future_warnings(
         tmp_path, minilm_dir, hub_server, monkeypatch):
-    from fresh_venv import FreshVenv
+    from fresh_venv import hub_venv
 
-    for key, value in hub_server.client_env({}).items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("BERTHUB_CACHE", str(tmp_path / "cache"))
-    env = FreshVenv(tmp_path / "venv")
+    env = hub_venv(tmp_path, hub_server, monkeypatch)
     example = _release_files("tests/fixtures/berthub-example-plugin", tmp_path / "release")
     data = example / "data"
     env.pip("install", str(example), str(FIXTURES / "berthub-legacy-plugin"))

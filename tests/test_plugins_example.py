@@ -139,12 +139,9 @@ except PluginError as error:
 @pytest.mark.slow
 def test_pip_install_makes_the_head_and_tasks_usable_by_name_and_uninstall_removes_them(
         tmp_path, minilm_dir, hub_server, monkeypatch):
-    from fresh_venv import FreshVenv
+    from fresh_venv import hub_venv
 
-    for key, value in hub_server.client_env({}).items():  # the venv's commands push to and load from this hub
-        monkeypatch.setenv(key, value)
-    monkeypatch.setenv("BERTHUB_CACHE", str(tmp_path / "cache"))
-    env = FreshVenv(tmp_path / "venv")
+    env = hub_venv(tmp_path, hub_server, monkeypatch)  # the venv's commands push to and load from this hub
     assert "mean-pooled-classification" not in env.berthub("plugins")
     source = shutil.copytree(EXAMPLE, tmp_path / "src", ignore=shutil.ignore_patterns("build", "*.egg-info"))
     env.pip("install", str(source))

@@ -249,3 +249,29 @@ def test_import_berthub_and_the_cli_work_with_broken_plugins_installed(broken, s
     listing = subprocess.run([sys.executable, "-m", "berthub", "plugins"], capture_output=True, text=True,
                              env=env, timeout=120)
     assert listing.returncode == 0 and "broken-head" in listing.stdout and "sequence-classification" in listing.stdout
+
+
+def test_a_name_a_gone_plugin_gave_names_its_distribution_and_a_cache_that_cannot_be_written_is_no_error(
+        tmp_path, monkeypatch, capsys):
+    from berthub.errors import NotFoundError
+    from berthub.plugins import memory
+    from berthub.sources import registry
+
+    monkeypatch.setenv("BERTHUB_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(NotFoundError, match="^Unknown model 'acme-bert'"):
+        registry.model_entry("acme-bert")  # never used here: berthub cannot know who gave it
+    memory.remember("models", "acme-bert", "acme-berts", repo_id="acme/bert")
+    memory.remember("commands", "acme-report", "acme-berts")
+    with pytest.raises(NotFoundError) as error:
+        registry.model_entry("acme-bert")
+    assert str(error.value) == ("The model name 'acme-bert' (hub repo acme/bert) comes from the plugin distribution "
+                                "'acme-berts', which is not installed: pip install acme-berts")
+    assert main(["acme-report", "--x"]) == 2  # not argparse's "invalid choice"
+    assert capsys.readouterr().err == ("berthub: error: The command 'acme-report' comes from the plugin distribution "
+                                       "'acme-berts', which is not installed: pip install acme-berts\n")
+    assert memory.recall("commands", "acme-report") == {"distribution": "acme-berts"}
+
+    (tmp_path / "blocked").write_text("a file where the cache folder would be")
+    monkeypatch.setenv("BERTHUB_CACHE", str(tmp_path / "blocked" / "cache"))
+    memory.remember("models", "acme-bert", "acme-berts")  # nothing written, nothing raised
+    assert memory.recall("models", "acme-bert") is None

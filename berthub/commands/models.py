@@ -146,7 +146,7 @@ def _cache_entries(cache: Path) -> list[_CacheEntry]:
     from huggingface_hub import scan_cache_dir
     from huggingface_hub.errors import CacheNotFound
 
-    from berthub.sources.settings import URLS_FOLDER
+    from berthub.sources.settings import HASHED_FOLDER, URLS_FOLDER
     from berthub.sources.urls import read_source
 
     entries = []
@@ -160,7 +160,7 @@ def _cache_entries(cache: Path) -> list[_CacheEntry]:
             _CacheEntry(repo.repo_id, repo.repo_path, repo.size_on_disk, repo.nb_files, revisions, repo.last_accessed)
         )
     for folder in sorted((cache / URLS_FOLDER).glob("*")):
-        files = [path for path in folder.rglob("*") if path.is_file()]
+        files = [path for path in folder.rglob("*") if path.is_file() and HASHED_FOLDER not in path.parts]
         url = read_source(folder).get("url", folder.name)
         size = sum(path.stat().st_size for path in files)
         last = max((path.stat().st_atime for path in files), default=0.0)
@@ -249,18 +249,34 @@ def run_cache_verify(args: argparse.Namespace) -> int:
 
 def _verify(entry: _CacheEntry) -> tuple[list[str], int]:
     """Problems found (one line each) and the number of files checked."""
-    from berthub.sources.urls import read_source, sha256_of
-
     if entry.detail == "url download":
-        recorded = read_source(entry.path)
-        download = entry.path / recorded.get("file", "?")
-        if not download.is_file():
-            return [f"{download.name} is missing (an unfinished download?)"], 0
-        actual = sha256_of(download)
-        return ([] if actual == recorded.get("sha256") else [f"{download.name} hashes to {actual}"]), 1
+        return _verify_url_download(entry.path)
     blobs = [path for path in (entry.path / "blobs").iterdir() if path.is_file()]
     problems = [f"blobs/{blob.name}: {why}" for blob in blobs for why in _blob_problems(blob)]
     return problems, len(blobs)
+
+
+def _verify_url_download(folder: Path) -> tuple[list[str], int]:
+    """The download against the sha256 recorded when it arrived, and each file extracted from it against
+    the sha256 recorded when it was extracted; every byte read (and the hash records renewed)."""
+    from berthub.sources import archives, hashed
+    from berthub.sources.settings import EXTRACTED_FOLDER, HASHED_FOLDER
+    from berthub.sources.urls import read_source
+
+    recorded = read_source(folder)
+    download, expected = folder / recorded.get("file", "?"), recorded.get("sha256")
+    if not download.is_file():
+        return [f"{download.name} is missing (an unfinished download?)"], 0
+    if not (isinstance(expected, str) and hashed.is_digest(expected)):
+        return [f"{download.name} has no sha256 recorded (an unfinished download?)"], 1
+    actual = hashed.mismatch(download, expected, folder / HASHED_FOLDER, rehash=True)
+    problems = [] if actual is None else [f"{download.name} hashes to {actual}"]
+    extracted = folder / EXTRACTED_FOLDER
+    if not extracted.is_dir():
+        return problems, 1
+    damaged = archives.damaged_extracted(extracted, rehash=True)
+    problems += [f"{path.relative_to(folder)}: {why}" for path, why in damaged.items()]
+    return problems, 1 + len(archives.extracted_files(extracted))
 
 
 def _blob_problems(blob: Path) -> Iterable[str]:

@@ -17,13 +17,18 @@ examples:
   berthub predict --model runs/sst2/best --input data/glue/SST-2/dev.tsv --output predictions.jsonl
   berthub predict --model runs/squad/best --input questions.jsonl   # {"question": ..., "context": ...} per line
   berthub predict --model bert-base-uncased --task fill-mask "Paris is the [MASK] of France."
+  berthub predict --model runs/sts/best --pair "A man plays a guitar." "Someone plays music." \
+                  --pair "A dog runs." "The market fell."             # sentence pairs, one answer each
 
-The task and labels come from the saved model (config.json, training.json); --task picks one of
-text-classification, token-classification, question-answering, fill-mask, or a registered dataset
-task whose plugin answers raw text (`berthub plugins`). Inputs: TEXT arguments (an argument that is a
-JSON object is one record), or --input FILE: .jsonl (a string or an object per line) or .tsv / .csv
-with a header row (its columns become fields: text or sentence, text_pair or sentence2, question and
-context). Output: one JSON line per input, in input order, to --output (written atomically) or stdout.
+The task and labels come from the saved model (config.json, training.json): a model trained by
+`berthub train` answers through its task's own predict hook when the task's plugin is installed.
+--task picks one of text-classification, token-classification, question-answering, fill-mask, or a
+registered dataset task whose plugin answers raw text (`berthub plugins`). Inputs: TEXT arguments (an
+argument that is a JSON object is one record), --pair TEXT_A TEXT_B (repeatable; each pair is the
+record {"text": TEXT_A, "text_pair": TEXT_B}), or --input FILE: .jsonl (a string or an object per line)
+or .tsv / .csv with a header row (its columns become fields: text or sentence, text_pair or sentence2,
+question and context, or the fields the model's task reads). Output: one JSON line per input, in input
+order, to --output (written atomically) or stdout.
 """
 
 
@@ -34,7 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", required=True, help="registry name, hub repo id or model directory")
     parser.add_argument("--task", help="pipeline or registered task (default: the one the model was trained for)")
-    parser.add_argument("texts", nargs="*", metavar="TEXT", help="inputs (or use --input)")
+    parser.add_argument("texts", nargs="*", metavar="TEXT", help="inputs (or use --pair or --input)")
+    parser.add_argument("--pair", nargs=2, action="append", default=[], metavar=("TEXT_A", "TEXT_B"),
+                        help="one sentence-pair input (repeatable): the record {\"text\": A, \"text_pair\": B}")
     parser.add_argument("--input", type=Path, metavar="FILE", help="a .jsonl, .tsv or .csv file of inputs")
     parser.add_argument("--output", type=Path, metavar="FILE", help="write the answers here (default: stdout)")
     parser.add_argument("--batch-size", type=int, default=32, help="inputs per model call (default: 32)")
@@ -49,7 +56,7 @@ def run_predict(args: argparse.Namespace) -> int:
     from berthub.files import write_text_atomic
     from berthub.inference.pipelines import pipeline
 
-    records = read_records(args.texts, args.input)
+    records = read_records(args.texts, args.input, args.pair)
     if args.output is not None and not args.output.parent.is_dir():
         raise NotFoundError(f"--output {args.output}: folder {args.output.parent} does not exist; create it first.")
     pipe = pipeline(args.model, task=args.task, device=args.device, batch_size=args.batch_size,
@@ -64,13 +71,19 @@ def run_predict(args: argparse.Namespace) -> int:
     return 0
 
 
-def read_records(texts: list[str], path: Path | None) -> list[str | dict[str, Any]]:
-    """The inputs: TEXT arguments (JSON objects parsed) or the records of an --input file."""
-    if texts and path is not None:
-        raise InputError("Pass inputs as TEXT arguments or as --input FILE, not both.")
+def read_records(texts: list[str], path: Path | None,
+                 pairs: list[list[str]] | None = None) -> list[str | dict[str, Any]]:
+    """The inputs: TEXT arguments (JSON objects parsed), --pair TEXT_A TEXT_B pairs or an --input file's records."""
+    given = [what for what, value in (("TEXT arguments", texts), ("--pair", pairs), ("--input FILE", path)) if value]
+    if len(given) > 1:
+        raise InputError(f"Pass inputs as TEXT arguments, --pair TEXT_A TEXT_B or --input FILE, not "
+                         f"{' and '.join(given)}.")
+    if pairs:
+        return [{"text": first, "text_pair": second} for first, second in pairs]
     if path is None:
         if not texts:
-            raise InputError("Nothing to predict: pass TEXT arguments or --input FILE (.jsonl, .tsv, .csv).")
+            raise InputError("Nothing to predict: pass TEXT arguments, --pair TEXT_A TEXT_B or --input FILE "
+                             "(.jsonl, .tsv, .csv).")
         return [_json(text, f"TEXT argument {i + 1}") if text.lstrip().startswith("{") else text
                 for i, text in enumerate(texts)]
     if not path.is_file():

@@ -40,10 +40,13 @@ EVALUATE_EPILOG = """\
 examples:
   berthub evaluate --model runs/sst2/best --task sst-2 --data-dir glue/SST-2
   berthub evaluate --model my-org/bert-sst2 --task sst-2 --data-dir glue/SST-2 --predictions preds.json
+  berthub evaluate --model runs/sst2/best --task sst-2 --data-dir glue/SST-2 --output metrics.json
 
 Without --task-option, the task is built with the options the model was trained with (its
 training.json), when it was trained on the same task. The task's head options (e.g. num_labels)
 must match the model's head; otherwise evaluate stops and names the --task-option values to pass.
+The printed metrics are rounded; --output writes them unrounded as JSON (with the model, task, split,
+example count and max_seq_length), so scripts can compare runs exactly.
 """
 
 # Help for each TrainingConfig field that becomes an option (the dataclass docstring has the details).
@@ -111,6 +114,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     evaluate.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"))
     evaluate.add_argument("--limit", type=int, metavar="N", help="score only the first N examples")
     evaluate.add_argument("--predictions", type=Path, metavar="FILE", help="also write the answers as JSON")
+    evaluate.add_argument("--output", type=Path, metavar="FILE",
+                          help="also write the metrics, at full precision, as JSON (written atomically)")
     evaluate.set_defaults(func=run_evaluate)
 
 
@@ -150,9 +155,14 @@ def _add_config_option(parser: argparse.ArgumentParser, option: dataclasses.Fiel
                             help=f"{_HELP[option.name]} (default: {option.default})")
 
 
-def _task(args: argparse.Namespace, saved_options: dict[str, Any] | None = None) -> Any:
+def _task(args: argparse.Namespace, saved_options: dict[str, Any] | None = None,
+          distribution: str | None = None) -> Any:
+    """The task --task names, built with --task-option values (else `saved_options`, the ones the model was trained
+    with); `distribution`: the plugin training.json says the task came from, named when it is not installed."""
+    from berthub.plugins.loader import require
     from berthub.tasks.protocol import get_task
 
+    require("datasets", args.task, distribution, f"Task '{args.task}' (the one this model was trained on)")
     if not args.task_option and saved_options:
         return get_task(args.task, **saved_options)
     options = {}
@@ -232,9 +242,14 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from berthub.training import distributed, reporting
     from berthub.training.trainer import Trainer, TrainingConfig
 
+    for flag, path in (("--predictions", args.predictions), ("--output", args.output)):
+        if path is not None and not path.parent.is_dir():
+            raise ConfigError(f"{flag} {path}: folder {path.parent} does not exist; create it first.")
     model = BertForTask.from_pretrained(args.model)
     info = _training_info(args.model, model)
-    task = _task(args, info.get("task_options") if info.get("task") == args.task else None)
+    trained_on_it = info.get("task") == args.task
+    task = _task(args, info.get("task_options") if trained_on_it else None,
+                 info.get("task_distribution") if trained_on_it else None)
     _check_head(args, task, model, info)
     examples = _limited(task.read(args.data_dir, args.split), args.limit, "--limit")
     tokenizer = BertTokenizer.from_pretrained(args.model)
@@ -253,6 +268,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
             metrics = task.metrics(examples, features, outputs)
             print(f"{task.name} {args.split} ({len(examples)} examples, max_seq_length {length}): "
                   f"{reporting.format_metrics({k: float(v) for k, v in metrics.items()})}")
+            if args.output:
+                _write_metrics(args, task, len(examples), length, metrics)
             if args.predictions:
                 from berthub.files import write_text_atomic
 
@@ -262,6 +279,18 @@ def run_evaluate(args: argparse.Namespace) -> int:
     finally:
         distributed.teardown()
     return 0
+
+
+def _write_metrics(args: argparse.Namespace, task: Any, examples: int, length: int, metrics: dict[str, Any]) -> None:
+    """--output: the metrics unrounded (JSON floats round-trip exactly), with what they were measured on."""
+    from berthub.files import write_text_atomic
+    from berthub.tasks.protocol import task_options
+
+    record = {"model": str(args.model), "task": task.name, "task_options": task_options(task) or {},
+              "split": args.split, "examples": examples, "max_seq_length": length, "precision": args.precision,
+              "metrics": {k: float(v) for k, v in metrics.items()}}
+    write_text_atomic(args.output, json.dumps(record, indent=2) + "\n")
+    print(f"Metrics: {args.output}")
 
 
 def _int8(model: Any, device: str) -> Any:

@@ -4,16 +4,22 @@
     classify("a gripping, funny film")                  # {"label": "positive", "score": 0.98}
     classify(["one text", "another"])                   # one answer per input, in input order
 
-The task comes from the folder: berthub's `berthub_head` in config.json (a plugin head: the task named
-in training.json, run through its predict hook), else transformers' `architectures`; labels from
-`id2label`. Inputs are tokenized once, sorted by length and run in batches of `batch_size` padded only
-to their own longest window, so little compute goes to padding (and, masked, padding changes nothing).
+The task comes from the folder. A model `berthub train` made names its task in training.json: that task
+answers through its own predict hook (examples_from_inputs -> features -> predict, windows as long as in
+training), whatever its head, unless the task names a built-in pipeline task for raw text
+(`pipeline_task`: SST-2's is "text-classification"). When that task is not installed (the error names
+its distribution) or has no hook, a model with a built-in head is answered by the built-in pipeline of
+that head, with a warning saying why. Otherwise the head decides: berthub's `berthub_head` in
+config.json, else transformers' `architectures`; labels from `id2label`. Inputs are tokenized once,
+sorted by length and run in batches of `batch_size` padded only to their own longest window, so little
+compute goes to padding (and, masked, padding changes nothing).
 The answers of each task are described in berthub/inference/runners.py.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from importlib.util import find_spec
@@ -22,13 +28,15 @@ from typing import Any
 
 import torch
 
-from berthub.errors import InputError, NotFoundError
+from berthub.errors import InputError, NotFoundError, PluginError
 from berthub.inference import runners
-from berthub.model.pretrained import locate
+from berthub.model.pretrained import locate, locate_extra
 from berthub.plugins.loader import builtin_head_class, builtin_heads, head_for_architecture
 from berthub.sources.settings import CONFIG_NAMES, TRAINING_INFO_NAME
 from berthub.tasks.batch import collate, model_inputs, unbatch
 from berthub.tasks.protocol import Feature, examples_from_inputs
+
+logger = logging.getLogger("berthub")
 
 TASKS = ("text-classification", "token-classification", "question-answering", "fill-mask")
 _ALIASES = {"sentiment-analysis": "text-classification", "ner": "token-classification", "qa": "question-answering"}
@@ -43,13 +51,14 @@ class SavedModel:
     training: dict[str, Any]
 
     @classmethod
-    def read(cls, directory: Path) -> SavedModel:
+    def read(cls, directory: Path, name: str | Path | None = None) -> SavedModel:
+        """The folder's files; `name`, the model as asked for (a hub repo's training.json is fetched beside it)."""
         config_file = next((directory / n for n in CONFIG_NAMES if (directory / n).is_file()),
                            None)
         if config_file is None:
             raise NotFoundError(f"{directory} has no config.json; it is not a model folder.")
-        training_file = directory / TRAINING_INFO_NAME
-        training = json.loads(training_file.read_text(encoding="utf-8")) if training_file.is_file() else {}
+        training_file = locate_extra(directory if name is None else name, directory, TRAINING_INFO_NAME)
+        training = json.loads(training_file.read_text(encoding="utf-8")) if training_file is not None else {}
         return cls(directory, json.loads(config_file.read_text(encoding="utf-8")), training)
 
     @property
@@ -69,8 +78,18 @@ class SavedModel:
     def labels(self) -> list[str]:
         """Label names in id order: config.json's id2label, else LABEL_i for each output."""
         id2label = self.config.get("id2label") or {}
-        count = (self.config.get("berthub_head_options") or {}).get("num_labels") or len(id2label) or 2
+        count = ((self.config.get("berthub_head_options") or {}).get("num_labels") or len(id2label)
+                 or self.config.get("num_labels") or 2)
         return [str(id2label.get(str(i), id2label.get(i, f"LABEL_{i}"))) for i in range(count)]
+
+    @property
+    def problem_type(self) -> str | None:
+        """config.json's `problem_type`; for a one-output sequence classifier saved by berthub before it wrote
+        one, "regression" (berthub's head has always trained one output with MSE)."""
+        if self.config.get("problem_type"):
+            return str(self.config["problem_type"])
+        one_output = (self.config.get("berthub_head_options") or {}).get("num_labels") == 1
+        return "regression" if self.head == "sequence-classification" and one_output else None
 
 
 class Pipeline:
@@ -144,7 +163,7 @@ def pipeline(model: str | Path, task: str | None = None, device: str | torch.dev
     """
     chosen, batch_size = _device(device), _batch_size(batch_size)  # checked before any weights load
     directory = Path(locate(model, revision=revision).directory)
-    saved = SavedModel.read(directory)
+    saved = SavedModel.read(directory, model)
     kind = _choose_task(saved, task, str(model))
     tokenizer = _tokenizer(model, revision)
     limit = min(tokenizer.max_len, int(saved.config.get("max_position_embeddings", 512)))
@@ -175,16 +194,52 @@ def _device(device: str | torch.device | None) -> torch.device:
 
 def _choose_task(saved: SavedModel, task: str | None, name: str) -> str:
     """The pipeline task (one of TASKS) or the plugin task name that answers for this model."""
-    if task is None:
+    if task is not None:
+        return _asked_task(saved, task, name)
+    trained = saved.training.get("task")
+    if trained:
+        answering, why_not = _saved_task_answers(saved, str(trained))
+        if answering is not None:
+            return answering
         if saved.trained_for is not None:
+            logger.warning("Answering '%s' with the built-in %s pipeline (a text and an optional text_pair per "
+                           "input), not its task's own predict hook: %s", name, saved.trained_for, why_not)
             return saved.trained_for
-        if saved.head is not None and saved.training.get("task"):
-            return str(saved.training["task"])
-        if saved.head is not None:
-            raise InputError(f"'{name}' carries the plugin head '{saved.head}' but no training.json naming its task; "
-                             "pass task= the registered task it was trained on (see `berthub plugins`).")
-        raise InputError(f"'{name}' has no task head berthub can answer with (config.json has no berthub_head or "
-                         f"known architectures); pass task= one of {', '.join(TASKS)}.")
+        raise PluginError(f"'{name}' cannot answer raw text: {why_not}")
+    if saved.trained_for is not None:
+        return saved.trained_for
+    if saved.head is not None:
+        raise InputError(f"'{name}' carries the plugin head '{saved.head}' but no training.json naming its task; "
+                         "pass task= the registered task it was trained on (see `berthub plugins`).")
+    raise InputError(f"'{name}' has no task head berthub can answer with (config.json has no berthub_head or "
+                     f"known architectures); pass task= one of {', '.join(TASKS)}.")
+
+
+def _saved_task_answers(saved: SavedModel, trained: str) -> tuple[str | None, str]:
+    """(what answers for a model trained on `trained`, or None; and if None, why that task cannot).
+
+    The task's own hook answers (examples_from_inputs, features, predict), unless the task names a built-in
+    pipeline task for raw text (`pipeline_task`, e.g. SST-2's "text-classification")."""
+    from berthub.plugins import loader
+    from berthub.tasks.protocol import get_task
+
+    what = f"Task '{trained}' (the one this model was trained on)"
+    try:
+        loader.require("datasets", trained, saved.training.get("task_distribution"), what)
+        built = get_task(trained, **(saved.training.get("task_options") or {}))
+    except PluginError as error:
+        return None, str(error)
+    chosen = getattr(built, "pipeline_task", None)
+    if chosen in TASKS:
+        return chosen, ""
+    if not hasattr(built, "examples_from_inputs"):
+        return None, (f"{what} has no examples_from_inputs(records) predict hook; its plugin needs one to answer raw "
+                      "text (docs/plugins.md, 'Answer raw text').")
+    return trained, ""
+
+
+def _asked_task(saved: SavedModel, task: str, name: str) -> str:
+    """The task a caller asked for by name, checked against what the model was trained for."""
     kind = _ALIASES.get(task, task)
     if kind in TASKS:
         if saved.trained_for not in (None, kind):
@@ -196,6 +251,9 @@ def _choose_task(saved: SavedModel, task: str | None, name: str) -> str:
         return kind
     from berthub.plugins import loader
 
+    if task == saved.training.get("task"):
+        loader.require("datasets", task, saved.training.get("task_distribution"),
+                       f"Task '{task}' (the one this model was trained on)")
     registered = loader.names("datasets")
     if task not in registered:
         raise InputError(f"Unknown task '{task}': use one of {', '.join(TASKS)} or a registered dataset task "
@@ -220,7 +278,7 @@ def _builtin(kind: str, saved: SavedModel, tokenizer: Any, limit: int, options: 
         raise InputError(f"Options {sorted(options)} do not apply to {kind}.")
     if kind == "text-classification":
         model = classes.BertForSequenceClassification.from_pretrained(saved.directory, **sized)
-        return runners.TextClassification(tokenizer, labels, saved.config.get("problem_type"), limit), model
+        return runners.TextClassification(tokenizer, labels, saved.problem_type, limit), model
     if kind == "token-classification":
         model = classes.BertForTokenClassification.from_pretrained(saved.directory, **sized)
         return runners.TokenClassification(tokenizer, labels, limit), model
@@ -234,9 +292,12 @@ def _plugin(name: str, saved: SavedModel, tokenizer: Any, limit: int, options: d
     from berthub.model.task_models import BertForTask
     from berthub.tasks.protocol import get_task
 
-    task_options = {**(saved.training.get("task_options") or {}), **options}
+    trained_on_it = name == saved.training.get("task")
+    task_options = {**((saved.training.get("task_options") or {}) if trained_on_it else {}), **options}
     task = get_task(name, **task_options)
     if saved.head not in (None, task.head):
         raise InputError(f"Task '{name}' trains the '{task.head}' head, but {saved.directory} carries "
                          f"'{saved.head}'; pass the task this model was trained for.")
-    return _PluginRunner(task, tokenizer, limit), BertForTask.from_pretrained(saved.directory, head=task.head)
+    trained_length = (saved.training.get("hyperparameters") or {}).get("max_seq_length") if trained_on_it else None
+    length = min(int(trained_length), limit) if trained_length else limit  # windows as long as in training
+    return _PluginRunner(task, tokenizer, length), BertForTask.from_pretrained(saved.directory, head=task.head)

@@ -5,7 +5,9 @@ one or more per record) and the windows' outputs back into one answer per record
 pipeline of the same name answers:
 
 * text-classification: {"label", "score"}: softmax over the labels (sigmoid for one output or a
-  multi-label model; the raw value for problem_type "regression");
+  multi-label model). For problem_type "regression" the score is the raw value, as transformers gives it;
+  a one-output regression model answers {"score": value} alone unless id2label names its output
+  (transformers adds its placeholder label "LABEL_0");
 * token-classification: entities as transformers' aggregation_strategy="simple" groups them
   (B-/I- tags joined, mean score, "O" dropped), with character "start"/"end", the decoded "word" and
   the original "text";
@@ -27,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from berthub.errors import InputError
+from berthub.model.labels import placeholder_labels
 from berthub.tasks import spans
 from berthub.tasks.protocol import Feature
 from berthub.tokenizer.call import join_wordpieces
@@ -83,8 +86,12 @@ class TextClassification:
         return [self._answer(np.asarray(logits, dtype=np.float32)) for logits in outputs]
 
     def _answer(self, logits: np.ndarray) -> dict[str, Any]:
+        if self.problem_type == "regression" and len(logits) == 1:
+            named = self.labels[:1] != placeholder_labels(1)  # transformers would answer its placeholder LABEL_0
+            return {"label": self.labels[0], "score": float(logits[0])} if named else {"score": float(logits[0])}
         if self.problem_type == "regression":
-            return {"label": self.labels[0], "score": float(logits[0])}
+            best = int(np.argmax(logits))
+            return {"label": self.labels[best], "score": float(logits[best])}
         if len(logits) == 1 or self.problem_type == "multi_label_classification":
             scores = 1.0 / (1.0 + np.exp(-logits))
         else:

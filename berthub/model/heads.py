@@ -97,6 +97,12 @@ class SequenceClassificationHead(_Linear):
     def options(self) -> dict[str, Any]:
         return {"num_labels": self.num_labels}
 
+    @property
+    def problem_type(self) -> str:
+        """transformers' name for what the outputs are (saved as config.json's `problem_type`): one output is a
+        regression value (the loss is MSE), several are the scores of classes."""
+        return "regression" if self.num_labels == 1 else "single_label_classification"
+
 
 class MultipleChoiceHead(_Linear):
     """Pooled output of each [choice] -> one score; [B, num_choices] logits; cross-entropy over choices."""

@@ -40,6 +40,11 @@ def names_in(values: Mapping[str, Any]) -> list[str]:
     return [by_id[i] for i in range(len(by_id))]
 
 
+def placeholder_labels(count: int) -> list[str]:
+    """The names transformers gives outputs nobody named: LABEL_0 ... LABEL_{count-1}."""
+    return [f"LABEL_{i}" for i in range(count)]
+
+
 def label_entries(labels: Sequence[str]) -> dict[str, Any]:
     """The config.json entries for `labels`: {"id2label": {"0": name, ...}, "label2id": {name: 0, ...}}."""
     names = [str(label) for label in labels]

@@ -138,7 +138,11 @@ class BertPreTrainedModel(nn.Module):
         directory.mkdir(parents=True, exist_ok=True)
         config = self.config.to_dict()
         config["architectures"] = [self._architecture_name()]
-        config.update(self._extra_config())
+        for key, value in self._extra_config().items():  # None: the key must not be saved
+            if value is None:
+                config.pop(key, None)
+            else:
+                config[key] = value
         tensors = {k: v.detach().contiguous() for k, v in self._state_to_save().items()}
         with atomic_path(directory / SAFETENSORS_NAME) as tmp:
             save_file(tensors, str(tmp), metadata={"format": "pt"})
@@ -149,6 +153,7 @@ class BertPreTrainedModel(nn.Module):
         return type(self).__name__
 
     def _extra_config(self) -> dict[str, Any]:
+        """config.json entries a model class adds to its config's (a key mapped to None is left out)."""
         return {}
 
     def _state_to_save(self) -> dict[str, Tensor]:

@@ -18,7 +18,7 @@ from torch import Tensor, nn
 from berthub.errors import ConfigError
 from berthub.model.bert import BertModel, Encoded
 from berthub.model.config import BertConfig
-from berthub.model.labels import label_entries, label_names
+from berthub.model.labels import label_entries, label_names, placeholder_labels
 from berthub.model.pretrained import BertPreTrainedModel
 from berthub.plugins.loader import head_class, head_for_architecture
 
@@ -61,12 +61,19 @@ class BertForTask(BertPreTrainedModel):
         config = config.replace(head=name, head_options=head_module.options())
         super().__init__(config)
         self.bert = BertModel(config)
-        self.head_name, self._head_attribute = name, head_module.facts.attribute
+        self._head_attribute = head_module.facts.attribute
         self.add_module(head_module.facts.attribute, head_module)
         self.tie_weights()
 
     @property
+    def head_name(self) -> str:
+        """The registered name of the head this model carries ("sequence-classification", a plugin's name);
+        saved in config.json as `berthub_head`, with its options as `berthub_head_options`."""
+        return self.config.head
+
+    @property
     def head(self) -> nn.Module:
+        """The head module itself (stored under its facts' `attribute`, e.g. `classifier`)."""
         return getattr(self, self._head_attribute)
 
     def tie_weights(self) -> None:
@@ -104,7 +111,9 @@ class BertForTask(BertPreTrainedModel):
         return self.head.facts.architecture or "BertModel"
 
     def _extra_config(self) -> dict[str, Any]:
-        """id2label / label2id (placeholders LABEL_i when the names do not fit num_labels) and the head's plugin."""
+        """id2label / label2id (placeholders LABEL_i when the names do not fit num_labels), the head's plugin, and
+        the head's `problem_type` when it declares one. A regression head's one output has no label: it is saved
+        as `problem_type: regression` with `num_labels: 1` (what transformers reads), never as a LABEL_0 label."""
         from berthub.plugins import loader
 
         extra: dict[str, Any] = {}
@@ -112,8 +121,13 @@ class BertForTask(BertPreTrainedModel):
         if distribution:
             extra[HEAD_DISTRIBUTION_KEY] = distribution
         labels, count = self.labels, self.config.head_options.get("num_labels")
+        problem_type = getattr(self.head, "problem_type", None)
+        if problem_type:
+            extra["problem_type"] = problem_type
+        if problem_type == "regression" and labels in ([], placeholder_labels(count or 0)):
+            return {**extra, "num_labels": count, "id2label": None, "label2id": None}
         if count and len(labels) != count:
-            labels = [f"LABEL_{i}" for i in range(count)]  # how transformers learns num_labels
+            labels = placeholder_labels(count)  # how transformers learns num_labels
         return {**extra, **(label_entries(labels) if labels else {})}
 
     @classmethod

@@ -3,6 +3,7 @@
     loader.py         entry-point groups: listing without importing, loading one on first use, clear errors
     head_contract.py  HeadFacts and the Head protocol every head meets (checked when one loads)
     model_entry.py    ModelEntry: a name a `berthub.models` entry point adds to the registry
+    memory.py         which distribution gave a model name or command once used, for errors after an uninstall
 
 `berthub.plugins` is what a plugin imports to declare its heads and model names (docs/plugins.md, "Stable API").
 Nothing here imports torch or a plugin until a plugin is loaded.

@@ -181,10 +181,32 @@ def head_class(name: str, distribution: str | None = None) -> type:
     `distribution`: the pip distribution a saved model says the head comes from; when no installed
     plugin registers `name`, the error says to install it.
     """
-    if distribution and name not in names("heads"):
-        raise PluginError(f"This model's head '{name}' comes from the plugin distribution '{distribution}', which "
-                          f"is not installed: pip install {distribution}")
+    require("heads", name, distribution, f"This model's head '{name}'")
     return load("heads", name)
+
+
+def require(kind: str, name: str, distribution: str | None, what: str) -> None:
+    """Stop with one line ending in `pip install DISTRIBUTION` when no installed plugin registers `name` in
+    `kind` and a saved file (config.json, training.json, the plugin memory) says `distribution` gave it.
+
+    `what` starts the sentence: "This model's head 'x'", "Task 'y' (this model was trained on it)".
+    """
+    if distribution and name not in names(kind):
+        raise missing_distribution(what, distribution)
+
+
+def missing_distribution(what: str, distribution: str) -> PluginError:
+    """`WHAT comes from the plugin distribution 'D', which is not installed: pip install D` (or, when some
+    other version of D is installed, that it does not register it)."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        installed = version(distribution)
+    except PackageNotFoundError:
+        return PluginError(f"{what} comes from the plugin distribution '{distribution}', which is not installed: "
+                           f"pip install {distribution}")
+    return PluginError(f"{what} comes from the plugin distribution '{distribution}', but the {distribution} "
+                       f"{installed} installed here does not register it: pip install --upgrade {distribution}")
 
 
 def _builtin_heads() -> dict[str, EntryPoint]:

@@ -56,14 +56,41 @@ class _Repo:
 
 
 def from_hub(repo_id: str, revision: str, wanted: Wanted, settings: HubSettings, asked: str) -> tuple[Path, str]:
-    """The snapshot folder holding `wanted` at `revision`, and its commit, every file checked.
-
-    A cached file that fails its check (integrity.file_problem: safetensors size always, full re-hash
-    with settings.verify) is removed; online it is downloaded again, offline the load fails saying so.
-    """
+    """The snapshot folder holding `wanted` at `revision`, and its commit, every file checked (`_checked`)."""
     repo = _Repo(asked, repo_id, revision, settings)
-    directory, commit = _located(repo, wanted)
     names = [name for names in wanted.groups for name in names] + list(wanted.optional)
+    return _checked(repo, names, lambda: _located(repo, wanted))
+
+
+def optional_file(repo_id: str, commit: str, name: str, settings: HubSettings) -> Path | None:
+    """`name` of `repo_id` at `commit` from the cache, else downloaded, checked as `from_hub` checks; None
+    when the repo has no such file (or, offline, when the cache does not hold it)."""
+    repo = _Repo(repo_id, repo_id, commit, settings)
+    if settings.offline:
+        cached = try_to_load_from_cache(repo_id, name, cache_dir=settings.cache_dir, revision=commit)
+        found = Path(cached) if isinstance(cached, str) else None
+    else:
+        found = _fetch(repo, commit, name)
+    if found is None:
+        return None
+
+    def again() -> tuple[Path, str]:
+        return _fetch_first(repo, commit, (name,)).parent, commit
+
+    directory, _ = _checked(repo, [name], lambda: (found.parent, commit), again)
+    return directory / name
+
+
+def _checked(repo: _Repo, names: list[str], locate: Callable[[], tuple[Path, str]],
+             again: Callable[[], tuple[Path, str]] | None = None) -> tuple[Path, str]:
+    """`locate()`'s snapshot folder and commit once the files `names` in it pass their checks.
+
+    A cached file that fails (integrity.file_problem: the safetensors size, and the content: a stat
+    against the record of its hash, or a full re-hash with settings.verify) is removed; online it is
+    fetched again (by `again`, default `locate`), offline the load fails naming it.
+    """
+    settings = repo.settings
+    directory, commit = locate()
     damaged = integrity.damaged_files(directory, names, full=settings.verify)
     if not damaged:
         return directory, commit
@@ -71,31 +98,21 @@ def from_hub(repo_id: str, revision: str, wanted: Wanted, settings: HubSettings,
     reasons = _reasons(damaged)
     if settings.offline:
         raise CorruptDownloadError(
-            f"The cached files of {repo} were damaged ({reasons}) and have been removed. Load it again while "
-            "online (or `berthub download`) to fetch them anew."
+            f"The cached files of {repo} were damaged ({reasons}) and have been removed from {directory}. Load "
+            f"it again while online (or `berthub download {repo.asked}`) to fetch them anew."
         )
     logger.warning("Cached files of %s were damaged (%s); removed them and downloading again.", repo, reasons)
     try:
-        directory, commit = _located(repo, wanted)
+        directory, commit = (again or locate)()
     except (NetworkError, NotFoundError) as error:
-        raise CorruptDownloadError(f"The cached files of {repo} were damaged ({reasons}) and have been removed, "
-                                   f"and downloading them again failed: {error}") from error
+        raise CorruptDownloadError(f"The cached files of {repo} were damaged ({reasons}) and have been removed "
+                                   f"from {directory}, and downloading them again failed: {error}") from error
     damaged = integrity.damaged_files(directory, names, full=settings.verify)
     if damaged:
         integrity.remove_cached(damaged)
         raise CorruptDownloadError(f"{repo} on {settings.endpoint} serves damaged files even when downloaded "
                                    f"anew ({_reasons(damaged)}).")
     return directory, commit
-
-
-def optional_file(repo_id: str, commit: str, name: str, settings: HubSettings) -> Path | None:
-    """`name` of `repo_id` at `commit` from the cache, else downloaded; None when the repo has no such file
-    (or, offline, when the cache does not hold it)."""
-    repo = _Repo(repo_id, repo_id, commit, settings)
-    if settings.offline:
-        cached = try_to_load_from_cache(repo_id, name, cache_dir=settings.cache_dir, revision=commit)
-        return Path(cached) if isinstance(cached, str) else None
-    return _fetch(repo, commit, name)
 
 
 def _reasons(damaged: dict[Path, str]) -> str:
@@ -273,6 +290,7 @@ def _fetch_large(repo: _Repo, commit: str, name: str) -> Path:
                 label=name, headers=build_hf_headers(token=settings.token) if same_host else {},
                 progress=not are_progress_bars_disabled(),
             )  # fmt: skip
+            integrity.remember_blob(blob)  # hashed while streaming: loads trust it while a stat says unchanged
         link_or_copy(blob, pointer, symlink=True)  # as huggingface_hub links snapshots to blobs
     return pointer
 

@@ -236,8 +236,13 @@ def _task_usage(repo_id: str, config: dict[str, Any], head: str) -> str:
     elif distribution:
         text += f"\n\nThe `{head}` head is built into berthub."
     labels = config.get("id2label")
-    if isinstance(labels, dict) and labels:
-        names = [str(labels[k]) for k in sorted(labels, key=lambda k: int(k) if str(k).isdigit() else 0)]
+    names = [str(labels[k]) for k in sorted(labels, key=lambda k: int(k) if str(k).isdigit() else 0)] \
+        if isinstance(labels, dict) else []
+    if config.get("problem_type") == "regression" and all(n == f"LABEL_{i}" for i, n in enumerate(names)):
+        outputs = len(names) or config.get("num_labels") or 1
+        text += ("\n\nOutput: one regression value" if outputs == 1 else f"\n\nOutputs: {outputs} regression values") \
+            + " (config.json `problem_type`: `regression`), e.g. a score, not a class label."
+    elif names:
         text += f"\n\nOutputs, in id order (config.json `id2label`): {', '.join(f'`{n}`' for n in names)}."
     return text
 

@@ -33,7 +33,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
 from berthub.errors import ConfigError, NotFoundError, PluginError
-from berthub.plugins import loader
+from berthub.plugins import loader, memory
 from berthub.plugins.loader import PluginInfo
 from berthub.plugins.model_entry import BUILTIN_SOURCE, ModelEntry, entry_problems
 
@@ -95,6 +95,7 @@ class _Registry:
     conflicts: dict[str, str] = field(default_factory=dict)  # name -> why it cannot be used
     broken: list[str] = field(default_factory=list)  # plugins that failed to load, why
     added: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (entry point, value) -> names
+    distributions: dict[str, str] = field(default_factory=dict)  # a plugin's name -> the distribution giving it
 
 
 _registry: _Registry | None = None
@@ -120,8 +121,18 @@ def model_entry(name: str) -> ModelEntry:
         raise PluginError(registry.conflicts[name])
     if name in registry.entries:
         return registry.entries[name]
+    remembered = memory.recall("models", name)
+    if remembered is not None:  # a plugin gave this name when it was used here, and is gone
+        repo = f" (hub repo {remembered['repo_id']})" if remembered.get("repo_id") else ""
+        what = f"The model name '{name}'{repo}"
+        raise NotFoundError(str(loader.missing_distribution(what, remembered["distribution"])))
     broken = "".join(f" Note: {problem}" for problem in registry.broken)
     raise NotFoundError(unknown_name_message(name, registry.entries) + broken)
+
+
+def distribution_of(name: str) -> str | None:
+    """The pip distribution whose `berthub.models` plugin registers `name` (None: berthub's own or run time)."""
+    return _loaded().distributions.get(name)
 
 
 def names_added_by(entry_point: str, value: str) -> list[str] | None:
@@ -181,6 +192,7 @@ def _loaded() -> _Registry:
             registry.added[(info.name, info.value)] = [entry.name for entry in entries]
             for entry in entries:
                 _add(registry, entry)
+                registry.distributions[entry.name] = info.distribution
         _registry = registry
     return _registry
 

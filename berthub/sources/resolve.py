@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from berthub.errors import NotFoundError
-from berthub.files import link_or_copy, write_bytes_atomic
+from berthub.files import link_or_copy
 from berthub.sources.registry import ModelEntry, model_entry
 from berthub.sources.settings import (
     CONFIG_NAME,
@@ -80,6 +80,8 @@ def resolve(
     if isinstance(name_or_path, os.PathLike) or text.startswith((".", "/", "~", "\\")) or text.count("/") > 1:
         raise NotFoundError(f"No directory '{text}' (from {Path.cwd()}): check the path.")
     entry = None if "/" in text else model_entry(text)
+    if entry is not None:
+        _remember_plugin_name(entry)
     if entry is not None and entry.url is not None:
         return Resolved(_from_url(entry.url, entry.sha256, wanted, settings), entry)
     from berthub.sources.hub_cache import from_hub  # brings huggingface_hub: only when a hub is asked
@@ -87,6 +89,16 @@ def resolve(
     repo_id, default_revision = (entry.repo_id, entry.revision) if entry else (text, "main")
     directory, commit = from_hub(repo_id, revision or default_revision, wanted, settings, text)
     return Resolved(directory, entry, commit)
+
+
+def _remember_plugin_name(entry: ModelEntry) -> None:
+    """Note which plugin gave a name being used, so the error after that plugin is uninstalled can name it."""
+    from berthub.plugins import memory
+    from berthub.sources.registry import distribution_of
+
+    distribution = distribution_of(entry.name)
+    if distribution is not None:
+        memory.remember("models", entry.name, distribution, **({"repo_id": entry.repo_id} if entry.repo_id else {}))
 
 
 def resolve_model(name_or_path: str | Path, **options) -> Resolved:
@@ -151,8 +163,6 @@ def _from_url(url: str, sha256: str | None, wanted: Wanted, settings: HubSetting
 
     fetched = urls.fetch_url(url, cache_dir=settings.cache_dir, sha256=sha256, local_files_only=settings.offline)
     if fetched.is_dir():
-        if wanted is MODEL_FILES:
-            _add_config_json(fetched)
         return _checked_directory(fetched, wanted, url)
     if wanted is TOKENIZER_FILES:
         return _named(fetched, VOCAB_NAME).parent
@@ -163,7 +173,8 @@ def _from_url(url: str, sha256: str | None, wanted: Wanted, settings: HubSetting
 
 
 def _from_local_archive(archive: Path, settings: HubSettings) -> Path:
-    """A local .tar.gz / .zip (pytorch-pretrained-BERT's model archives) extracted once into the cache.
+    """A local .tar.gz / .zip (pytorch-pretrained-BERT's model archives) extracted once into the cache, its
+    model files checked on every use (berthub.sources.archives.extracted_root).
 
     The cache folder is keyed by the archive's absolute path, size and modification time, so a
     replaced archive is extracted afresh. Extraction works on a link (or copy) inside that folder:
@@ -182,20 +193,12 @@ def _from_local_archive(archive: Path, settings: HubSettings) -> Path:
     key = hashlib.sha256(f"{archive.resolve()}:{stat.st_size}:{stat.st_mtime_ns}".encode()).hexdigest()[:12]
     folder = settings.cache_dir / LOCAL_ARCHIVES_FOLDER / f"{archive.name}--{key}"
     extracted = folder / EXTRACTED_FOLDER
-    folder.mkdir(parents=True, exist_ok=True)
-    with FileLock(str(folder) + ".lock"):
-        if not extracted.is_dir():
-            archives.extract_once(str(archive), _named(archive.resolve(), archive.name, folder), extracted)
-    root = archives.content_root(extracted)
-    _add_config_json(root)
+    root = archives.extracted_root(extracted)
+    if root is None:
+        folder.mkdir(parents=True, exist_ok=True)
+        with FileLock(str(folder) + ".lock"):
+            root = archives.extract_once(str(archive), _named(archive.resolve(), archive.name, folder), extracted)
     return _checked_directory(root, MODEL_FILES, str(archive))
-
-
-def _add_config_json(directory: Path) -> None:
-    """Archives of pytorch-pretrained-BERT name the config bert_config.json; give it the usual name too."""
-    legacy, config = directory / LEGACY_CONFIG_NAME, directory / CONFIG_NAME
-    if legacy.is_file() and not config.exists():
-        write_bytes_atomic(config, legacy.read_bytes())
 
 
 def _named(file: Path, name: str, folder: Path | None = None) -> Path:

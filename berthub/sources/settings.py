@@ -9,9 +9,10 @@ test or a long-running process can change them:
     BERTHUB_CACHE (HF_HUB_CACHE)      cache root, default huggingface_hub's (~/.cache/huggingface/hub);
                                       0.6's PYTORCH_PRETRAINED_BERT_CACHE is honoured with a FutureWarning
     BERTHUB_OFFLINE (HF_HUB_OFFLINE)  1 = no network call at all, files come from the cache
-    BERTHUB_VERIFY                    1 = re-hash every cached file on every load (default: the free
-                                      size check of safetensors files only)
-    BERTHUB_MAX_EXTRACT_SIZE / _RATIO what an archive may unpack to (bytes; multiple of its own size)
+    BERTHUB_VERIFY                    1 = re-hash every cached file on every load (default: hash each
+                                      once, then trust it while a stat says it is unchanged)
+    BERTHUB_MAX_EXTRACT_SIZE / _RATIO what an archive member may unpack to (bytes; multiple of its
+                                      compressed size, and of the archive's size for all of them)
     BERTHUB_SERVER_TOKEN              `berthub serve`'s write tokens (comma-separated)
     S3_ENDPOINT_URL                   `berthub serve --storage s3://...`: the S3 server (default: AWS);
                                       credentials and region are boto3's: AWS_ACCESS_KEY_ID, ...
@@ -45,6 +46,14 @@ URLS_FOLDER = "berthub-urls"  # plain-URL downloads
 SOURCE_FILE = "source.json"  # beside a URL download: where it came from
 EXTRACTED_FOLDER = "extracted"  # an archive's contents, beside the archive
 DATABASE_FILE = "berthub.db"  # `berthub serve`'s accounts database under --root, unless --database names one
+PLUGIN_MEMORY_NAME = "berthub-plugins.json"  # model names and commands plugins gave, kept after an uninstall
+EXTRACTED_MANIFEST = "extracted.json"  # beside EXTRACTED_FOLDER: each extracted file's sha256, what was skipped
+HASHED_FOLDER = ".berthub-hashed"  # in a cache entry: which files were hashed, and what a stat said then
+
+# -- what a model archive may give: members named so are extracted, every other one skipped --------
+ARCHIVE_MEMBER_NAMES = (*CONFIG_NAMES, *WEIGHTS_NAMES, VOCAB_NAME, TOKENIZER_CONFIG_NAME, TRAINING_INFO_NAME,
+                        TF_SAVED_MODEL_NAME)
+ARCHIVE_MEMBER_PATTERNS = ("*.index", "*.data-[0-9][0-9][0-9][0-9][0-9]-of-[0-9][0-9][0-9][0-9][0-9]")  # TF
 
 # -- network ------------------------------------------------------------------------------------
 DEFAULT_ENDPOINT = "https://huggingface.co"

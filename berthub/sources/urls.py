@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -33,8 +34,11 @@ from tqdm.auto import tqdm
 
 from berthub.errors import AuthError, CorruptDownloadError, NetworkError, NotFoundError
 from berthub.files import write_bytes_atomic
-from berthub.sources import archives
-from berthub.sources.settings import EXTRACTED_FOLDER, SOURCE_FILE, URLS_FOLDER
+from berthub.sources import archives, hashed
+from berthub.sources.hashed import sha256_of  # noqa: F401 (berthub.sources.urls.sha256_of, as before)
+from berthub.sources.settings import EXTRACTED_FOLDER, HASHED_FOLDER, SOURCE_FILE, URLS_FOLDER
+
+logger = logging.getLogger("berthub.sources")
 
 _CHUNK = 1 << 20
 _STREAM_CHUNK = 1 << 20  # 64 KiB reads halve the throughput on fast links; a dropped link loses < 1 MiB
@@ -83,54 +87,63 @@ def fetch_url(
     progress: bool = True,
     extract: bool = True,
 ) -> Path:
-    """What `url` gives, cached: the folder its files were extracted to if it is an archive (and `extract`),
-    else the downloaded file itself.
+    """What `url` gives, cached: the folder its model files were extracted to if it is an archive (and
+    `extract`), else the downloaded file itself.
 
-    A cached file is returned without any network call. `sha256` (hex) is checked after download;
-    on mismatch the file is removed and CorruptDownloadError raised. Raises NotFoundError (404, or
-    not cached with local_files_only), AuthError (401/403), NetworkError (unreachable after retries).
+    A cached file is returned without any network call once it checks out: hashed when it was
+    downloaded (and each file extracted from it when it was extracted), it is trusted while a stat
+    says it is unchanged and hashed again otherwise (berthub.sources.hashed). A damaged download is
+    downloaded again (offline: removed, CorruptDownloadError naming it); a damaged extracted file is
+    extracted again. `sha256` (hex) is checked after download; on mismatch the file is removed and
+    CorruptDownloadError raised. Raises NotFoundError (404, or not cached with local_files_only),
+    AuthError (401/403), NetworkError (unreachable after retries).
     """
-    extracted = url_folder(url, cache_dir) / EXTRACTED_FOLDER
-    if extract and extracted.is_dir() and sha256 is None:
-        return archives.content_root(extracted)
+    folder = url_folder(url, cache_dir)
+    extracted = folder / EXTRACTED_FOLDER
+    if extract:
+        root = archives.extracted_root(extracted, sha256.lower() if sha256 else read_source(folder).get("sha256"))
+        if root is not None:
+            return root
     file = _cached_download(url, cache_dir, sha256, local_files_only, retry, progress)
-    if not extract or (not extracted.is_dir() and not archives.is_archive(file)):
+    if not extract or not archives.is_archive(file):
         return file
-    with FileLock(_lock_path(file.parent)):
-        if not extracted.is_dir():
-            try:
-                archives.extract_once(url, file, extracted)
-            except CorruptDownloadError:
-                shutil.rmtree(file.parent, ignore_errors=True)  # a refused or damaged archive leaves the cache
-                raise
-    return archives.content_root(extracted)
+    with FileLock(_lock_path(folder)):
+        try:
+            return archives.extract_once(url, file, extracted, read_source(folder).get("sha256"))
+        except CorruptDownloadError:
+            shutil.rmtree(folder, ignore_errors=True)  # a refused or damaged archive leaves the cache
+            raise
 
 
 def _cached_download(url: str, cache_dir: Path, sha256: str | None, local_files_only: bool, retry: Retry,
                      progress: bool) -> Path:
     folder = url_folder(url, cache_dir)
     target = folder / _file_name(url)
-    if _is_cached(folder, target, sha256):
+    problem = _cache_problem(folder, target, sha256)
+    if problem is None:
         return target
     if local_files_only:
-        raise NotFoundError(
-            f"'{url}' is not in the cache ({folder}) and network access is off (offline mode or "
-            "local_files_only). Download it once while online, e.g. `berthub download URL`."
-        )
+        raise _unusable_offline(url, folder, target, problem)
     folder.mkdir(parents=True, exist_ok=True)
     with FileLock(_lock_path(folder)):
-        if not _is_cached(folder, target, sha256):
+        problem = _cache_problem(folder, target, sha256)
+        if problem is not None:
+            if target.is_file():
+                logger.warning("The cached download %s of '%s' %s; downloading it again.", target, url, problem)
             _download(url, target, sha256, retry, progress)
     return target
 
 
-def sha256_of(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as file:
-        for chunk in iter(lambda: file.read(_CHUNK), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _unusable_offline(url: str, folder: Path, target: Path, problem: str) -> Exception:
+    if not target.is_file():
+        return NotFoundError(
+            f"'{url}' is not in the cache ({folder}) and network access is off (offline mode or "
+            "local_files_only). Download it once while online, e.g. `berthub download URL`."
+        )
+    return CorruptDownloadError(
+        f"The cached download {target} of '{url}' {problem}, so it is not used, and network access is off "
+        "(offline mode or local_files_only). Download it again while online, e.g. `berthub download URL`."
+    )
 
 
 def read_source(folder: Path) -> dict:
@@ -152,17 +165,22 @@ def _lock_path(folder: Path) -> Path:
     return lock
 
 
-def _is_cached(folder: Path, target: Path, sha256: str | None) -> bool:
-    """Whether `target` is a complete download: its size is what source.json recorded (free, checked on
-    every use; a damaged file is downloaded again) and, when asked, its sha256 the expected one."""
+def _cache_problem(folder: Path, target: Path, sha256: str | None) -> str | None:
+    """What keeps `target` from being used (a phrase), or None when it is the complete download that
+    source.json describes (its size, then its sha256: a stat against the record of its hash, else a
+    re-hash) and, when asked, has the sha256 `sha256`."""
     if not target.is_file():
-        return False
+        return "is missing"
     source = read_source(folder)
+    recorded = source.get("sha256")
+    if not (isinstance(recorded, str) and len(recorded) == 64 and hashed.is_digest(recorded)):
+        return f"has no sha256 recorded in {SOURCE_FILE} (an interrupted download)"
+    if sha256 is not None and recorded != sha256.lower():
+        return f"has sha256 {recorded}, not the {sha256.lower()} asked for"
     if isinstance(source.get("size"), int) and target.stat().st_size != source["size"]:
-        return False
-    if sha256 is None:
-        return True
-    return (source.get("sha256") or sha256_of(target)) == sha256.lower()
+        return f"is {target.stat().st_size} bytes, not the {source['size']} downloaded (damaged)"
+    actual = hashed.mismatch(target, recorded, folder / HASHED_FOLDER)
+    return None if actual is None else f"hashes to {actual}, not to the {recorded} downloaded (damaged)"
 
 
 @dataclass(frozen=True)
@@ -278,6 +296,7 @@ def _download(url: str, target: Path, sha256: str | None, retry: Retry, progress
     streamed = stream_to_file(url, target, sha256=sha256, retry=retry, progress=progress)
     source = {"url": url, "file": target.name, "sha256": streamed.sha256, "size": streamed.size, "etag": streamed.etag}
     write_bytes_atomic(target.parent / SOURCE_FILE, json.dumps(source, indent=1).encode())
+    hashed.remember(target, streamed.sha256, target.parent / HASHED_FOLDER)  # hashed while streaming
 
 
 def _stream_once(

@@ -77,6 +77,10 @@ class Task(Protocol):
     target_kinds (optional): target key -> "scalar" | "token" | "vector"; a list target not declared
       here is a "token" target, so a per-example vector ({"labels": [0.0, 1.0, 1.0]}) must be declared
       ({"labels": "vector"}) to collate as one [B, K] float tensor.
+    examples_from_inputs (optional): the predict hook below; `berthub predict` and `berthub.pipeline`
+      answer raw text for a model trained on this task through it, whatever the head.
+    pipeline_task (optional): a built-in pipeline task ("text-classification", ...) that answers raw text
+      for a model trained on this task instead of the hook (SST-2's, for transformers-shaped answers).
     """
 
     name: str

@@ -1,10 +1,12 @@
-"""The client side: a flaky hub is retried, a damaged cache is caught, a lying hub is refused.
+"""The client side: a flaky hub is retried, a damaged cache is caught on the next load, a lying hub is refused.
 
 Against the session's `berthub serve` through a CountingProxy that can fail chosen requests.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import shutil
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -16,6 +18,7 @@ from faultserver import CountingProxy, Logged, proxying
 
 from berthub import BertConfig, BertModel, push
 from berthub.errors import CorruptDownloadError, NetworkError
+from berthub.sources import hashed, integrity
 from berthub.sources import urls as download
 from berthub.sources.resolve import resolve_model
 
@@ -122,12 +125,91 @@ def _flip_a_weight_byte(blob: Path) -> None:
     blob.write_bytes(bytes(data))
 
 
-def test_a_flipped_byte_is_found_by_verify_on_load_and_the_file_downloaded_again(tiny_repo, proxy, monkeypatch):
+def _weights_downloads(proxy: CountingProxy) -> int:
+    return [e.path.rsplit("/", 1)[-1] for e in proxy.downloads()].count("model.safetensors")
+
+
+def test_a_flipped_weights_byte_is_found_on_the_next_load_and_downloaded_again(tiny_repo, proxy, caplog):
     repo_id, weights = tiny_repo
     _flip_a_weight_byte(_cached_weights(repo_id).resolve())
-    assert not _same(BertModel.from_pretrained(repo_id), weights)  # the default check is the size only
+    with caplog.at_level(logging.WARNING, logger="berthub"):
+        assert _same(BertModel.from_pretrained(repo_id), weights)
+    assert "model.safetensors: content hashes to" in caplog.text
+    assert _weights_downloads(proxy) == 2
+
+
+@pytest.mark.parametrize("hub", ["offline", "answering 503"])
+def test_a_flipped_weights_byte_without_a_hub_is_a_one_line_error_naming_the_file(tiny_repo, proxy, waits,
+                                                                                   monkeypatch, hub):
+    repo_id, _ = tiny_repo
+    blob = _cached_weights(repo_id).resolve()
+    _flip_a_weight_byte(blob)
+    if hub == "offline":
+        monkeypatch.setenv("BERTHUB_OFFLINE", "1")
+    else:
+        proxy.fail_with = 503
+    with pytest.raises(CorruptDownloadError, match=r"damaged \(model.safetensors: content hashes to") as error:
+        BertModel.from_pretrained(repo_id)
+    message = str(error.value)
+    assert "\n" not in message and str(blob.parent.parent / "snapshots") in message
+    assert ("Load it again while online" if hub == "offline" else "HTTP 503") in message
+    assert not blob.exists()
+
+
+def test_a_damaged_blob_whose_mtime_was_put_back_is_still_found(tiny_repo, proxy, monkeypatch):
+    repo_id, _ = tiny_repo
+    blob = _cached_weights(repo_id).resolve()
+    before = blob.stat()
+    _flip_a_weight_byte(blob)
+    os.utime(blob, ns=(before.st_atime_ns, before.st_mtime_ns))  # as `touch -r` or `rsync -t` would
+    assert (blob.stat().st_size, blob.stat().st_mtime_ns, blob.stat().st_ino) == (
+        before.st_size, before.st_mtime_ns, before.st_ino)
+    monkeypatch.setenv("BERTHUB_OFFLINE", "1")
+    with pytest.raises(CorruptDownloadError, match="model.safetensors: content hashes to"):
+        resolve_model(repo_id)
+
+
+def _hashed(caplog) -> list[Path]:
+    return [Path(r.args[0]) for r in caplog.records if r.getMessage().startswith("Hashing ")]
+
+
+def test_weights_are_hashed_while_downloading_and_no_later_load_hashes_anything(tiny_repo, proxy, monkeypatch,
+                                                                                caplog):
+    repo_id, _ = tiny_repo
+    with caplog.at_level(logging.INFO, logger="berthub.sources"):
+        BertModel.from_pretrained(repo_id)
+        cold = _hashed(caplog)
+        caplog.clear()
+        BertModel.from_pretrained(repo_id)
+        monkeypatch.setenv("BERTHUB_OFFLINE", "1")
+        BertModel.from_pretrained(repo_id)
+    directory = resolve_model(repo_id).directory
+    assert cold == [(directory / "config.json").resolve()]  # fetched by huggingface_hub, which does not hash it
+    assert _hashed(caplog) == []
+
+
+def test_a_cache_where_hashes_cannot_be_recorded_still_loads_rehashing_with_one_warning(tiny_repo, proxy, caplog):
+    repo_id, weights = tiny_repo
+    repo_folder = _cached_weights(repo_id).resolve().parent.parent
+    shutil.rmtree(repo_folder / ".berthub-hashed")
+    (repo_folder / ".berthub-hashed").write_text("in the way")  # writing a record fails, as on a read-only cache
+    hashed._unwritable.clear()
+    with caplog.at_level(logging.INFO, logger="berthub.sources"):
+        for _ in range(2):
+            assert _same(BertModel.from_pretrained(repo_id), weights)
+    warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "berthub cache verify" in warnings[0].getMessage()
+    assert len(_hashed(caplog)) == 4  # config.json and the weights, on each load
+
+
+def test_verify_rehashes_even_a_blob_recorded_as_unchanged(tiny_repo, proxy, monkeypatch):
+    repo_id, weights = tiny_repo
+    blob = _cached_weights(repo_id).resolve()
+    _flip_a_weight_byte(blob)
+    integrity.remember_blob(blob)  # what a write within the clock tick of the hashed bytes would leave
     monkeypatch.setenv("BERTHUB_VERIFY", "1")
     assert _same(BertModel.from_pretrained(repo_id), weights)
+    assert _weights_downloads(proxy) == 2
 
 
 def test_verify_argument_offline_names_the_flipped_file(tiny_repo, proxy, monkeypatch):

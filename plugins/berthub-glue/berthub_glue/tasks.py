@@ -71,8 +71,12 @@ class GlueTask:
     head = "sequence-classification"
 
     def __init__(self, name: str, labels: list[str], main_metric: str, splits: dict[str, _Split],
-                 label_names: list[str] | None = None) -> None:
+                 label_names: list[str] | None = None, pipeline_task: str | None = None) -> None:
         self.name, self.labels, self.main_metric = name, labels, main_metric
+        # Classification is answered as transformers' text-classification pipeline answers it (label name and
+        # score; a pair as text / text_pair or sentence1 / sentence2); QNLI's question / sentence records and
+        # STS-B's scores through this task's own predict hook.
+        self.pipeline_task = pipeline_task
         self.label_names = label_names or labels  # what the outputs mean, saved with a trained model
         self._splits = splits
         self.splits = {split: [s.file] for split, s in splits.items()}
@@ -194,19 +198,19 @@ _MNLI = ["contradiction", "entailment", "neutral"]
 def cola() -> GlueTask:
     """CoLA: grammatical acceptability; Matthews correlation."""
     return GlueTask("cola", _BINARY, "mcc", _standard(Columns(1, None, None), Columns(3, None, 1, header=False)),
-                    ["unacceptable", "acceptable"])
+                    ["unacceptable", "acceptable"], "text-classification")
 
 
 def sst2() -> GlueTask:
     """SST-2: binary sentiment of movie-review sentences; accuracy."""
     return GlueTask("sst-2", _BINARY, "accuracy", _standard(Columns(1, None, None), Columns(0, None, 1)),
-                    ["negative", "positive"])
+                    ["negative", "positive"], "text-classification")
 
 
 def mrpc() -> GlueTask:
     """MRPC: are two news sentences paraphrases; F1 (and accuracy)."""
     return GlueTask("mrpc", _BINARY, "f1", _standard(Columns(3, 4, None), Columns(3, 4, 0)),
-                    ["not_equivalent", "equivalent"])
+                    ["not_equivalent", "equivalent"], "text-classification")
 
 
 def stsb() -> GlueTask:
@@ -217,19 +221,21 @@ def stsb() -> GlueTask:
 def qqp() -> GlueTask:
     """QQP: are two Quora questions duplicates; F1 (and accuracy)."""
     return GlueTask("qqp", _BINARY, "f1", _standard(Columns(1, 2, None), Columns(3, 4, 5)),
-                    ["not_duplicate", "duplicate"])
+                    ["not_duplicate", "duplicate"], "text-classification")
 
 
 def mnli() -> GlueTask:
     """MNLI with the matched (in-genre) dev and test sets; accuracy."""
     return GlueTask("mnli", _MNLI, "accuracy", _standard(Columns(8, 9, None), Columns(8, 9, -1),
-                                                          "dev_matched.tsv", "test_matched.tsv"))
+                                                          "dev_matched.tsv", "test_matched.tsv"),
+                    pipeline_task="text-classification")
 
 
 def mnli_mismatched() -> GlueTask:
     """MNLI trained on the same train.tsv, evaluated on the mismatched (cross-genre) dev and test sets."""
     return GlueTask("mnli-mm", _MNLI, "accuracy", _standard(Columns(8, 9, None), Columns(8, 9, -1),
-                                                             "dev_mismatched.tsv", "test_mismatched.tsv"))
+                                                             "dev_mismatched.tsv", "test_mismatched.tsv"),
+                    pipeline_task="text-classification")
 
 
 def qnli() -> GlueTask:
@@ -239,10 +245,11 @@ def qnli() -> GlueTask:
 
 def rte() -> GlueTask:
     """RTE: textual entailment; accuracy."""
-    return GlueTask("rte", _NLI, "accuracy", _standard(Columns(1, 2, None), Columns(1, 2, 3)))
+    return GlueTask("rte", _NLI, "accuracy", _standard(Columns(1, 2, None), Columns(1, 2, 3)),
+                    pipeline_task="text-classification")
 
 
 def wnli() -> GlueTask:
     """WNLI: Winograd schema as entailment; accuracy."""
     return GlueTask("wnli", _BINARY, "accuracy", _standard(Columns(1, 2, None), Columns(1, 2, 3)),
-                    ["not_entailment", "entailment"])
+                    ["not_entailment", "entailment"], "text-classification")
