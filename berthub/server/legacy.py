@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import insert, select, text
 
 from berthub.errors import ConfigError
 from berthub.server.db import schema
@@ -100,10 +100,12 @@ def _move_accounts(root: Path, target: Database, report: MigrationReport) -> Non
         return
     source = Database.open(default_url(root))
     try:
-        with target.read() as connection:
-            if connection.execute(select(func.count()).select_from(schema.accounts)).scalar():
-                raise ConfigError("Cannot move the accounts of --root's berthub.db: the hub's database already has "
-                                  "accounts. Nothing was moved; add them there with `berthub accounts`.")
+        names = {database: _account_names(database) for database in (source, target)}
+        if names[target]:
+            if names[source] <= names[target]:
+                return  # moved by an earlier run
+            raise ConfigError("Cannot move the accounts of --root's berthub.db: the hub's database already has "
+                              "other accounts. Nothing was moved; add them there with `berthub accounts`.")
         with source.read() as reading, target.write() as writing:
             for table in _ACCOUNT_TABLES:
                 rows = [dict(row._mapping) for row in reading.execute(select(table))]
@@ -119,6 +121,11 @@ def _move_accounts(root: Path, target: Database, report: MigrationReport) -> Non
                                              f"coalesce((SELECT max(id) FROM {table.name}), 0) + 1, false)"))
     finally:
         source.close()
+
+
+def _account_names(database: Database) -> set[str]:
+    with database.read() as connection:
+        return set(connection.execute(select(schema.accounts.c.name_key)).scalars())
 
 
 def _copy_blob(storage: Storage, path: Path) -> None:

@@ -68,7 +68,7 @@ class Database:
     def open(cls, url: str, *, migrate: bool = True) -> Database:
         """Connect to `url` and, with `migrate`, upgrade its schema to the newest migration."""
         try:
-            engine = create_engine(make_url(url), connect_args=_connect_args(url))
+            engine = create_engine(make_url(url), connect_args=_connect_args(url), **_pool_options(url))
         except (ArgumentError, ImportError) as error:
             raise ConfigError(f"Cannot use database {_safe(url)}: {error}. Give a SQLAlchemy URL such as "
                               "sqlite:///hub.db or postgresql+psycopg://user@host/berthub.") from None
@@ -142,8 +142,8 @@ class Database:
 
     def rows(self, statement: Executable, **params: Any) -> list[tuple]:
         """The rows of a read-only `statement` (bound parameters by name), as plain tuples."""
-        if self.sqlite_path is None:
-            with self.read() as connection:
+        if self.sqlite_path is None:  # autocommit: one round trip, no BEGIN / COMMIT around a single read
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
                 return [tuple(row) for row in connection.execute(statement, params)]
         compiled = self._compiled.get(id(statement))
         if compiled is None or compiled[0] is not statement:
@@ -228,6 +228,12 @@ def database_error(error: OperationalError, what: str) -> HubError:
 
 def _connect_args(url: str) -> dict:
     return {"timeout": BUSY_TIMEOUT_S} if url.startswith("sqlite") else {}
+
+
+def _pool_options(url: str) -> dict:
+    """A server process runs up to 40 requests' database reads at once (the thread pool): a pool that
+    keeps that many connections instead of opening and closing them under load."""
+    return {} if url.startswith("sqlite") else {"pool_size": 20, "max_overflow": 40, "pool_pre_ping": True}
 
 
 def _sqlite_transactions(engine: Engine) -> None:

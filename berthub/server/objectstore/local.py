@@ -152,10 +152,8 @@ class _FileUpload:
 
     def commit(self) -> None:
         try:
-            self._file.flush()
-            os.fsync(self._file.fileno())
             self._file.close()
-            self._store.put_file(self._key, self._path)
+            self._store.put_file(self._key, self._path)  # fsyncs, renames into place, fsyncs the folder
         finally:
             self.abort()
 
