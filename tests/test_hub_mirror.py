@@ -11,7 +11,6 @@ import re
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 
 import pytest
@@ -49,14 +48,11 @@ def tiny_model(tmp_path_factory, minilm_dir) -> Path:
     return folder
 
 
-def _hashes(folder: Path) -> dict[str, str]:
-    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in folder.iterdir() if path.is_file()}
-
-
 def _load_everywhere(endpoint: str, caches: Path) -> list[dict[str, str]]:
     """PROCESSES processes snapshot_download REPO_ID from `endpoint` at once, each into an empty cache."""
     loaders = [subprocess.Popen([sys.executable, "-c", LOADER, endpoint, REPO_ID, str(caches / f"c{index}")],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for index in range(PROCESSES)]
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for index in range(PROCESSES)]
     results = []
     for loader in loaders:
         out, err = loader.communicate(timeout=240)
@@ -72,26 +68,28 @@ def _resolve_gets(hub) -> float:
 
 
 @pytest.mark.slow
-def test_16_processes_cause_one_upstream_download_per_file_and_still_load_with_the_upstream_stopped(
+def test_a_mirror_downloads_each_file_once_for_16_processes_serves_them_with_the_upstream_stopped_and_refreshes(
         tmp_path, tiny_model, monkeypatch):
     with running_hub(tmp_path / "upstream") as upstream:
-        push(tiny_model, REPO_ID, endpoint=upstream.endpoint, token=upstream.token)
-        push(tiny_model, "acme/not-allowed", endpoint=upstream.endpoint, token=upstream.token)
+        for repo_id in (REPO_ID, "google-bert/refreshed", "acme/not-allowed"):
+            push(tiny_model, repo_id, endpoint=upstream.endpoint, token=upstream.token)
         files = HfApi(endpoint=upstream.endpoint).list_repo_files(REPO_ID)
-        expected = {name: hashlib.sha256(Path(HfApi(endpoint=upstream.endpoint).hf_hub_download(
+        reference = HfApi(endpoint=upstream.endpoint)
+        expected = {name: hashlib.sha256(Path(reference.hf_hub_download(
             REPO_ID, name, cache_dir=tmp_path / "reference")).read_bytes()).hexdigest() for name in files}
-        before = _resolve_gets(upstream)
-        mirror_args = ("--mirror-of", upstream.endpoint, "--mirror-allow", "google-bert/*")
+        mirror_args = ("--mirror-of", upstream.endpoint, "--mirror-allow", "google-bert/*", "--mirror-refresh", "2")
         with running_hub(tmp_path / "mirror", extra_args=mirror_args,
                          extra_env={"BERTHUB_MIRROR_TOKEN": upstream.token}) as mirror:
+            _branches_refresh_and_commits_stay_pinned(upstream, mirror)
+            before = _resolve_gets(upstream)
             assert _load_everywhere(mirror.endpoint, tmp_path / "cold") == [expected] * PROCESSES
             assert _resolve_gets(upstream) - before == len(files)  # one upstream download of each file
             assert requests.get(f"{mirror.endpoint}/api/models/acme/not-allowed").status_code == 404
             answers = [requests.get(f"{mirror.endpoint}/api/models/{REPO_ID}{path}").text
                        for path in ("", "/tree/main?recursive=true", "/refs", "/commits/main")]
             assert not any(f":{upstream.port}" in answer for answer in answers)
-            mirrored_sha = HfApi(endpoint=mirror.endpoint).model_info(REPO_ID).sha
-            assert mirrored_sha == HfApi(endpoint=upstream.endpoint).model_info(REPO_ID).sha
+            assert HfApi(endpoint=mirror.endpoint).model_info(REPO_ID).sha == \
+                HfApi(endpoint=upstream.endpoint).model_info(REPO_ID).sha
 
             upstream.stop()
             assert _load_everywhere(mirror.endpoint, tmp_path / "offline") == [expected] * PROCESSES
@@ -105,24 +103,21 @@ def test_16_processes_cause_one_upstream_download_per_file_and_still_load_with_t
                                                          original.state_dict().values(), strict=True))
 
 
-def test_branches_are_refreshed_after_the_refresh_time_and_commits_stay_pinned(tmp_path, tiny_model):
-    repo_id = f"google-bert/refresh-{uuid.uuid4().hex[:6]}"
-    with running_hub(tmp_path / "upstream") as upstream:
-        api = HfApi(endpoint=upstream.endpoint, token=upstream.token)
-        push(tiny_model, repo_id, endpoint=upstream.endpoint, token=upstream.token)
-        with running_hub(tmp_path / "mirror", extra_args=("--mirror-of", upstream.endpoint, "--mirror-refresh",
-                                                          "2")) as mirror:
-            reader = HfApi(endpoint=mirror.endpoint)
-            first = reader.model_info(repo_id).sha
-            started = time.monotonic()
-            second = api.upload_file(path_or_fileobj=b"new\n", path_in_repo="notes.txt", repo_id=repo_id).oid
-            if time.monotonic() - started < 1.5:
-                assert reader.model_info(repo_id).sha == first  # within the refresh time: what is held
-            time.sleep(2.1)
-            assert reader.model_info(repo_id).sha == second
-            assert reader.model_info(repo_id, revision=first).sha == first  # pinned by commit id
-            assert "notes.txt" in reader.list_repo_files(repo_id)
-            refused = requests.post(f"{mirror.endpoint}/api/models/{repo_id}/commit/main",
-                                    headers={"Authorization": f"Bearer {mirror.token}"},
-                                    data='{"key": "header", "value": {"summary": "x"}}\n')
-            assert refused.status_code == 403 and "read-only" in refused.json()["error"]
+def _branches_refresh_and_commits_stay_pinned(upstream, mirror) -> None:
+    """main is served as held for --mirror-refresh (2 s), then follows the upstream; old commits stay."""
+    repo_id = "google-bert/refreshed"
+    reader = HfApi(endpoint=mirror.endpoint)
+    first = reader.model_info(repo_id).sha
+    started = time.monotonic()
+    second = HfApi(endpoint=upstream.endpoint, token=upstream.token).upload_file(
+        path_or_fileobj=b"new\n", path_in_repo="notes.txt", repo_id=repo_id).oid
+    if time.monotonic() - started < 1.5:
+        assert reader.model_info(repo_id).sha == first  # within the refresh time: what is held
+    time.sleep(2.1)
+    assert reader.model_info(repo_id).sha == second
+    assert reader.model_info(repo_id, revision=first).sha == first  # pinned by commit id
+    assert "notes.txt" in reader.list_repo_files(repo_id)
+    refused = requests.post(f"{mirror.endpoint}/api/models/{repo_id}/commit/main",
+                            headers={"Authorization": f"Bearer {mirror.token}"},
+                            data='{"key": "header", "value": {"summary": "x"}}\n')
+    assert refused.status_code == 403 and "read-only" in refused.json()["error"]

@@ -14,33 +14,7 @@ import hashlib
 
 from berthub.server.errors import BadRequest
 from berthub.server.metrics import blob_written
-from berthub.server.objectstore.base import ObjectStore, Upload, blob_key
-
-
-class _TempUpload:
-    """A local temporary file, published under a key chosen at the end (its content's sha256)."""
-
-    def __init__(self, store: ObjectStore) -> None:
-        self._store = store
-        self._file, self.path = store.temp_file()
-
-    def write(self, data: bytes) -> None:
-        self._file.write(data)
-
-    def publish(self, key: str) -> None:
-        try:
-            self._file.close()
-            self._store.put_file(key, self.path)
-        finally:
-            self.abort()
-
-    def abort(self) -> None:
-        try:
-            self._file.close()  # flushes what is buffered: fails again on a full disk
-        except OSError:
-            pass
-        finally:
-            self.path.unlink(missing_ok=True)
+from berthub.server.objectstore.base import ObjectStore, TempFileUpload, Upload, blob_key
 
 
 class BlobWriter:
@@ -52,8 +26,8 @@ class BlobWriter:
         self._expected = (expected_sha256, expected_size)
         self._hash = hashlib.sha256()
         self.size = 0
-        self._upload: Upload | _TempUpload = store.upload(blob_key(expected_sha256)) if expected_sha256 \
-            else _TempUpload(store)
+        # Announced content streams straight to its key; other content to a file named at the end.
+        self._upload: Upload = store.upload(blob_key(expected_sha256)) if expected_sha256 else TempFileUpload(store)
 
     def write(self, chunk: bytes) -> None:
         try:
@@ -75,8 +49,8 @@ class BlobWriter:
             if expected_sha is not None and sha256 != expected_sha:
                 raise BadRequest(f"Upload announced sha256 {expected_sha} but its content hashes to {sha256};"
                                  " nothing was stored. Check the file did not change during the upload.")
-            if isinstance(self._upload, _TempUpload):
-                self._upload.publish(blob_key(sha256))
+            if isinstance(self._upload, TempFileUpload):
+                self._upload.commit(blob_key(sha256))
             else:
                 self._upload.commit()
             blob_written(self.size)

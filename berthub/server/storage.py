@@ -20,7 +20,6 @@ the database on every request, so every worker and replica answers the same.
 from __future__ import annotations
 
 import hashlib
-import shutil
 import time
 from pathlib import Path
 from typing import BinaryIO, Protocol
@@ -110,14 +109,7 @@ class Storage:
     def recover(self) -> int:
         """Remove what crashed uploads left (tmp/, abandoned multipart uploads). Call once at start,
         before serving. Returns a count."""
-        removed = 0
-        for entry in self.tmp_dir.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
-            removed += 1
-        return removed + self.objects.recover()
+        return self.objects.recover()
 
     # ---- blobs -------------------------------------------------------------------------------
     def has_blob(self, sha256: str, size: int | None = None) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import re
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,3 +128,43 @@ class ObjectStore(Protocol):
 
     def recover(self) -> int:
         """Remove what interrupted writes left behind; returns how many were removed."""
+
+
+class TempFileUpload:
+    """An object written to a local temporary file of `store`, published by `commit` under `key` (or a
+    key chosen at the end, e.g. the content's sha256): `store.put_file` renames it into place on disk,
+    uploads it to S3 (multipart when large)."""
+
+    def __init__(self, store: ObjectStore, key: str | None = None) -> None:
+        self._store, self._key = store, key
+        self._file, self.path = store.temp_file()
+
+    def write(self, data: bytes) -> None:
+        self._file.write(data)
+
+    def commit(self, key: str | None = None) -> None:
+        try:
+            self._file.close()
+            self._store.put_file(checked(key or self._key or ""), self.path)
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        try:
+            self._file.close()  # flushes what is buffered: fails again on a full disk
+        except OSError:
+            pass
+        finally:
+            self.path.unlink(missing_ok=True)
+
+
+def empty_folder(folder: Path) -> int:
+    """Remove everything in `folder` (a store's tmp/ at start: nothing in it is in flight); a count."""
+    removed = 0
+    for entry in folder.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed += 1
+    return removed

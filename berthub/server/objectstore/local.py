@@ -16,7 +16,7 @@ from typing import BinaryIO
 
 from berthub.files import fsync_dir
 from berthub.server.disk import free_bytes
-from berthub.server.objectstore.base import ObjectInfo, StoreError, checked
+from berthub.server.objectstore.base import ObjectInfo, StoreError, TempFileUpload, checked, empty_folder
 
 
 class LocalObjectStore:
@@ -59,8 +59,8 @@ class LocalObjectStore:
         finally:
             tmp_path.unlink(missing_ok=True)
 
-    def upload(self, key: str) -> _FileUpload:
-        return _FileUpload(self, key)
+    def upload(self, key: str) -> TempFileUpload:
+        return TempFileUpload(self, checked(key))
 
     def get_bytes(self, key: str) -> bytes:
         return self.path(key).read_bytes()
@@ -130,37 +130,4 @@ class LocalObjectStore:
 
     def recover(self) -> int:
         """Empty tmp/: at start, before serving, nothing in it is in flight."""
-        removed = 0
-        for entry in self.tmp.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
-            removed += 1
-        return removed
-
-
-class _FileUpload:
-    """An object written to a temporary file, renamed into place by `commit`."""
-
-    def __init__(self, store: LocalObjectStore, key: str) -> None:
-        self._store, self._key = store, checked(key)
-        self._file, self._path = store.temp_file()
-
-    def write(self, data: bytes) -> None:
-        self._file.write(data)
-
-    def commit(self) -> None:
-        try:
-            self._file.close()
-            self._store.put_file(self._key, self._path)  # fsyncs, renames into place, fsyncs the folder
-        finally:
-            self.abort()
-
-    def abort(self) -> None:
-        try:
-            self._file.close()  # flushes what is buffered: fails again on a full disk
-        except OSError:
-            pass
-        finally:
-            self._path.unlink(missing_ok=True)
+        return empty_folder(self.tmp)

@@ -28,7 +28,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from berthub.errors import ConfigError
-from berthub.server.objectstore.base import PART_SIZE, ObjectInfo, StoreError, checked
+from berthub.server.objectstore.base import PART_SIZE, ObjectInfo, StoreError, checked, empty_folder
 from berthub.sources.settings import S3_ENDPOINT_VARIABLE
 
 ABANDONED_UPLOAD_S = 24 * 3600
@@ -203,9 +203,9 @@ class S3ObjectStore:
                              "buckets), or fix --storage") from None
 
     def recover(self) -> int:
-        """Abort multipart uploads under the prefix begun over a day ago (killed uploads: invisible, but
-        they take space); younger ones may belong to another replica's upload in flight."""
-        cutoff, removed = time.time() - ABANDONED_UPLOAD_S, 0
+        """Empty the local tmp/, and abort multipart uploads under the prefix begun over a day ago (killed
+        uploads: invisible, but they take space); younger ones may be another replica's in flight."""
+        cutoff, removed = time.time() - ABANDONED_UPLOAD_S, empty_folder(self.tmp)
         paginator = self.client.get_paginator("list_multipart_uploads")
         with _errors("listing uploads in flight"):
             for page in paginator.paginate(Bucket=self.bucket, Prefix=f"{self.prefix}/" if self.prefix else ""):
