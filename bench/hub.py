@@ -9,8 +9,11 @@
    (what every cached from_pretrained sends) and GET /api/models/{id} (model_info), alternating;
    p50/p99 from send to response, and nginx answering the same HEAD as the reference.
 
-Usage: python bench/hub.py [--clients 32] [--repeats 2] [--rate 200] [--seconds 10] [--workers 1 2]
-Needs nginx: apt-get install nginx-light (or nginx).
+3. Storage and replicas (bench/hub_scale.py): download MB/s and metadata p99 for blobs on disk vs in S3
+   (Ceph's RADOS Gateway) and 1 vs 2 replicas on PostgreSQL behind nginx, against the default layout.
+
+Usage: python bench/hub.py [--clients 32] [--repeats 2] [--rate 200] [--seconds 10] [--workers 1 2] [--layouts-only]
+Needs nginx, and for 3. PostgreSQL and Ceph: apt-get install nginx-light postgresql ceph-mon ceph-osd radosgw.
 """
 
 from __future__ import annotations
@@ -230,7 +233,17 @@ def main() -> None:
     parser.add_argument("--rate", type=float, default=200.0, help="metadata requests per second")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="berthub serve worker counts")
+    parser.add_argument("--layouts-only", action="store_true",
+                        help="only the storage and replica rows (disk vs S3, 1 vs 2 replicas: bench/hub_scale.py)")
     args = parser.parse_args()
+    if not args.layouts_only:
+        _against_nginx(args)
+    from hub_scale import print_rows, scale_rows
+
+    print_rows(scale_rows(args.clients, args.rate, args.seconds), args.clients, args.rate, args.seconds)
+
+
+def _against_nginx(args: argparse.Namespace) -> None:
 
     size = (minilm_dir() / WEIGHTS).stat().st_size
     expected_sha = _sha256(minilm_dir() / WEIGHTS)

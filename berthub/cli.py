@@ -25,10 +25,10 @@ import os
 import signal
 import sys
 
-from berthub.commands import accounts, convert, export, models, plugins, predict, push, serve, train
+from berthub.commands import accounts, convert, export, hub, models, plugins, predict, push, serve, train
 from berthub.errors import BerthubError
 
-COMMANDS = (models, plugins, serve, accounts, push, convert, train, predict, export)
+COMMANDS = (models, plugins, serve, accounts, hub, push, convert, train, predict, export)
 
 
 def build_parser() -> argparse.ArgumentParser:

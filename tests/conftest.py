@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
+import realservers
 from hubserver import HubServer, running_hub
 
 if TYPE_CHECKING:
@@ -103,3 +105,47 @@ def named_models(minilm_named_hub: HubServer, tmp_path_factory: pytest.TempPathF
                            "BERTHUB_OFFLINE": "0", "HF_HUB_OFFLINE": "0"}.items():
             patch.setenv(key, value)
         yield minilm_named_hub
+
+
+# ---- real PostgreSQL and S3 (Ceph RADOS Gateway) for the hub's scale tests -------------------------
+# One of each per session, started on threads as soon as the session knows a selected test needs them,
+# so they come up (in seconds) while other tests run; stopped when the session ends.
+_REAL_SERVERS: dict[str, Callable[[], Any]] = {"postgres": realservers.start_postgres, "rgw": realservers.start_rgw}
+_STARTED: dict[str, Future] = {}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    wanted = {name for item in session.items for name in getattr(item, "fixturenames", ()) if name in _REAL_SERVERS}
+    if wanted:
+        pool = ThreadPoolExecutor(max_workers=len(wanted), thread_name_prefix="real-server")
+        for name in sorted(wanted):
+            _STARTED[name] = pool.submit(_REAL_SERVERS[name])
+        pool.shutdown(wait=False)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for future in _STARTED.values():
+        try:
+            future.result().stop()
+        except Exception:  # it never started: nothing to stop
+            continue
+
+
+def _real_server(name: str) -> Any:
+    future = _STARTED.get(name) or _STARTED.setdefault(name, ThreadPoolExecutor(1).submit(_REAL_SERVERS[name]))
+    try:
+        return future.result()
+    except realservers.Unavailable as error:
+        realservers.unavailable(str(error))
+
+
+@pytest.fixture(scope="session")
+def postgres() -> realservers.Postgres:
+    """A real PostgreSQL (Debian's) for the session: `postgres.create_database(name)` gives a URL."""
+    return _real_server("postgres")
+
+
+@pytest.fixture(scope="session")
+def rgw() -> realservers.RadosGateway:
+    """A real S3 server (Ceph's RADOS Gateway) for the session: `rgw.create_bucket(name)`, `rgw.env`."""
+    return _real_server("rgw")

@@ -46,6 +46,7 @@ class HubServer:
     token: str = field(default_factory=lambda: "test-" + secrets.token_hex(12))
     port: int = 0
     extra_args: tuple[str, ...] = ()
+    extra_env: dict[str, str] = field(default_factory=dict)  # e.g. S3_ENDPOINT_URL and AWS_* for --storage s3://
     process: subprocess.Popen | None = None
     log_path: Path | None = None
 
@@ -76,7 +77,7 @@ class HubServer:
         self.root.mkdir(parents=True, exist_ok=True)
         self.port = self.port or free_port()
         self.log_path = self.root.parent / f"{self.root.name}-server.log"
-        env = dict(os.environ, BERTHUB_SERVER_TOKEN=self.token, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, BERTHUB_SERVER_TOKEN=self.token, PYTHONUNBUFFERED="1", **self.extra_env)
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
         command = [sys.executable, "-m", "berthub", "serve", "--root", str(self.root),
                    "--host", "127.0.0.1", "--port", str(self.port), *self.extra_args]
@@ -143,10 +144,14 @@ def plain_http_uploads() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def running_hub(root: Path, extra_args: tuple[str, ...] = ()) -> Iterator[HubServer]:
+def running_hub(root: Path, extra_args: tuple[str, ...] = (), extra_env: dict[str, str] | None = None,
+                token: str | None = None) -> Iterator[HubServer]:
     """A started HubServer on a fresh `root`, stopped on exit whatever happens; while it runs,
-    huggingface_hub in this process and its children uploads over plain HTTP."""
-    hub = HubServer(root=Path(root), extra_args=extra_args)
+    huggingface_hub in this process and its children uploads over plain HTTP. `token`: the hub-admin
+    token (replicas of one hub share it)."""
+    hub = HubServer(root=Path(root), extra_args=extra_args, extra_env=extra_env or {})
+    if token:
+        hub.token = token
     with plain_http_uploads():
         try:
             yield hub.start()

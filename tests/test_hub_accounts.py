@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import shutil
 import time
 import uuid
 from pathlib import Path
@@ -28,8 +29,9 @@ from berthub.server.app import create_app
 from berthub.server.db import schema
 from berthub.server.db.engine import MIGRATIONS, Database, default_url
 from berthub.server.http import ServerConfig
-from berthub.server.storage import Storage
 from berthub.sources.resolve import resolve_model
+
+LEGACY_ROOT = Path(__file__).parent / "fixtures" / "hub-root-0.2"
 
 
 @pytest.fixture
@@ -236,22 +238,16 @@ def test_gated_repos_answer_as_the_public_hub_until_access_is_accepted(hub_serve
 
 def test_a_root_from_before_accounts_starts_with_its_repos_and_its_token_file_tokens_still_write(tmp_path):
     root = tmp_path / "old-root"
-    storage = Storage(root)  # the on-disk layout is the previous release's; it had no database
-    storage.create_repo("team/bert", author="alice")
-    storage.create_repo("team/secret", private=True, author="alice")
-    for repo_id in ("team/bert", "team/secret"):
-        (root / "repos" / repo_id / "repo.json").write_text(json.dumps(  # the previous release's repo.json
-            {"created_at": "2025-01-01T00:00:00.000Z", "private": repo_id.endswith("secret")}))
-    tokens = tmp_path / "tokens"
-    tokens.write_text("alice:tok-alice-1234\n")
-    assert not (root / "berthub.db").exists()
-    with running_hub(root, extra_args=("--token-file", str(tokens))) as hub:
-        alice = HfApi(endpoint=hub.endpoint, token="tok-alice-1234")
-        assert sorted(model.id for model in alice.list_models()) == ["team/bert", "team/secret"]
-        assert [model.id for model in HfApi(endpoint=hub.endpoint, token=False).list_models()] == ["team/bert"]
-        alice.upload_file(path_or_fileobj=b"{}", path_in_repo="config.json", repo_id="team/secret")
+    shutil.copytree(LEGACY_ROOT, root)  # berthub 0.2's layout; before accounts there was no berthub.db either
+    (root / "berthub.db").unlink()
+    with running_hub(root, extra_args=("--token-file", str(LEGACY_ROOT / "tokens"))) as hub:
+        alice = HfApi(endpoint=hub.endpoint, token="tok-alice-0001")
+        assert sorted(model.id for model in alice.list_models()) == ["acme/Secret-Model", "acme/tiny-bert", "bob/kept"]
+        assert sorted(model.id for model in HfApi(endpoint=hub.endpoint, token=False).list_models()) == \
+            ["acme/tiny-bert", "bob/kept"]
+        alice.upload_file(path_or_fileobj=b"{}", path_in_repo="config.json", repo_id="acme/secret-model")
         alice.create_repo("anywhere/new")
         assert alice.whoami()["name"] == "alice"
         assert Database.open(default_url(root), migrate=False).revision() == schema.HEAD
-        assert requests.get(f"{hub.endpoint}/team/secret/resolve/main/config.json",
-                            headers={"Authorization": "Bearer tok-alice-1234"}).content == b"{}"
+        assert requests.get(f"{hub.endpoint}/acme/Secret-Model/resolve/main/config.json",
+                            headers={"Authorization": "Bearer tok-alice-0001"}).content == b"{}"

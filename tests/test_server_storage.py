@@ -29,7 +29,7 @@ def test_old_commit_keeps_serving_its_files_after_a_new_commit(storage):
     second = _add(storage, "acme/tiny", "config.json", b'{"hidden_size": 16}')
     assert storage.resolve("acme/tiny", "main").id == second.id
     old = storage.resolve("acme/tiny", first.id).files["config.json"]
-    assert storage.blob_path(old.sha256).read_bytes() == b'{"hidden_size": 8}'
+    assert storage.open_content(old).read() == b'{"hidden_size": 8}'
     assert [commit.id for commit in storage.history("acme/tiny")][:2] == [second.id, first.id]
 
 
@@ -37,7 +37,7 @@ def test_identical_content_in_two_repos_is_stored_once(storage):
     for repo in ("acme/one", "acme/two"):
         storage.create_repo(repo)
         _add(storage, repo, "vocab.txt", b"[PAD]\n[UNK]\n")
-    blobs = [path for path in storage.blobs_dir.rglob("*") if path.is_file()]
+    blobs = [path for path in (storage.root / "blobs").rglob("*") if path.is_file()]
     assert len(blobs) == 1
 
 

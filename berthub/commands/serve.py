@@ -15,6 +15,7 @@ from berthub.sources.settings import SERVER_TOKEN_VARIABLE
 
 if TYPE_CHECKING:
     from berthub.server.http import ServerConfig
+    from berthub.server.storage import Storage
 
 EPILOG = """\
 examples:
@@ -27,6 +28,14 @@ examples:
 
   # reachable from other machines, tokens from a file (one per line, or NAME:TOKEN), 4 workers
   berthub serve --root /srv/berthub --host 0.0.0.0 --token-file /etc/berthub/tokens --workers 4
+
+  # several replicas behind a load balancer: one PostgreSQL, one S3 bucket, a --root each (docs/hub-server.md)
+  S3_ENDPOINT_URL=http://s3.internal:7480 AWS_ACCESS_KEY_ID=... AWS_SECRET_ACCESS_KEY=... \
+    berthub serve --root /var/lib/berthub --database postgresql+psycopg://hub@db/berthub \
+    --storage s3://models/hub --public-url https://hub.example.org --port 8081
+
+  # a mirror: repos it lacks come from the public hub once, then it serves them itself
+  berthub serve --root ./mirror --mirror-of https://huggingface.co --mirror-allow 'google-bert/*'
 
   # then, from any machine:
   BERTHUB_TOKEN=s3cret berthub push ./converted my-org/my-bert --endpoint http://HOST:8080
@@ -101,8 +110,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="disk space writes leave free: below it they are refused with 507 and "
                              "/api/health says low_disk (default: 100MiB)")
     parser.add_argument("--public-url", help="URL clients reach this hub at, when behind a proxy")
-    parser.add_argument("--database", help="SQLAlchemy URL of the accounts database (default: SQLite file "
-                                           "berthub.db under --root; e.g. postgresql+psycopg://user@host/berthub)")
+    parser.add_argument("--database", help="SQLAlchemy URL of the hub's database: accounts, repos, commits, refs "
+                                           "(default: SQLite file berthub.db under --root; e.g. "
+                                           "postgresql+psycopg://user@host/berthub, shared by replicas)")
+    parser.add_argument("--storage", help="where file contents live: a folder, or s3://BUCKET/PREFIX (credentials: "
+                                          "AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, S3_ENDPOINT_URL; default: "
+                                          "under --root)")
+    parser.add_argument("--redirect-downloads", action="store_true",
+                        help="with --storage s3://: downloads answer 302 to a presigned URL of the object instead "
+                             "of streaming it through the hub (clients must reach the S3 endpoint)")
+    parser.add_argument("--mirror-of", metavar="URL", help="fetch repos this hub does not hold from the hub at URL "
+                                                           "on first request, and keep them (token: "
+                                                           "BERTHUB_MIRROR_TOKEN)")
+    parser.add_argument("--mirror-refresh", type=float, default=300.0, metavar="SECONDS",
+                        help="with --mirror-of: serve a mirrored branch this long before asking the upstream where "
+                             "it points now (default: 300)")
+    parser.add_argument("--mirror-allow", action="append", default=[], metavar="PATTERN",
+                        help="with --mirror-of: repo ids that may be mirrored (shell pattern, e.g. 'google-bert/*'); "
+                             "repeatable; default: any")
     parser.add_argument("--workers", type=int, default=1, help="worker processes (default: 1)")
     parser.add_argument("--no-access-log", action="store_true", help="do not log every request")
     parser.set_defaults(func=run)
@@ -132,11 +157,30 @@ def _config(args: argparse.Namespace) -> ServerConfig:
             problems.append(f"--{option.replace('_', '-')}: {error}")
     if sizes.get("max_header_size", 1024) < 1024:
         problems.append(f"--max-header-size must be at least 1KiB, got {args.max_header_size}")
+    problems += _scale_problems(args)
     if problems:
         raise ConfigError("; ".join(problems) + ".")
     return ServerConfig(root=Path(args.root).expanduser().resolve(), tokens=read_tokens(args.token_file),
                         public_url=args.public_url, max_headers=args.max_headers,
-                        header_timeout=args.header_timeout, database=args.database, **sizes)
+                        header_timeout=args.header_timeout, database=args.database, storage=args.storage,
+                        redirect_downloads=args.redirect_downloads, mirror_of=args.mirror_of,
+                        mirror_refresh=args.mirror_refresh, mirror_allow=tuple(args.mirror_allow), **sizes)
+
+
+def _scale_problems(args: argparse.Namespace) -> list[str]:
+    """Problems with the options for storage, replicas and mirroring."""
+    from berthub.server.objectstore.opening import validate_storage
+
+    problems = [problem for problem in [validate_storage(args.storage)] if problem]
+    if args.redirect_downloads and not (args.storage or "").startswith("s3://"):
+        problems.append("--redirect-downloads needs --storage s3://...: blobs on disk are sent directly")
+    if args.mirror_of and not re.match(r"^https?://[^/\s]+", args.mirror_of):
+        problems.append(f"--mirror-of must be an http(s) URL like https://huggingface.co, got {args.mirror_of!r}")
+    if args.mirror_refresh < 0:
+        problems.append(f"--mirror-refresh must be 0 or more seconds, got {args.mirror_refresh}")
+    if (args.mirror_allow or args.mirror_refresh != 300.0) and not args.mirror_of:
+        problems.append("--mirror-allow and --mirror-refresh need --mirror-of URL")
+    return problems
 
 
 def run(args: argparse.Namespace) -> int:
@@ -145,16 +189,15 @@ def run(args: argparse.Namespace) -> int:
     from berthub.server.accounts.auth import log_to_stderr
     from berthub.server.app import CONFIG_ENV, create_app
     from berthub.server.connections import protocol_class
-    from berthub.server.storage import Storage
+    from berthub.server.metrics import MULTIPROCESS_VARIABLE
 
     config = _config(args)
-    try:
-        removed = Storage(config.root).recover()  # before any worker serves: no upload is in flight yet
-    except OSError as error:
-        raise ConfigError(f"Cannot use --root '{args.root}': {error.strerror or error}. Pick a folder this user "
-                          "can create and write.") from None
+    storage = open_hub(config, args.root)
+    removed = storage.recover()  # before any worker serves: no upload of this process is in flight yet
     if removed:
-        print(f"berthub serve: removed {removed} interrupted upload(s) from {config.root / 'tmp'}", file=sys.stderr)
+        print(f"berthub serve: removed {removed} interrupted upload(s)", file=sys.stderr)
+    _migrate_in_place(config, storage)
+    storage.db.close()
     if not config.tokens:
         print("berthub serve: no hub-admin token (BERTHUB_SERVER_TOKEN or --token-file): only accounts "
               "(`berthub accounts`) can write", file=sys.stderr)
@@ -167,5 +210,44 @@ def run(args: argparse.Namespace) -> int:
         uvicorn.run(create_app(config), **options)
     else:
         os.environ[CONFIG_ENV] = json.dumps(config.to_json())  # inherited by the worker processes
+        if not os.environ.get(MULTIPROCESS_VARIABLE):  # /metrics of any worker adds up all of them
+            metrics_dir = config.root / "tmp" / "metrics"
+            metrics_dir.mkdir(parents=True, exist_ok=True)
+            os.environ[MULTIPROCESS_VARIABLE] = str(metrics_dir)
         uvicorn.run("berthub.server.app:app_from_env", factory=True, workers=args.workers, **options)
     return 0
+
+
+def open_hub(config: ServerConfig, root_option: str) -> Storage:
+    """The storage `config` describes, checked to answer; one line naming the fix when it cannot."""
+    from berthub.server.app import open_storage
+
+    try:
+        storage = open_storage(config)
+    except OSError as error:
+        raise ConfigError(f"Cannot use --root '{root_option}': {error.strerror or error}. Pick a folder this user "
+                          "can create and write.") from None
+    except ImportError as error:
+        raise ConfigError(f"--storage / --database need a package that is not installed ({error.name}): "
+                          "pip install 'berthub[server]'.") from None
+    try:
+        storage.objects.check()
+    except OSError as error:
+        raise ConfigError(f"Cannot use --storage {config.storage!r}: {error.strerror or error}.") from None
+    return storage
+
+
+def _migrate_in_place(config: ServerConfig, storage: Storage) -> None:
+    """A root of berthub 0.2 or earlier (repos as files): moved into the database at once when its blobs
+    stay where they are; with blobs to copy into object storage, `berthub hub migrate` does it."""
+    from berthub.server.legacy import blobs_in_place, migrate_root, needs_migration
+
+    if not needs_migration(config.root):
+        return
+    if not blobs_in_place(config.root, storage):
+        raise ConfigError(f"--root '{config.root}' holds repos in the layout of berthub 0.2 (repos/): move them into "
+                          "the database and its blobs into --storage first, with `berthub hub migrate --root ... "
+                          "--storage ... --database ...`.")
+    report = migrate_root(config.root, storage)
+    print(f"berthub serve: {report.summary()} (the old files are kept in {config.root / 'repos.migrated'})",
+          file=sys.stderr)

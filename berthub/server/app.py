@@ -28,10 +28,15 @@ from berthub.server.db.engine import Database, database_error
 from berthub.server.disk import storage_error
 from berthub.server.errors import HubError
 from berthub.server.guards import HubGuards
-from berthub.server.http import Hub, ServerConfig, error_response, load_secret
-from berthub.server.routes import api, commits, files, web
+from berthub.server.http import Hub, ServerConfig, adopt_legacy_secret, error_response
+from berthub.server.metrics import RequestMetrics
+from berthub.server.mirror.mirror import Mirror
+from berthub.server.mirror.upstream import UpstreamHub
+from berthub.server.objectstore.opening import open_store
+from berthub.server.prefetch import Prefetch
+from berthub.server.routes import api, commits, files, operations, web
 from berthub.server.storage import Storage
-from berthub.sources.settings import SERVER_CONFIG_VARIABLE
+from berthub.sources.settings import MIRROR_TOKEN_VARIABLE, SERVER_CONFIG_VARIABLE
 
 CONFIG_ENV = SERVER_CONFIG_VARIABLE
 _STATIC = os.path.join(os.path.dirname(__file__), "static")
@@ -64,14 +69,26 @@ async def _http_error(request: Request, error: Exception) -> Response:
     return await _hub_error(request, hub_error)
 
 
+def open_storage(config: ServerConfig, database: Database | None = None) -> Storage:
+    """The hub's storage as `config` describes it: its database (migrated first when it is behind), its
+    object store, its cache."""
+    database = database or Database.open(config.database_url)
+    objects = open_store(config.storage, config.root)
+    return Storage(config.root, database, objects, BoundedCache(config.cache_size), config.min_free_space)
+
+
 def create_app(config: ServerConfig) -> Starlette:
     """The hub as an ASGI app serving `config.root`; its database is migrated first when it is behind,
     and its connections get `config`'s header limits."""
-    storage = Storage(config.root, BoundedCache(config.cache_size), config.min_free_space)
+    storage = open_storage(config)
+    if config.mirror_of:
+        storage.upstream = Mirror(storage, UpstreamHub(config.mirror_of, os.environ.get(MIRROR_TOKEN_VARIABLE)),
+                                  config.mirror_refresh, config.mirror_allow)
     connections.configure(config.header_limits)
-    auth = Authenticator(Database.open(config.database_url), config.tokens, storage.cache)
+    auth = Authenticator(storage.db, config.tokens, storage.cache)
     app = Starlette(
         routes=[
+            *operations.routes,
             *api.routes,
             *commits.routes,
             *files.routes,
@@ -82,9 +99,11 @@ def create_app(config: ServerConfig) -> Starlette:
         ],
         exception_handlers={HubError: _hub_error, HTTPException: _http_error, OSError: _storage_error,
                             OperationalError: _database_error},
-        middleware=[Middleware(HubGuards, config=config), Middleware(Authenticate, authenticator=auth)],
+        middleware=[Middleware(RequestMetrics), Middleware(HubGuards, config=config),
+                    Middleware(Authenticate, authenticator=auth), Middleware(Prefetch, storage=storage)],
     )
-    app.state.hub = Hub(config=config, storage=storage, secret=load_secret(storage.root), auth=auth)
+    adopt_legacy_secret(config.root, storage.db)
+    app.state.hub = Hub(config=config, storage=storage, secret=storage.db.secret(), auth=auth)
     return app
 
 

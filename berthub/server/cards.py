@@ -19,8 +19,7 @@ from __future__ import annotations
 
 import json
 import struct
-from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import markdown
 import nh3
@@ -124,9 +123,9 @@ def check_bounded(data: Any, max_values: int) -> None:
             stack.extend((item, depth + 1) for item in value)
 
 
-def read_card(path: str) -> tuple[dict[str, Any], str]:
-    """(metadata, body) of a README.md blob."""
-    return split_card(Path(path).read_text(encoding="utf-8", errors="replace"))
+def read_card(handle: BinaryIO) -> tuple[dict[str, Any], str]:
+    """(metadata, body) of a README.md blob, read from the open file `handle`."""
+    return split_card(handle.read().decode("utf-8", errors="replace"))
 
 
 def render_markdown(text: str) -> str:
@@ -139,11 +138,11 @@ def render_markdown(text: str) -> str:
                      link_rel="nofollow noopener noreferrer")
 
 
-def read_config(path: str) -> dict[str, Any] | str:
-    """A config.json blob as a dict, or UNREADABLE."""
+def read_config(handle: BinaryIO) -> dict[str, Any] | str:
+    """A config.json blob (the open file `handle`) as a dict, or UNREADABLE."""
     try:
         # NaN / Infinity become null: model info answers are strict JSON.
-        data = json.loads(Path(path).read_text(encoding="utf-8", errors="replace"), parse_constant=lambda c: None)
+        data = json.loads(handle.read().decode("utf-8", errors="replace"), parse_constant=lambda c: None)
         if not isinstance(data, dict):
             return UNREADABLE
         check_bounded(data, MAX_YAML_VALUES)
@@ -152,14 +151,14 @@ def read_config(path: str) -> dict[str, Any] | str:
     return data
 
 
-def safetensors_summary(path: str) -> tuple[int, list[str]] | str:
-    """(number of parameters, dtypes) from a safetensors header without reading tensors, or UNREADABLE."""
+def safetensors_summary(handle: BinaryIO) -> tuple[int, list[str]] | str:
+    """(number of parameters, dtypes) from a safetensors header (the open file `handle`) without reading
+    tensors, or UNREADABLE."""
     try:
-        with open(path, "rb") as handle:
-            (length,) = struct.unpack("<Q", handle.read(8))
-            if length > MAX_SAFETENSORS_HEADER:
-                return UNREADABLE
-            header = json.loads(handle.read(length))
+        (length,) = struct.unpack("<Q", handle.read(8))
+        if length > MAX_SAFETENSORS_HEADER:
+            return UNREADABLE
+        header = json.loads(handle.read(length))
         total, dtypes = 0, set()
         for name, tensor in header.items():
             if name == "__metadata__":

@@ -28,7 +28,11 @@ def free_bytes(path: str | os.PathLike) -> int:
 
 def check_room(path: str | os.PathLike, needed: int, reserve: int, what: str) -> None:
     """507 unless writing `needed` bytes under `path` leaves at least `reserve` bytes free."""
-    free = free_bytes(path)
+    check_free(free_bytes(path), needed, reserve, what)
+
+
+def check_free(free: int, needed: int, reserve: int, what: str) -> None:
+    """507 unless `free` bytes less `needed` leave at least `reserve`."""
     if free - needed < reserve:
         raise InsufficientStorage(
             f"{what}: refused, the hub's disk has {free} bytes free and keeps {reserve} in reserve "

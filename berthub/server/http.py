@@ -21,8 +21,6 @@ every endpoint.
 
 from __future__ import annotations
 
-import os
-import secrets
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,7 @@ from berthub.server.accounts.auth import CREDENTIALS, NO_CREDENTIALS, Authentica
 from berthub.server.accounts.policy import DOWNLOAD, VIEW, Caller, may, may_create
 from berthub.server.cache import DEFAULT_CACHE_SIZE
 from berthub.server.connections import DEFAULT_HEADER_LIMITS, HeaderLimits
-from berthub.server.db.engine import default_url
+from berthub.server.db.engine import Database, default_url
 from berthub.server.disk import DEFAULT_MIN_FREE
 from berthub.server.errors import Forbidden, GatedRepo, HubError, RepoNotFound, TooManyRequests, Unauthorized
 from berthub.server.info import DEFAULT_MAX_CARD
@@ -43,6 +41,7 @@ from berthub.server.names import validate_repo_id
 from berthub.server.objects import Commit, RepoMeta
 from berthub.server.storage import Storage, repo_not_found_message
 
+PREFETCHED = "berthub.repo"  # the ASGI scope key of the RepoMeta a request has read
 DEFAULT_MAX_UPLOAD = 50 * 1000**3  # the public hub's limit per file over plain HTTP
 DEFAULT_MAX_COMMIT = 256 * 1024**2  # regular files travel base64-encoded inside the commit body
 DEFAULT_MAX_REQUEST = 1024**2  # every other body (JSON calls): what HfApi sends is a few kB
@@ -69,7 +68,12 @@ class ServerConfig:
     max_headers: int = DEFAULT_HEADER_LIMITS.max_count
     header_timeout: float = DEFAULT_HEADER_LIMITS.timeout_s  # seconds to send the request line + headers
     min_free_space: int = DEFAULT_MIN_FREE  # disk bytes writes leave free; /api/health says "low" below
-    database: str | None = None  # SQLAlchemy URL of the accounts database; None: SQLite under root
+    database: str | None = None  # SQLAlchemy URL of the hub's database; None: SQLite under root
+    storage: str | None = None  # where blobs live: None (under root), a folder, or s3://bucket/prefix
+    redirect_downloads: bool = False  # GET /resolve of a blob in S3 answers 302 to a presigned URL
+    mirror_of: str | None = None  # the upstream hub repos this hub does not hold are fetched from
+    mirror_refresh: float = 300.0  # seconds a mirrored branch is served before the upstream is asked again
+    mirror_allow: tuple[str, ...] = ()  # repo id patterns (fnmatch, case-insensitive) that may be mirrored
 
     @property
     def header_limits(self) -> HeaderLimits:
@@ -85,7 +89,8 @@ class ServerConfig:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> ServerConfig:
         known = {item.name for item in fields(cls)}
-        return cls(**{**{key: value for key, value in data.items() if key in known}, "root": Path(data["root"])})
+        values = {key: value for key, value in data.items() if key in known}
+        return cls(**{**values, "root": Path(data["root"]), "mirror_allow": tuple(values.get("mirror_allow", ()))})
 
 
 @dataclass(frozen=True)
@@ -104,10 +109,21 @@ def hub_of(request: Request) -> Hub:
 
 async def resolved(request: Request, repo_id: str, revision: str) -> Commit:
     """The commit `revision` names: from memory on the event loop, else read in a thread (a tree of
-    100,000 files takes a while to parse, and the loop must keep answering meanwhile)."""
+    100,000 files takes a while to parse, and the loop must keep answering meanwhile). Where naming the
+    commit takes a network round trip (PostgreSQL, a mirror asking its upstream) it is all done in a thread."""
     storage = hub_of(request).storage
-    commit = storage.resolve(repo_id, revision, cached_only=True)
-    return commit if commit is not None else await run_in_threadpool(storage.resolve, repo_id, revision)
+    meta = prefetched(request, repo_id)
+    if storage.db.cheap_reads and not (meta is not None and meta.mirrored):
+        commit = storage.resolve(repo_id, revision, cached_only=True, meta=meta)
+        if commit is not None:
+            return commit
+    return await run_in_threadpool(lambda: storage.resolve(repo_id, revision, meta=meta))
+
+
+def prefetched(request: Request, repo_id: str) -> RepoMeta | None:
+    """The repo's metadata if this request already read it (server.prefetch, or a permission check)."""
+    meta = request.scope.get(PREFETCHED)
+    return meta if meta is not None and meta.repo_id.lower() == repo_id.lower() else None
 
 
 def base_url(request: Request) -> str:
@@ -202,7 +218,8 @@ def authorize_create(request: Request, namespace: str) -> Caller:
 
 
 def _check(request: Request, who: Caller, repo_id: str, action: str) -> RepoMeta:
-    meta = hub_of(request).storage.repo(repo_id)
+    meta = prefetched(request, repo_id) or hub_of(request).storage.repo(repo_id)
+    request.scope[PREFETCHED] = meta
     if not may(who, meta, VIEW):
         raise RepoNotFound(repo_not_found_message(repo_id))
     if may(who, meta, action):
@@ -249,17 +266,8 @@ def error_response(error: HubError) -> JSONResponse:
     return JSONResponse({"error": str(error), **error.body}, status_code=error.status, headers=headers)
 
 
-def load_secret(root: Path) -> bytes:
-    """The key that signs LFS upload URLs; created once per root so every worker shares it."""
+def adopt_legacy_secret(root: Path, database: Database) -> None:
+    """A root from before the database kept its signing key in a file: keep using it (hub_settings)."""
     path = root / "secret"
-    if not path.exists():
-        tmp = root / f".secret-{secrets.token_hex(8)}"
-        tmp.write_text(secrets.token_hex(32))
-        os.chmod(tmp, 0o600)
-        try:
-            os.link(tmp, path)  # atomic create-if-absent: concurrent workers agree on one secret
-        except FileExistsError:
-            pass
-        finally:
-            tmp.unlink()
-    return path.read_text().strip().encode()
+    if path.is_file():
+        database.adopt_secret(path.read_text().strip())

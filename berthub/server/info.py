@@ -2,13 +2,14 @@
 
 Shared by the JSON API and the web pages so both describe a repo the same way. What is read from a
 blob (parsed card and config, rendered card, safetensors summary) is remembered per blob in the
-storage's bounded cache, weighed by what it holds.
+storage's bounded cache, weighed by what it holds; only the bytes read are fetched from the object
+store (a safetensors header, not the weights).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, BinaryIO, TypeVar
 
 from berthub.server import cards
 from berthub.server.cache import approximate_size
@@ -81,10 +82,18 @@ def is_cheap(storage: Storage, commit: Commit, max_card_size: int = DEFAULT_MAX_
     return True
 
 
-def _remembered(storage: Storage, kind: str, entry: FileEntry, read: Callable[[str], T]) -> T:
-    """`read(blob path)`, remembered per blob (blobs never change) in the storage's cache."""
-    return storage.cache.remember((kind, entry.sha256), lambda: read(storage.blob_file(entry.sha256)),
-                                  approximate_size)
+def _remembered(storage: Storage, kind: str, entry: FileEntry, read: Callable[[BinaryIO], T]) -> T | None:
+    """`read(the file's content)`, remembered per blob (blobs never change) in the storage's cache; None
+    when the content is not stored (a mirrored repo's weights not fetched yet), and then not remembered."""
+
+    def compute() -> T:
+        with storage.open_content(entry) as handle:
+            return read(handle)
+
+    try:
+        return storage.cache.remember((kind, entry.sha256), compute, approximate_size)
+    except FileNotFoundError:
+        return None
 
 
 def card(storage: Storage, commit: Commit, max_size: int = DEFAULT_MAX_CARD) -> tuple[dict[str, Any], str]:
@@ -92,7 +101,7 @@ def card(storage: Storage, commit: Commit, max_size: int = DEFAULT_MAX_CARD) -> 
     entry = commit.files.get(_CARD)
     if entry is None or entry.size > max_size:
         return {}, ""
-    return _remembered(storage, "card", entry, cards.read_card)
+    return _remembered(storage, "card", entry, cards.read_card) or ({}, "")
 
 
 def card_html(storage: Storage, commit: Commit, max_size: int = DEFAULT_MAX_CARD) -> str:
@@ -101,7 +110,7 @@ def card_html(storage: Storage, commit: Commit, max_size: int = DEFAULT_MAX_CARD
     if entry is None or entry.size > max_size:
         return ""
     body = card(storage, commit, max_size)[1]
-    return _remembered(storage, "card-html", entry, lambda _: cards.render_markdown(body))
+    return _remembered(storage, "card-html", entry, lambda _: cards.render_markdown(body)) or ""
 
 
 def config(storage: Storage, commit: Commit, max_size: int = DEFAULT_MAX_CARD) -> dict[str, Any] | str | None:
@@ -109,7 +118,9 @@ def config(storage: Storage, commit: Commit, max_size: int = DEFAULT_MAX_CARD) -
     entry = commit.files.get(_CONFIG)
     if entry is None:
         return None
-    return cards.UNREADABLE if entry.size > max_size else _remembered(storage, "config", entry, cards.read_config)
+    if entry.size > max_size:
+        return cards.UNREADABLE
+    return _remembered(storage, "config", entry, cards.read_config)
 
 
 def parameter_count(storage: Storage, commit: Commit) -> tuple[int, list[str]] | str | None:

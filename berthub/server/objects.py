@@ -1,7 +1,7 @@
 """The hub's data model: file entries, immutable commits, repo metadata and commit operations.
 
 Plain frozen dataclasses plus the git conventions huggingface_hub expects (git blob ids, LFS pointers,
-the hub's timestamp format). `storage.Storage` persists them.
+the hub's timestamp format). `storage.Storage` persists them (server.catalog: the database).
 """
 
 from __future__ import annotations
@@ -115,6 +115,8 @@ class RepoMeta:
     private: bool
     created_at: str
     gated: str | None = None  # None, or how access requests are answered: "auto" (at once) or "manual"
+    uid: str = ""  # the database's id of the repo, never reused: caches key its commits by it
+    mirrored: bool = False  # fetched from the upstream of `--mirror-of`: read-only on this hub
 
 
 @dataclass(frozen=True)

@@ -1,48 +1,44 @@
-"""On-disk storage of the hub: content-addressed blobs and immutable commits per repo.
+"""The hub's data: repos, commits and refs in the database, file contents in an object store.
 
-Layout under the server's root:
+    database (server.catalog)          repos, immutable commits with their file trees, branches and tags
+    object store (server.objectstore)  blobs/ab/ab12...ef: file contents named by their sha256, shared by
+                                       every repo; on local disk under --root (the default) or in S3
+    --root/tmp/                        uploads in flight; emptied when the server starts
 
-    blobs/ab/ab12...ef          file contents, named by their sha256, shared by every repo
-    repos/<ns>/<name>/repo.json     creation time and visibility
-    repos/<ns>/<name>/commits/<id>.json   one immutable commit: parent, message and the full file tree
-    repos/<ns>/<name>/refs/heads/main     the commit id a branch points to (refs/tags/<tag> likewise)
-    locks/<ns>--<name>.lock     serialises writers of one repo, across threads and worker processes
-    tmp/                        uploads in flight; emptied when the server starts
+A commit becomes visible when its branch moves to it, in the database transaction that stores it, and
+only after all its content is stored: an upload or commit killed at any point leaves the previous
+revision intact and nothing half-written visible. Commits to one branch never wait on a lock: each is
+built on the head it read and lands by compare-and-swap, rebuilt on the new head when another commit
+landed first (server.catalog), so concurrent commits, through any number of server processes sharing
+the database, land one after another.
 
-Every file is written to tmp/, fsynced and renamed into place, and a commit becomes visible only
-when its branch file is renamed over the old one, after the commit and all its blobs exist. An
-upload or commit killed at any point therefore leaves the previous revision intact and nothing
-half-written visible; one that fails (a full disk, EIO, a client gone) also removes what it wrote
-to tmp/, so the next write succeeds as soon as there is space again (server.disk).
-
-What is read from disk is remembered in `cache` (server.cache), keyed by the repo's folder, never by
-the spelling of its id in the URL, and bounded in bytes.
+What is read is remembered in `cache` (server.cache) under immutable ids only: a commit under its
+repo's uid (never reused) and its id. Which commit a branch names, and a repo's settings, are read from
+the database on every request, so every worker and replica answers the same.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import shutil
-import sys
-import uuid
+import time
 from pathlib import Path
+from typing import BinaryIO, Protocol
 
-import filelock
-
-from berthub.files import fsync_dir, write_text_atomic
 from berthub.server.blobs import BlobWriter
 from berthub.server.cache import BoundedCache
-from berthub.server.disk import DEFAULT_MIN_FREE, check_room
+from berthub.server.catalog import Catalog, conflict
+from berthub.server.db.engine import Database, default_url
+from berthub.server.disk import DEFAULT_MIN_FREE, check_free, free_bytes
 from berthub.server.errors import (
     BadRequest,
     Conflict,
     EntryNotFound,
+    Forbidden,
     PreconditionFailed,
     RepoNotFound,
     RevisionNotFound,
 )
+from berthub.server.metrics import blob_written
 from berthub.server.names import (
     COMMIT_ID,
     validate_commit_text,
@@ -61,8 +57,11 @@ from berthub.server.objects import (
     make_commit,
     now_iso,
 )
+from berthub.server.objectstore.base import ObjectStore, blob_key
+from berthub.server.objectstore.local import LocalObjectStore
+from berthub.server.objectstore.reading import open_object
 
-LOCK_TIMEOUT_S = 120
+COMMIT_RETRY_S = 120  # how long a commit is rebuilt on newer heads before the hub answers 409 "busy"
 
 
 def repo_not_found_message(repo_id: str) -> str:
@@ -71,280 +70,224 @@ def repo_not_found_message(repo_id: str) -> str:
             "token). Check the id, or create it (HfApi.create_repo or `berthub push`).")
 
 
-class Storage:
-    """All reads and writes of the hub's data; safe to share between threads and worker processes."""
+class Upstream(Protocol):
+    """Where repos this hub does not hold come from (server.mirror.Mirror, with `--mirror-of`)."""
 
-    def __init__(self, root: str | os.PathLike, cache: BoundedCache | None = None,
-                 min_free_space: int = DEFAULT_MIN_FREE) -> None:
+    def repo(self, repo_id: str) -> RepoMeta | None:
+        """Fetch and keep `repo_id` from the upstream; None when the upstream has no such repo for us."""
+
+    def revision(self, meta: RepoMeta, revision: str) -> str | None:
+        """The commit a mirrored repo's `revision` names (refreshed, or fetched and kept), or None."""
+
+    def content(self, meta: RepoMeta, commit_id: str, entry: FileEntry) -> None:
+        """Fetch and keep the content of a mirrored repo's file (of commit `commit_id`)."""
+
+
+class Storage:
+    """All reads and writes of the hub's data; safe to share between threads, workers and replicas."""
+
+    def __init__(self, root: str | Path, database: Database | None = None, objects: ObjectStore | None = None,
+                 cache: BoundedCache | None = None, min_free_space: int = DEFAULT_MIN_FREE) -> None:
         self.root = Path(root).resolve()
-        self.blobs_dir = self.root / "blobs"
-        self.repos_dir = self.root / "repos"
         self.tmp_dir = self.root / "tmp"
-        self.locks_dir = self.root / "locks"
-        self._blobs = str(self.blobs_dir)
-        for folder in (self.blobs_dir, self.repos_dir, self.tmp_dir, self.locks_dir):
-            folder.mkdir(parents=True, exist_ok=True)
+        self.tmp_dir.mkdir(parents=True, exist_ok=True)
+        self.db = database if database is not None else Database.open(default_url(self.root))
+        self.objects = objects if objects is not None else LocalObjectStore(self.root, self.tmp_dir)
+        self.catalog = Catalog(self.db)
         self.cache = cache if cache is not None else BoundedCache()
         self.min_free_space = min_free_space
+        self.upstream: Upstream | None = None
 
     def check_room(self, needed: int, what: str) -> None:
-        """507 unless `needed` more bytes leave the reserve (`--min-free-space`) free."""
-        check_room(self.root, needed, self.min_free_space, what)
+        """507 unless `needed` more bytes leave the reserve (`--min-free-space`) free. Object storage
+        that cannot tell its free space counts as roomy; --root (tmp/, SQLite) keeps the reserve."""
+        free = self.objects.free_bytes()
+        if free is None:
+            free, needed = free_bytes(self.root), 0
+        check_free(free, needed, self.min_free_space, what)
 
     def recover(self) -> int:
-        """Remove uploads left in tmp/ by a crash. Call once at start, before serving. Returns a count."""
-        removed = 0
-        for entry in self.tmp_dir.iterdir():
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry, ignore_errors=True)
-            else:
-                entry.unlink(missing_ok=True)
-            removed += 1
-        return removed
+        """Remove what crashed uploads left (tmp/, abandoned multipart uploads). Call once at start,
+        before serving. Returns a count."""
+        return self.objects.recover()
 
     # ---- blobs -------------------------------------------------------------------------------
-    def blob_path(self, sha256: str) -> Path:
-        return self.blobs_dir / sha256[:2] / sha256
-
-    def blob_file(self, sha256: str) -> str:
-        """blob_path as a plain string: hot paths (model info on every request) skip pathlib's cost."""
-        return f"{self._blobs}/{sha256[:2]}/{sha256}"
-
     def has_blob(self, sha256: str, size: int | None = None) -> bool:
-        try:
-            stat = self.blob_path(sha256).stat()
-        except FileNotFoundError:
-            return False
-        return size is None or stat.st_size == size
+        info = self.objects.info(blob_key(sha256))
+        return info is not None and (size is None or info.size == size)
 
     def blob_writer(self, expected_sha256: str | None = None, expected_size: int | None = None) -> BlobWriter:
         self.check_room(expected_size or 0, f"Upload of {expected_sha256 or 'a file'}")
-        return BlobWriter(self.tmp_dir, self.blob_path, expected_sha256, expected_size)
+        return BlobWriter(self.objects, expected_sha256, expected_size)
 
     def put_bytes(self, data: bytes) -> str:
         """Store small content (regular files sent inline in a commit); returns its sha256."""
         sha256 = hashlib.sha256(data).hexdigest()
-        if self.has_blob(sha256, len(data)):
-            return sha256  # stored before: content addressing makes writing it again a no-op
-        writer = self.blob_writer()
-        writer.write(data)
-        return writer.finish()[0]
+        if not self.has_blob(sha256, len(data)):  # else stored before: writing it again is a no-op
+            self.check_room(0, f"Storing {sha256}")
+            self.objects.put_bytes(blob_key(sha256), data)
+            blob_written(len(data))
+        return sha256
+
+    def open_content(self, entry: FileEntry) -> BinaryIO:
+        """A file's content as a readable binary file; FileNotFoundError when it is not stored."""
+        path = self.objects.local_path(blob_key(entry.sha256))
+        if path is not None:
+            return open(path, "rb")
+        if not self.has_blob(entry.sha256):
+            raise FileNotFoundError(entry.sha256)
+        return open_object(self.objects, blob_key(entry.sha256), entry.size)
+
+    def ensure_content(self, meta: RepoMeta, commit_id: str, entry: FileEntry) -> None:
+        """Fetch a mirrored repo's file content from the upstream unless it is held already."""
+        if meta.mirrored and self.upstream is not None and not self.has_blob(entry.sha256, entry.size):
+            self.upstream.content(meta, commit_id, entry)
+
+    def health(self) -> dict[str, str]:
+        """{"database": "ok" | the problem, "store": "ok" | the problem}: what /api/health reports."""
+        found = {}
+        for part, probe in (("database", self.db.ping), ("store", self.objects.check)):
+            try:
+                probe()
+                found[part] = "ok"
+            except Exception as error:  # every failure is reported, none is raised: health must answer
+                found[part] = f"{type(error).__name__}: {error}"[:300]
+        return found
 
     # ---- repos -------------------------------------------------------------------------------
-    def _repo_dir(self, repo_id: str) -> Path:
-        """The repo's folder. Repo ids are case-insensitive, as on the public hub: `Acme/Pub` names the
-        folder of `acme/pub`. Remembered under the lower-cased id (every request resolves its repo twice),
-        only for repos that exist: 64 spellings of one id are one entry, and ids of no repo are none;
-        repo() forgets an entry whose repo has gone."""
-        key = ("repo-dir", repo_id.lower())
-        known = self.cache.get(key)
-        if known is not None:  # only valid ids are ever kept
-            return known
-        exact = self.repos_dir / validate_repo_id(repo_id)
-        found = exact if exact.is_dir() else self._case_variant(repo_id)
-        if found is None:
-            return exact
-        return self.cache.put(key, found, sys.getsizeof(str(found)) + 200)
-
-    def _case_variant(self, repo_id: str) -> Path | None:
-        namespace, name = repo_id.lower().split("/")
-        for folder in _children(self.repos_dir):
-            if folder.name.lower() == namespace:
-                for repo_dir in _children(folder):
-                    if repo_dir.name.lower() == name:
-                        return repo_dir
-        return None
-
-    def _lock(self, repo_id: str) -> filelock.BaseFileLock:
-        # Lower-cased: writers of `Acme/Pub` and `acme/pub` queue on one lock, since they are one repo.
-        return filelock.FileLock(self.locks_dir / (repo_id.lower().replace("/", "--") + ".lock"),
-                                 timeout=LOCK_TIMEOUT_S)
-
     def repo(self, repo_id: str) -> RepoMeta:
         """The repo's metadata, under its id as created (whatever case `repo_id` is written in)."""
-        repo_dir = self._repo_dir(repo_id)
-        try:
-            data = json.loads((repo_dir / "repo.json").read_text())
-        except FileNotFoundError:
-            key = ("repo-dir", repo_id.lower())
-            if key in self.cache:  # deleted since (perhaps by another worker): look again, in any case
-                self.cache.discard(key)
-                return self.repo(repo_id)
-            raise RepoNotFound(repo_not_found_message(repo_id)) from None
-        return RepoMeta(f"{repo_dir.parent.name}/{repo_dir.name}", bool(data.get("private")), data["created_at"],
-                        data.get("gated") or None)
+        meta = self.catalog.repo(validate_repo_id(repo_id))
+        if meta is None and self.upstream is not None:
+            meta = self.upstream.repo(repo_id)
+        if meta is None:
+            raise RepoNotFound(repo_not_found_message(repo_id))
+        return meta
+
+    def _writable(self, repo_id: str) -> RepoMeta:
+        meta = self.repo(repo_id)
+        if meta.mirrored:
+            raise Forbidden(f"'{meta.repo_id}' is a mirror of the upstream hub's repo: it is read-only here. "
+                            "Push to the upstream hub; this hub follows its branches.")
+        return meta
 
     def update_repo_settings(self, repo_id: str, *, private: bool | None = None,
                              gated: str | bool | None = None) -> RepoMeta:
         """Change visibility and gating ("auto", "manual", or False for none); None leaves a setting as is."""
-        with self._locked(repo_id):
-            meta = self.repo(repo_id)
-            settings = {"created_at": meta.created_at, "private": meta.private if private is None else private,
-                        "gated": meta.gated if gated is None else (gated or None)}
-            _atomic_write(self._repo_dir(repo_id) / "repo.json", json.dumps(settings))
+        meta = self.repo(repo_id)
+        self.catalog.update_settings(meta.uid, private=meta.private if private is None else private,
+                                     gated=meta.gated if gated is None else (gated or None))
         return self.repo(repo_id)
 
     def list_repos(self) -> list[RepoMeta]:
-        repos = []
-        for namespace in sorted(self.repos_dir.iterdir()):
-            if not namespace.is_dir() or namespace.name.startswith("."):
-                continue
-            for name in sorted(namespace.iterdir()):
-                try:
-                    repos.append(self.repo(f"{namespace.name}/{name.name}"))
-                except (RepoNotFound, BadRequest):
-                    continue  # half-deleted or foreign folder: not a repo
-        return repos
+        return self.catalog.repos()
 
     def create_repo(self, repo_id: str, *, private: bool = False, author: str = "berthub") -> RepoMeta:
         """A new repo whose main branch holds one empty initial commit. 409 if it exists, in any case."""
-        with self._locked(repo_id):
-            repo_dir = self._repo_dir(repo_id)
-            if repo_dir.exists():
-                existing = f"{repo_dir.parent.name}/{repo_dir.name}"
-                same = "" if existing == repo_id else f" as '{existing}' (repo ids are case-insensitive)"
-                raise Conflict(f"Repository '{repo_id}' already exists{same}; push to it, or delete it first.")
-            self.check_room(0, f"Creating '{repo_id}'")
-            staging = self.tmp_dir / f"repo-{uuid.uuid4().hex}"
-            created = now_iso()
-            try:
-                (staging / "commits").mkdir(parents=True)
-                (staging / "refs" / "heads").mkdir(parents=True)
-                _atomic_write(staging / "repo.json", json.dumps({"created_at": created, "private": private}))
-                initial = make_commit(None, "initial commit", "", author, {})
-                _atomic_write(staging / "commits" / f"{initial.id}.json", json.dumps(initial.to_json()))
-                _atomic_write(staging / "refs" / "heads" / "main", initial.id)
-                repo_dir.parent.mkdir(parents=True, exist_ok=True)
-                os.rename(staging, repo_dir)  # the repo appears whole or not at all
-            finally:
-                shutil.rmtree(staging, ignore_errors=True)  # gone already unless something failed
-            fsync_dir(repo_dir.parent)
-        return RepoMeta(repo_id, private, created)
+        existing = self.catalog.repo(validate_repo_id(repo_id))
+        if existing is not None:
+            raise conflict(repo_id, existing.repo_id)
+        self.check_room(0, f"Creating '{repo_id}'")
+        initial = make_commit(None, "initial commit", "", author, {})
+        return self.catalog.create_repo(repo_id, private=private, created_at=now_iso(), initial=initial)
 
     def delete_repo(self, repo_id: str) -> None:
         """Remove a repo (blobs stay: other repos may share them)."""
-        repo_dir = self._repo_dir(repo_id)
-        with self._locked(repo_id):
-            self.repo(repo_id)
-            trash = self.tmp_dir / f"deleted-{uuid.uuid4().hex}"
-            os.rename(repo_dir, trash)
-            self.cache.discard(("repo-dir", repo_id.lower()))
-        shutil.rmtree(trash, ignore_errors=True)
-
-    def _locked(self, repo_id: str) -> _Held:
-        lock = self._lock(repo_id)
-        try:
-            lock.acquire()
-        except filelock.Timeout:
-            raise Conflict(f"Repository '{repo_id}' is busy with another write for over {LOCK_TIMEOUT_S}s; "
-                           "retry later.") from None
-        return _Held(lock)
+        self.catalog.delete_repo(self.repo(repo_id).uid)
 
     # ---- revisions ---------------------------------------------------------------------------
-    def resolve(self, repo_id: str, revision: str = "main", *, cached_only: bool = False) -> Commit | None:
+    def resolve(self, repo_id: str, revision: str = "main", *, cached_only: bool = False,
+                meta: RepoMeta | None = None) -> Commit | None:
         """The commit a branch, tag or full commit id names. With `cached_only`, None when its tree is
-        not in memory: the caller then reads it in a thread, so a big tree is never parsed on the loop."""
-        repo_dir = self._repo_dir(repo_id)
-        commit_id = None
-        if COMMIT_ID.fullmatch(revision) and (repo_dir / "commits" / f"{revision}.json").exists():
-            commit_id = revision
-        else:
-            for kind in ("heads", "tags"):
-                try:
-                    commit_id = (repo_dir / "refs" / kind / validate_ref_name(revision)).read_text().strip()
-                    break
-                except (FileNotFoundError, BadRequest):
-                    continue
-        if commit_id is None:
-            self.repo(repo_id)  # only now: a missing repo is a different error than a missing revision
-            raise RevisionNotFound(f"Revision '{revision}' not found in '{repo_id}': use a branch ('main'), "
-                                   "a tag or a full 40-character commit id.")
+        not in memory: the caller then reads it in a thread, so a big tree is never parsed on the loop.
+        `meta`: the repo's metadata, when the caller just read it (one query less)."""
+        meta = meta or self.repo(repo_id)
+        commit_id = self._target(meta, revision)
         if cached_only:
-            return self.cache.get(("commit", str(repo_dir), commit_id))
-        return self.commit(repo_id, commit_id)
+            return self.cache.get(("commit", meta.uid, commit_id))
+        return self.commit_of(meta, commit_id)
+
+    def _target(self, meta: RepoMeta, revision: str) -> str:
+        found = None
+        if meta.mirrored and self.upstream is not None:
+            found = self.upstream.revision(meta, revision)
+        if found is None and COMMIT_ID.fullmatch(revision) and self.catalog.has_commit(meta.uid, revision):
+            found = revision
+        if found is None:
+            try:
+                found = self.catalog.ref(meta.uid, validate_ref_name(revision))
+            except BadRequest:
+                found = None
+        if found is None:
+            raise RevisionNotFound(f"Revision '{revision}' not found in '{meta.repo_id}': use a branch ('main'), "
+                                   "a tag or a full 40-character commit id.")
+        return found
 
     def commit(self, repo_id: str, commit_id: str) -> Commit:
-        repo_dir = self._repo_dir(repo_id)
-        return self.cache.remember(("commit", str(repo_dir), commit_id),
-                                   lambda: self._read_commit(repo_dir, repo_id, commit_id), Commit.memory_size)
+        return self.commit_of(self.repo(repo_id), commit_id)
 
-    def _read_commit(self, repo_dir: Path, repo_id: str, commit_id: str) -> Commit:
-        try:
-            return Commit.from_json(json.loads((repo_dir / "commits" / f"{commit_id}.json").read_text()))
-        except FileNotFoundError:
-            raise RevisionNotFound(f"Commit '{commit_id}' not found in '{repo_id}'.") from None
+    def commit_of(self, meta: RepoMeta, commit_id: str) -> Commit:
+        return self.cache.remember(("commit", meta.uid, commit_id), lambda: self._read_commit(meta, commit_id),
+                                   Commit.memory_size)
+
+    def _read_commit(self, meta: RepoMeta, commit_id: str) -> Commit:
+        found = self.catalog.commit(meta.uid, commit_id)
+        if found is None:
+            raise RevisionNotFound(f"Commit '{commit_id}' not found in '{meta.repo_id}'.")
+        return found
 
     def history(self, repo_id: str, revision: str = "main", limit: int = 1000) -> list[CommitHeader]:
-        """Commits reachable from `revision`, newest first, without their trees: a request holds one
-        tree at a time, however long the history and big the trees."""
-        headers = [self.resolve(repo_id, revision).header]
-        while headers[-1].parent and len(headers) < limit:
-            headers.append(self._header(repo_id, headers[-1].parent))
-        return headers
-
-    def _header(self, repo_id: str, commit_id: str) -> CommitHeader:
-        repo_dir = self._repo_dir(repo_id)
-        cached = self.cache.get(("commit", str(repo_dir), commit_id))
-        if cached is not None:
-            return cached.header
-        return self.cache.remember(("header", str(repo_dir), commit_id),
-                                   lambda: self._read_commit(repo_dir, repo_id, commit_id).header,
-                                   CommitHeader.memory_size)
+        """Commits reachable from `revision`, newest first, without their trees: one query, however long
+        the history and big the trees."""
+        meta = self.repo(repo_id)
+        return self.catalog.history(meta.uid, self._target(meta, revision), limit)
 
     def refs(self, repo_id: str) -> dict[str, dict[str, str]]:
         """{"heads": {name: commit id}, "tags": {...}}."""
-        self.repo(repo_id)
-        refs = self._repo_dir(repo_id) / "refs"
-        return {kind: {name: (refs / kind / name).read_text().strip() for name in _ref_names(refs / kind)}
-                for kind in ("heads", "tags")}
+        found: dict[str, dict[str, str]] = {"heads": {}, "tags": {}}
+        for kind, name, commit_id, _ in self.catalog.refs(self.repo(repo_id).uid):
+            found[kind][name] = commit_id
+        return found
 
     def create_ref(self, repo_id: str, kind: str, name: str, revision: str = "main") -> str:
         """A new branch (`kind="heads"`) or tag (`"tags"`) at `revision`; 409 if the name is taken, in
-        any letter case (refs are files: `Main` and `main` would be one on Windows and macOS)."""
+        any letter case (`Main` and `main` would be one ref in a checkout on Windows and macOS)."""
         validate_ref_name(name, "branch" if kind == "heads" else "tag", new=True)
-        with self._locked(repo_id):
-            commit = self.resolve(repo_id, revision)
-            refs = self._repo_dir(repo_id) / "refs"
-            taken = [other for folder in ("tags", "heads") for other in _ref_names(refs / folder)
-                     if other.lower() == name.lower()]
-            if taken:
-                raise Conflict(f"A branch or tag named '{taken[0]}' already exists in '{repo_id}'; pick another "
-                               "name.")
-            self.check_room(0, f"Creating {kind[:-1]} '{name}' in '{repo_id}'")
-            (refs / kind).mkdir(exist_ok=True)
-            _atomic_write(refs / kind / name, commit.id)
+        meta = self._writable(repo_id)
+        commit = self.resolve(repo_id, revision, meta=meta)
+        self.check_room(0, f"Creating {kind[:-1]} '{name}' in '{repo_id}'")
+        taken = self.catalog.create_ref(meta.uid, kind, name, commit.id)
+        if taken is not None:
+            raise Conflict(f"A branch or tag named '{taken}' already exists in '{repo_id}'; pick another name.")
         return commit.id
 
     def apply(self, repo_id: str, branch: str, operations: list[Operation], *, title: str,
               message: str = "", author: str = "berthub", parent: str | None = None) -> Commit:
-        """Commit `operations` on top of `branch`; concurrent callers queue and each lands in turn."""
+        """Commit `operations` on top of `branch`; concurrent callers each land in turn (module docstring)."""
         validate_ref_name(branch, "branch")
         validate_commit_text(title, message)
-        with self._locked(repo_id):
-            head_file = self._repo_dir(repo_id) / "refs" / "heads" / branch
-            self.repo(repo_id)
-            if not head_file.exists():
+        meta = self._writable(repo_id)
+        _check_content(operations, self)
+        deadline = time.monotonic() + COMMIT_RETRY_S
+        while True:
+            head_id = self.catalog.branch(meta.uid, branch)
+            if head_id is None:
+                self.repo(repo_id)  # gone since: 404 for the repo rather than for the branch
                 raise RevisionNotFound(f"Branch '{branch}' not found in '{repo_id}'; commit to 'main'.")
-            head = self.commit(repo_id, head_file.read_text().strip())
-            if parent is not None and parent != head.id:
-                raise PreconditionFailed(f"'{branch}' of '{repo_id}' moved to {head.id} since parent commit "
+            if parent is not None and parent != head_id:
+                raise PreconditionFailed(f"'{branch}' of '{repo_id}' moved to {head_id} since parent commit "
                                          f"{parent}; fetch the new head and retry.")
-            files = _apply_operations(dict(head.files), operations, self)
-            commit = make_commit(head.id, title, message, author, files)
+            files = _apply_operations(dict(self.commit_of(meta, head_id).files), operations)
+            commit = make_commit(head_id, title, message, author, files)
             self.check_room(0, f"Commit to '{repo_id}'")
-            commit_file = self._repo_dir(repo_id) / "commits" / f"{commit.id}.json"
-            _atomic_write(commit_file, json.dumps(commit.to_json()))
-            try:
-                _atomic_write(head_file, commit.id)  # the commit becomes visible here, all at once
-            except BaseException:
-                if _read(head_file) != commit.id:  # not visible: the commit file would only take space
-                    commit_file.unlink(missing_ok=True)
-                raise
-        return commit
+            if self.catalog.land(meta.uid, branch, head_id, commit):
+                return commit
+            if time.monotonic() > deadline:
+                raise Conflict(f"'{branch}' of '{repo_id}' kept moving for {COMMIT_RETRY_S}s under other commits; "
+                               "retry later.")
 
 
-def _apply_operations(files: dict[str, FileEntry], operations: list[Operation],
-                      storage: Storage) -> dict[str, FileEntry]:
+def _check_content(operations: list[Operation], storage: Storage) -> None:
     for operation in operations:
         if isinstance(operation, AddFile):
             entry = operation.entry
@@ -352,7 +295,12 @@ def _apply_operations(files: dict[str, FileEntry], operations: list[Operation],
             if not storage.has_blob(entry.sha256, entry.size):
                 raise BadRequest(f"File '{entry.path}' refers to content {entry.sha256} ({entry.size} bytes) "
                                  "that was never uploaded to this hub; upload it (LFS batch) before committing.")
-            files[entry.path] = entry
+
+
+def _apply_operations(files: dict[str, FileEntry], operations: list[Operation]) -> dict[str, FileEntry]:
+    for operation in operations:
+        if isinstance(operation, AddFile):
+            files[operation.entry.path] = operation.entry
         elif operation.folder:
             prefix = operation.path.rstrip("/") + "/"
             doomed = [path for path in files if path.startswith(prefix)]
@@ -366,45 +314,3 @@ def _apply_operations(files: dict[str, FileEntry], operations: list[Operation],
             del files[operation.path]
     validate_tree(files)
     return dict(sorted(files.items()))
-
-
-def _ref_names(folder: Path) -> list[str]:
-    """Branch or tag names in a refs folder, sorted; temp files of an interrupted write are not refs."""
-    try:
-        return sorted(name for name in os.listdir(folder) if not name.startswith("."))
-    except FileNotFoundError:
-        return []
-
-
-def _read(path: Path) -> str | None:
-    try:
-        return path.read_text().strip()
-    except OSError:
-        return None
-
-
-def _children(folder: Path) -> list[Path]:
-    try:
-        return [entry for entry in folder.iterdir() if entry.is_dir() and not entry.name.startswith(".")]
-    except FileNotFoundError:
-        return []
-
-
-class _Held:
-    """Context manager releasing an already-acquired lock (acquisition errors were mapped earlier)."""
-
-    def __init__(self, lock: filelock.BaseFileLock) -> None:
-        self._lock = lock
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._lock.release()
-
-
-def _atomic_write(path: Path, text: str) -> None:
-    """temp file in the same folder + fsync + rename: readers see the old or the new file, never half;
-    the folder is fsynced too so the rename itself survives a power cut."""
-    write_text_atomic(path, text)
-    fsync_dir(path.parent)

@@ -14,6 +14,9 @@ test or a long-running process can change them:
     BERTHUB_MAX_EXTRACT_SIZE / _RATIO what an archive member may unpack to (bytes; multiple of its
                                       compressed size, and of the archive's size for all of them)
     BERTHUB_SERVER_TOKEN              `berthub serve`'s write tokens (comma-separated)
+    S3_ENDPOINT_URL                   `berthub serve --storage s3://...`: the S3 server (default: AWS);
+                                      credentials and region are boto3's: AWS_ACCESS_KEY_ID, ...
+    BERTHUB_MIRROR_TOKEN              `berthub serve --mirror-of URL`: the token sent to the upstream hub
 """
 
 from __future__ import annotations
@@ -66,6 +69,8 @@ MAX_EXTRACT_SIZE_VARIABLE = "BERTHUB_MAX_EXTRACT_SIZE"
 MAX_EXTRACT_RATIO_VARIABLE = "BERTHUB_MAX_EXTRACT_RATIO"
 SERVER_TOKEN_VARIABLE = "BERTHUB_SERVER_TOKEN"
 SERVER_CONFIG_VARIABLE = "BERTHUB_SERVER_CONFIG"  # `berthub serve` -> its worker processes (internal)
+S3_ENDPOINT_VARIABLE = "S3_ENDPOINT_URL"  # the S3-compatible server of `--storage s3://...` (else AWS's)
+MIRROR_TOKEN_VARIABLE = "BERTHUB_MIRROR_TOKEN"  # what `--mirror-of` sends to its upstream hub
 LEGACY_CACHE_VARIABLE = "PYTORCH_PRETRAINED_BERT_CACHE"  # pytorch-pretrained-BERT 0.6's cache setting
 
 

@@ -122,7 +122,7 @@ class Authenticator:
 
     async def _resolve(self, key: str, lookup: Callable[[str], Caller | None], address: str,
                        scope: dict) -> tuple[str, Caller | None, int]:
-        generation = self.db.generation() if self.db.cheap_generation else await run_in_threadpool(
+        generation = self.db.generation() if self.db.cheap_reads else await run_in_threadpool(
             self.db.generation)
         cache_key = ("credential", generation, key)
         caller = self.cache.get(cache_key, _MISSING)

@@ -3,30 +3,38 @@
 `Database.open(url)` connects (SQLite under `--root` by default, any SQLAlchemy URL otherwise, e.g.
 `postgresql+psycopg://user@host/berthub`) and brings the schema to the newest migration with Alembic
 (the migrations ship inside the package, so an installed berthub migrates its own database).
-Migrations run under a file lock beside the database, so several workers starting at once migrate
-once; replicas on several machines sharing one PostgreSQL need a database-side lock there (issue 26).
+Migrations run under a lock, so several workers or replicas starting at once migrate once: a file lock
+beside a SQLite database, `pg_advisory_lock` on PostgreSQL (replicas on several machines share it).
 
 `read()` and `write()` hand out connections inside a transaction. On SQLite a write transaction
 starts with BEGIN IMMEDIATE: it takes the write lock before its first read, so two processes writing
 at once queue (busy timeout) instead of one failing with "database is locked".
 
-`generation()` reads the counter every change to accounts bumps (schema.accounts_state). On SQLite it
-goes through one dedicated connection and costs microseconds, so the server may check it on every
-request; elsewhere it is one small query through the pool.
+`rows(statement)` runs a read on the hot path (which commit a revision names, on every download): on
+SQLite through a connection per thread that reads the newest committed data, with the statement compiled
+once, in microseconds; elsewhere through the pool. `generation()` reads the counter every change to
+accounts bumps (schema.accounts_state) the same way, so the server may check it on every request.
+
+`secret()` is the hub's signing key (upload URLs, CSRF tokens, Xet tokens), made once and kept in the
+database, so every replica signs and checks alike.
 """
 
 from __future__ import annotations
 
 import contextlib
+import secrets
 import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import filelock
-from sqlalchemy import create_engine, event, inspect, select, text
+from sqlalchemy import create_engine, event, insert, inspect, select, text
+from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Engine, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
+from sqlalchemy.sql import Executable
 
 from berthub.errors import ConfigError
 from berthub.server.db import schema
@@ -35,6 +43,8 @@ from berthub.sources.settings import DATABASE_FILE
 
 BUSY_TIMEOUT_S = 30
 MIGRATIONS = "berthub.server.db:migrations"  # Alembic's "package:folder" spelling
+MIGRATION_LOCK_KEY = 0x6265727468756221  # pg_advisory_lock's key for berthub's migrations ("berthub!")
+_NAMED = sqlite_dialect.dialect(paramstyle="named")  # compiles statements for sqlite3's named parameters
 
 
 def default_url(root: str | Path) -> str:
@@ -49,14 +59,16 @@ class Database:
         self.engine = engine
         self.sqlite_path = engine.url.database if engine.dialect.name == "sqlite" else None
         self._lock_path = lock_path
-        self._counter: sqlite3.Connection | None = None
-        self._counter_lock = threading.Lock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+        self._compiled: dict[int, tuple[Executable, str, dict[str, Any]]] = {}
 
     @classmethod
     def open(cls, url: str, *, migrate: bool = True) -> Database:
         """Connect to `url` and, with `migrate`, upgrade its schema to the newest migration."""
         try:
-            engine = create_engine(make_url(url), connect_args=_connect_args(url))
+            engine = create_engine(make_url(url), connect_args=_connect_args(url), **_pool_options(url))
         except (ArgumentError, ImportError) as error:
             raise ConfigError(f"Cannot use database {_safe(url)}: {error}. Give a SQLAlchemy URL such as "
                               "sqlite:///hub.db or postgresql+psycopg://user@host/berthub.") from None
@@ -87,8 +99,7 @@ class Database:
         """Upgrade to the newest migration (Alembic is imported only when there is one to run)."""
         if self.revision() == schema.HEAD:
             return
-        lock = filelock.FileLock(self._lock_path) if self._lock_path else contextlib.nullcontext()
-        with lock:
+        with self._migration_lock():
             if self.revision() == schema.HEAD:  # another worker migrated while we waited
                 return
             from alembic import command
@@ -101,6 +112,24 @@ class Database:
                 command.upgrade(config, "head")
 
     @contextlib.contextmanager
+    def _migration_lock(self) -> Iterator[None]:
+        """One migrating process at a time: a file lock beside SQLite, an advisory lock on PostgreSQL
+        (held by its own connection, so it covers replicas on other machines too)."""
+        if self._lock_path is not None:
+            with filelock.FileLock(self._lock_path):
+                yield
+        elif self.engine.dialect.name == "postgresql":
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT pg_advisory_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                try:
+                    yield
+                finally:
+                    connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": MIGRATION_LOCK_KEY})
+                    connection.commit()
+        else:
+            yield
+
+    @contextlib.contextmanager
     def read(self) -> Iterator[Connection]:
         with self.engine.connect() as connection, connection.begin():
             yield connection
@@ -111,29 +140,72 @@ class Database:
         with self.engine.connect().execution_options(berthub_write=True) as connection, connection.begin():
             yield connection
 
+    def rows(self, statement: Executable, **params: Any) -> list[tuple]:
+        """The rows of a read-only `statement` (bound parameters by name), as plain tuples."""
+        if self.sqlite_path is None:  # autocommit: one round trip, no BEGIN / COMMIT around a single read
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+                return [tuple(row) for row in connection.execute(statement, params)]
+        compiled = self._compiled.get(id(statement))
+        if compiled is None or compiled[0] is not statement:
+            done = statement.compile(dialect=_NAMED)
+            compiled = self._compiled[id(statement)] = (statement, str(done), dict(done.params))
+        return self._reader().execute(compiled[1], {**compiled[2], **params}).fetchall()
+
+    def _reader(self) -> sqlite3.Connection:
+        """This thread's read connection to the SQLite file (autocommit: each SELECT sees the newest
+        committed data)."""
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.sqlite_path, check_same_thread=False, isolation_level=None,
+                                         timeout=BUSY_TIMEOUT_S)
+            with self._readers_lock:
+                self._readers.append(connection)
+            self._local.connection = connection
+        return connection
+
+    def ping(self) -> None:
+        """Raise unless the database answers a query."""
+        self.rows(_PING)
+
     def generation(self) -> int:
         """The accounts change counter (schema.accounts_state)."""
-        if self.sqlite_path is None:
-            with self.read() as connection:
-                return int(connection.execute(select(schema.accounts_state.c.generation)).scalar_one())
-        with self._counter_lock:
-            if self._counter is None:
-                # Autocommit (isolation_level=None): every SELECT reads the newest committed value.
-                self._counter = sqlite3.connect(self.sqlite_path, check_same_thread=False, isolation_level=None,
-                                                timeout=BUSY_TIMEOUT_S)
-            return self._counter.execute("SELECT generation FROM accounts_state WHERE id = 1").fetchone()[0]
+        return int(self.rows(_GENERATION)[0][0])
+
+    def secret(self) -> bytes:
+        """The hub's signing key, made by whichever process asks first (every replica gets the same)."""
+        found = self.rows(_SECRET)
+        if not found:
+            try:
+                with self.write() as connection:
+                    connection.execute(insert(schema.hub_settings).values(name="secret", value=secrets.token_hex(32)))
+            except IntegrityError:
+                pass  # another process made it first: use theirs
+            found = self.rows(_SECRET)
+        return found[0][0].encode()
+
+    def adopt_secret(self, value: str) -> None:
+        """Keep `value` as the hub's signing key unless it has one (a root from before the database kept it
+        in a file: its upload links and CSRF tokens stay valid)."""
+        with contextlib.suppress(IntegrityError), self.write() as connection:
+            connection.execute(insert(schema.hub_settings).values(name="secret", value=value))
 
     @property
-    def cheap_generation(self) -> bool:
-        """Whether generation() is cheap enough for the event loop (no network round trip)."""
+    def cheap_reads(self) -> bool:
+        """Whether rows() and generation() are cheap enough for the event loop (no network round trip)."""
         return self.sqlite_path is not None
 
     def close(self) -> None:
-        with self._counter_lock:
-            if self._counter is not None:
-                self._counter.close()
-                self._counter = None
+        with self._readers_lock:
+            for connection in self._readers:
+                connection.close()
+            self._readers.clear()
+        self._local = threading.local()
         self.engine.dispose()
+
+
+_GENERATION = select(schema.accounts_state.c.generation).where(schema.accounts_state.c.id == 1)
+_PING = select(text("1"))
+_SECRET = select(schema.hub_settings.c.value).where(schema.hub_settings.c.name == "secret")
 
 
 def bump_generation(connection: Connection) -> None:
@@ -156,6 +228,12 @@ def database_error(error: OperationalError, what: str) -> HubError:
 
 def _connect_args(url: str) -> dict:
     return {"timeout": BUSY_TIMEOUT_S} if url.startswith("sqlite") else {}
+
+
+def _pool_options(url: str) -> dict:
+    """A server process runs up to 40 requests' database reads at once (the thread pool): a pool that
+    keeps that many connections instead of opening and closing them under load."""
+    return {} if url.startswith("sqlite") else {"pool_size": 20, "max_overflow": 40, "pool_pre_ping": True}
 
 
 def _sqlite_transactions(engine: Engine) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode
 
@@ -13,7 +12,6 @@ from starlette.routing import Route
 
 from berthub.server.accounts.policy import VIEW, may
 from berthub.server.cards import UnreadableCard, card_metadata
-from berthub.server.disk import disk_health
 from berthub.server.errors import BadRequest, Conflict, EntryNotFound, RepoNotFound
 from berthub.server.http import (
     authenticated,
@@ -41,14 +39,6 @@ def _repo_id(request: Request) -> str:
 
 async def _json_body(request: Request) -> dict[str, Any]:
     return json_object(await request.body(), f"{request.method} {request.url.path}")
-
-
-async def health(request: Request) -> Response:
-    """200 while the hub serves reads; `disk.low` (and status "low_disk") when writes are refused for
-    space. The pid tells operators (and bench/hub.py) which worker process answered."""
-    hub = hub_of(request)
-    disk = disk_health(hub.storage.root, hub.config.min_free_space)
-    return JSONResponse({"status": "low_disk" if disk["low"] else "ok", "pid": os.getpid(), "disk": disk})
 
 
 async def list_models(request: Request) -> Response:
@@ -275,7 +265,6 @@ async def repo_exists_guard(request: Request) -> Response:
 
 _REPO = "/api/models/{org}/{name}"
 routes = [
-    Route("/api/health", health),
     Route("/api/models", list_models),
     Route("/api/repos/create", create_repo, methods=["POST"]),
     Route("/api/repos/delete", delete_repo, methods=["DELETE"]),

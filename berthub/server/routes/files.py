@@ -2,8 +2,11 @@
 
 Downloads carry the headers huggingface_hub's cache relies on: X-Repo-Commit (which commit the
 revision resolved to), ETag (git oid, or sha256 for LFS files, which then also get X-Linked-Etag and
-X-Linked-Size) and Content-Length. They are served directly, never redirected, so every client
-(including browsers and curl without -L) gets the bytes from the first URL.
+X-Linked-Size) and Content-Length. The bytes come from the object store: a blob on local disk is sent
+as a file, one in S3 is streamed through the hub, or, with `--redirect-downloads`, a GET answers 302 to
+a short-lived presigned URL of the object (HEAD still answers here, so metadata never leaves the hub).
+A file of a mirrored repo whose content is not held yet is fetched from the upstream first
+(server.mirror).
 
 Uploads follow the LFS batch protocol with the "basic" transfer: the authenticated batch call hands
 out a short-lived signed PUT URL on this server (huggingface_hub sends that PUT without credentials),
@@ -27,10 +30,15 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from berthub.server.errors import BadRequest, EntryNotFound, Forbidden, PayloadTooLarge
-from berthub.server.http import authorize, base_url, hub_of, resolved, writer
+from berthub.server.http import authorize, base_url, hub_of, prefetched, resolved, writer
 from berthub.server.names import SHA256, validate_path, validate_repo_id
+from berthub.server.objects import FileEntry
+from berthub.server.objectstore.base import blob_key
+from berthub.server.objectstore.reading import StoreStream, StreamResponse
 
 UPLOAD_URL_TTL_S = 3600
+PRESIGNED_URL_TTL_S = 600  # a redirected download must start within this; it may then take as long as it needs
+_WRITE_BLOCK = 1024**2  # LFS uploads are written to the store in blocks of this, on worker threads
 _LFS_JSON = "application/vnd.git-lfs+json"
 # Types a browser would execute or render with script: a repo's files of these types are only ever
 # offered as downloads (besides the sandboxing CSP every file answer carries).
@@ -73,8 +81,36 @@ async def resolve(request: Request) -> Response:
         # No file access at all: metadata requests are the hot path of every cached load.
         headers["Content-Length"] = str(entry.size)
         return Response(status_code=200, headers=headers, media_type=media_type)
-    blob = storage.blob_path(entry.sha256)
-    return BlobResponse(blob, headers=headers, media_type=media_type, stat_result=os.stat(blob))
+    meta = prefetched(request, repo_id)
+    if meta is not None and meta.mirrored:
+        await run_in_threadpool(storage.ensure_content, meta, commit.id, entry)
+    return await _content(request, entry, headers, media_type)
+
+
+async def _content(request: Request, entry: FileEntry, headers: dict[str, str], media_type: str) -> Response:
+    """The bytes of a file: its blob on disk, streamed from object storage, or a redirect to it."""
+    hub = hub_of(request)
+    store, key = hub.storage.objects, blob_key(entry.sha256)
+    path = store.local_path(key)
+    if path is not None:
+        try:
+            return BlobResponse(path, headers=headers, media_type=media_type, stat_result=os.stat(path))
+        except FileNotFoundError:
+            raise _missing(entry) from None
+    if hub.config.redirect_downloads:
+        url = store.presigned_url(key, PRESIGNED_URL_TTL_S, disposition=headers.get("Content-Disposition"),
+                                  media_type=media_type)
+        return Response(status_code=302, headers={**headers, "Location": url})
+    info = await run_in_threadpool(store.info, key)
+    if info is None:
+        raise _missing(entry)
+    return StreamResponse(lambda: StoreStream(store, key), info.size, info.modified, f"/{key}", headers=headers,
+                          media_type=media_type)
+
+
+def _missing(entry: FileEntry) -> EntryNotFound:
+    return EntryNotFound(f"The content {entry.sha256} of '{entry.path}' is missing from the hub's storage; upload "
+                         "it again.")
 
 
 def _sign(secret: bytes, oid: str, size: int, expires: int) -> str:
@@ -111,7 +147,8 @@ async def lfs_batch(request: Request) -> Response:
         raise BadRequest("LFS batch expects a JSON body.") from None
     expires = int(time.time()) + UPLOAD_URL_TTL_S
     objects = _objects(body if isinstance(body, dict) else {}, hub.config.max_upload_size)
-    missing = {oid: size for oid, size in objects if not hub.storage.has_blob(oid, size)}
+    missing = await run_in_threadpool(lambda: {oid: size for oid, size in objects
+                                                if not hub.storage.has_blob(oid, size)})
     hub.storage.check_room(sum(missing.values()), f"LFS upload of {len(missing)} file(s) to '{repo_id}'")
     answers = []
     for oid, size in objects:
@@ -150,14 +187,20 @@ async def lfs_upload(request: Request) -> Response:
     if declared is not None and declared.isdigit() and int(declared) != size:
         raise BadRequest(f"Upload of {oid} announced {size} bytes but Content-Length is {declared}.")
     storage = hub_of(request).storage
-    if storage.has_blob(oid, size):
+    if await run_in_threadpool(storage.has_blob, oid, size):
         return JSONResponse({})
     writer_ = storage.blob_writer(expected_sha256=oid, expected_size=size)
+    block, received = bytearray(), 0
     try:
         async for chunk in request.stream():
-            if writer_.size + len(chunk) > size:
+            received += len(chunk)
+            if received > size:
                 raise BadRequest(f"Upload of {oid} sent more than the {size} bytes it announced.")
-            writer_.write(chunk)
+            block += chunk
+            if len(block) >= _WRITE_BLOCK:  # S3 parts go over the network: never on the event loop
+                await run_in_threadpool(writer_.write, bytes(block))
+                block.clear()
+        await run_in_threadpool(writer_.write, bytes(block))
     except BaseException:  # client gone, too many bytes, server stopping: nothing may be published
         writer_.abort()
         raise
@@ -173,7 +216,7 @@ async def lfs_verify(request: Request) -> Response:
         body = None
     oid, size = (body.get("oid"), body.get("size")) if isinstance(body, dict) else (None, None)
     if not (isinstance(oid, str) and SHA256.fullmatch(oid) and isinstance(size, int)
-            and hub_of(request).storage.has_blob(oid, size)):
+            and await run_in_threadpool(hub_of(request).storage.has_blob, oid, size)):
         raise BadRequest(f"LFS verify: object {oid} ({size} bytes) is not stored on this hub; upload it again.")
     return JSONResponse({})
 

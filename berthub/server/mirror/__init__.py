@@ -1,0 +1,1 @@
+"""`berthub serve --mirror-of URL`: a pull-once mirror of another hub (mirror), and its client (upstream)."""
